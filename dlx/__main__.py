@@ -1,0 +1,3 @@
+from dlx.cli import app
+
+app(prog_name="dlx")

@@ -1,0 +1,200 @@
+"""The dlx command line. Each command parses its options and calls one function; only here do errors
+become exit codes: a DlxError is one line on stderr and exit code 2."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import dlx
+
+app = typer.Typer(name="dlx", help="Deep-learning experiments from YAML: train, evaluate, explain, generate, sweep.",
+                  no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False)
+out = Console()
+err = Console(stderr=True)
+
+RUN_PANEL, INSPECT_PANEL, SOON_PANEL = "Run", "Inspect", "Coming"
+
+Overrides = Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY=VALUE",
+                                                        help="Override a config value, e.g. optimizer.lr=0.01 (repeatable).")]
+Device = Annotated[Optional[str], typer.Option(help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")]
+RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where run folders are created.")]
+
+
+def fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def user_errors(command):
+    """Turn a DlxError into one line on stderr and exit code 2; never a traceback for the user's mistakes."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from dlx.errors import DlxError
+        from dlx.train.interrupts import Interrupted
+
+        try:
+            return command(*args, **kwargs)
+        except DlxError as e:
+            fail(str(e))
+        except Interrupted as e:
+            err.print(f"[yellow]{e}[/]", highlight=False)
+            raise typer.Exit(e.exit_code) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"dlx {dlx.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="Print the version and exit.")] = False) -> None:
+    """dlx: deep-learning experiments from YAML files. Every run goes to runs/<name>/."""
+
+
+def _load(experiment: Path, overrides: list[str] | None, device: str | None = None, name: str | None = None):
+    from dlx import build  # noqa: F401  (registers every entry before validation)
+    from dlx.config import load
+
+    extra = list(overrides or [])
+    if device:
+        extra.append(f"train.device={device}")
+    if name:
+        extra.append(f"name={name}")
+    return load(experiment, extra)
+
+
+@app.command(rich_help_panel=RUN_PANEL)
+@user_errors
+def train(
+    experiment: Annotated[Optional[Path], typer.Argument(help="Experiment YAML, or a run's config.yaml to reproduce it.")] = None,
+    overrides: Overrides = None,
+    name: Annotated[Optional[str], typer.Option(help="Run name (default: the config's name).")] = None,
+    device: Device = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue this run folder from its last checkpoint.")] = None,
+    runs_dir: RunsDir = Path("runs"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Plain progress lines instead of a live display.")] = False,
+) -> None:
+    """Train a model from an experiment file."""
+    from dlx.train import loop
+
+    if resume is not None:
+        if experiment is not None or overrides or name or device:
+            fail("--resume continues a run with its saved config; give no experiment, --set, --name or --device")
+        run, summary = loop.resume(resume, quiet=quiet, console=err)
+    elif experiment is None:
+        fail("give an experiment file (e.g. experiments/digits_cnn.yaml) or --resume RUN")
+    else:
+        run, summary = loop.start(_load(experiment, overrides, device, name), runs_dir, quiet=quiet, console=err)
+    _print_summary(run.path, summary)
+
+
+def _print_summary(path: Path, summary: dict) -> None:
+    table = Table(title=f"{path}  ({summary['epochs']} epochs, {summary['seconds']:.1f}s on {summary['device']})")
+    table.add_column("split")
+    names = list(summary["metrics"]["test"])
+    for n in names:
+        table.add_column(n, justify="right")
+    for split, values in summary["metrics"].items():
+        table.add_row(split, *(f"{values[n]:.4f}" for n in names))
+    out.print(table)
+
+
+@app.command(rich_help_panel=RUN_PANEL)
+@user_errors
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="A run folder, e.g. runs/digits_cnn.")],
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Metrics of a trained run on a split: a table (or JSON), evaluation.json and a confusion-matrix PNG."""
+    from dlx import evaluate as evaluation
+
+    report = evaluation.evaluate(run, split, checkpoint)
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        evaluation.print_report(out, report)
+
+
+@app.command("list", rich_help_panel=INSPECT_PANEL)
+@user_errors
+def list_entries(
+    kind: Annotated[Optional[str], typer.Argument(help="models, datasets, losses, optimizers, schedules, metrics, ...")] = None,
+    pattern: Annotated[str, typer.Argument(help="Shell-style wildcard, e.g. 'res*'.")] = "*",
+) -> None:
+    """Browse the registries: names with one-line descriptions."""
+    from dlx import build, registry  # noqa: F401  (build registers every entry)
+    from dlx.errors import UnknownName
+
+    if kind is None:
+        for k, reg in registry.ALL.items():
+            out.print(f"[bold]{k}[/] ({len(reg.names())}): {', '.join(reg.names())}")
+        return
+    reg = registry.ALL.get(kind) or registry.ALL.get(kind + "s")
+    if reg is None:
+        raise UnknownName("registry", kind, registry.ALL)
+    entries = reg.list(pattern)
+    if not entries:
+        fail(f"no {kind} matches '{pattern}'; `dlx list {kind}` shows them all")
+    table = Table(show_header=True)
+    table.add_column(reg.kind, style="bold")
+    table.add_column("description")
+    for entry in entries:
+        aliases = reg.aliases_of(entry.name)
+        table.add_row(entry.name + (f" ({', '.join(aliases)})" if aliases else ""), entry.description)
+    out.print(table)
+
+
+@app.command(rich_help_panel=INSPECT_PANEL)
+@user_errors
+def config(
+    experiment: Annotated[Path, typer.Argument(help="Experiment YAML.")],
+    overrides: Overrides = None,
+) -> None:
+    """Print the resolved, validated config (bases merged, overrides applied, defaults filled in)."""
+    from dlx.config import dump
+
+    print(dump(_load(experiment, overrides)), end="")
+
+
+def _not_yet(command: str) -> None:
+    fail(f"`dlx {command}` is not available yet in dlx {dlx.__version__}")
+
+
+@app.command(rich_help_panel=SOON_PANEL, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def explain() -> None:
+    """Saliency, SmoothGrad, GradCAM, occlusion and LIME for a trained classifier (not available yet)."""
+    _not_yet("explain")
+
+
+@app.command(rich_help_panel=SOON_PANEL, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def generate() -> None:
+    """Sample text from a trained language model (not available yet)."""
+    _not_yet("generate")
+
+
+@app.command(rich_help_panel=SOON_PANEL, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def sweep() -> None:
+    """Hyperparameter search over any config value (not available yet)."""
+    _not_yet("sweep")
+
+
+def run() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    run()

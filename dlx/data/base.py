@@ -1,0 +1,141 @@
+"""What every dataset hands to the rest of dlx: tensors in memory, a spec, splits and batches."""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+CLASSIFICATION, REGRESSION = "classification", "regression"
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a model needs to know about its data to size its input and output layers."""
+
+    in_shape: tuple[int, ...]  # one sample: (C, H, W) for images, (F,) for tables, (T, F) for sequences
+    task: str  # CLASSIFICATION or REGRESSION
+    num_classes: int = 0  # classification only
+    out_features: int = 0  # regression only: width of the target
+    class_names: tuple[str, ...] = ()
+
+    @property
+    def num_outputs(self) -> int:
+        return self.num_classes if self.task == CLASSIFICATION else self.out_features
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.in_shape) == 3
+
+
+@dataclass
+class ArrayData:
+    """A dataset that fits in memory, as a registered dataset returns it."""
+
+    x: Tensor  # (N, *in_shape)
+    y: Tensor  # (N,) class indices, or (N, k) regression targets
+    task: str
+    class_names: tuple[str, ...] = ()
+    test: tuple[Tensor, Tensor] | None = None  # an official test split shipped with the data (MNIST's 10k)
+
+    def spec(self) -> DataSpec:
+        if self.task == CLASSIFICATION:
+            names = self.class_names or tuple(str(c) for c in range(int(self.y.max()) + 1))
+            return DataSpec(tuple(self.x.shape[1:]), self.task, num_classes=len(names), class_names=names)
+        return DataSpec(tuple(self.x.shape[1:]), self.task, out_features=self.y.shape[1])
+
+
+def split_indices(y: Tensor, fractions: tuple[float, float, float], seed: int, stratify: bool) -> list[Tensor]:
+    """Train/val/test index sets fixed by the seed; each class is split in the same proportions."""
+    generator = torch.Generator().manual_seed(seed)
+    groups = [torch.nonzero(y == c).flatten() for c in torch.unique(y)] if stratify else [torch.arange(len(y))]
+    parts: list[list[Tensor]] = [[], [], []]
+    total = sum(fractions)
+    for idx in groups:
+        idx = idx[torch.randperm(len(idx), generator=generator)]
+        n_val = round(len(idx) * fractions[1] / total)
+        n_test = round(len(idx) * fractions[2] / total)
+        n_train = len(idx) - n_val - n_test
+        for part, chunk in zip(parts, idx.split([n_train, n_val, n_test])):
+            part.append(chunk)
+    return [torch.cat(p).sort().values for p in parts]
+
+
+@dataclass
+class Standardizer:
+    """Zero mean and unit variance per feature (per channel for images), estimated on the train split."""
+
+    mean: Tensor
+    std: Tensor
+
+    @classmethod
+    def fit(cls, x: Tensor) -> Standardizer:
+        dims = [0, *range(2, x.dim())] if x.dim() == 4 else [0]
+        mean, std = x.mean(dim=dims, keepdim=True), x.std(dim=dims, keepdim=True)
+        return cls(mean, std.clamp_min(1e-8))  # a constant feature stays 0 instead of becoming NaN
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return (x - self.mean.to(x.device)) / self.std.to(x.device)
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {"mean": self.mean.cpu(), "std": self.std.cpu()}
+
+
+@dataclass
+class Splits:
+    """The train, val and test tensors of one run, already on the training device."""
+
+    spec: DataSpec
+    parts: dict[str, tuple[Tensor, Tensor]]
+    standardizer: Standardizer | None = None
+
+    def __getitem__(self, split: str) -> tuple[Tensor, Tensor]:
+        return self.parts[split]
+
+    def batches(self, split: str, batch_size: int, shuffle: bool = False) -> Batches:
+        return Batches(*self.parts[split], batch_size=batch_size, shuffle=shuffle)
+
+
+def make_splits(data: ArrayData, fractions: tuple[float, float, float], seed: int, standardize: bool,
+                device: torch.device) -> Splits:
+    stratify = data.task == CLASSIFICATION
+    if data.test is None:
+        train, val, test = split_indices(data.y, fractions, seed, stratify)
+        parts = {"train": (data.x[train], data.y[train]), "val": (data.x[val], data.y[val]),
+                 "test": (data.x[test], data.y[test])}
+    else:  # the official test split stays; what is left is divided train:val by the first two fractions
+        train, val, _ = split_indices(data.y, (fractions[0], fractions[1], 0.0), seed, stratify)
+        parts = {"train": (data.x[train], data.y[train]), "val": (data.x[val], data.y[val]), "test": data.test}
+    standardizer = None
+    if standardize and data.x.is_floating_point():
+        standardizer = Standardizer.fit(parts["train"][0])
+        parts = {k: (standardizer(x), y) for k, (x, y) in parts.items()}
+    parts = {k: (x.to(device), y.to(device)) for k, (x, y) in parts.items()}
+    return Splits(data.spec(), parts, standardizer)
+
+
+class Batches:
+    """Minibatches of in-memory tensors by indexing, never sample by sample.
+
+    As the course prescribes: shuffle all data each epoch, then take minibatches in order.
+    """
+
+    def __init__(self, x: Tensor, y: Tensor, batch_size: int, shuffle: bool):
+        self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        return self.epoch(None)
+
+    def epoch(self, generator: torch.Generator | None, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+        """The batches of one epoch from batch `start` on; the order depends only on `generator`."""
+        x, y = self.x, self.y
+        if self.shuffle:
+            order = torch.randperm(len(x), generator=generator).to(x.device)
+            x, y = x[order], y[order]  # one gather per epoch; the batches below are views
+        for i in range(start * self.batch_size, len(x), self.batch_size):
+            yield x[i : i + self.batch_size], y[i : i + self.batch_size]

@@ -1,0 +1,30 @@
+"""Small real datasets that ship with scikit-learn: no download, always available."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn import datasets as sk
+
+from dlx.data.base import CLASSIFICATION, REGRESSION, ArrayData
+from dlx.registry import datasets
+
+
+def _table(bunch, task: str) -> ArrayData:
+    x = torch.as_tensor(np.asarray(bunch.data, dtype=np.float32))
+    if task == CLASSIFICATION:
+        y = torch.as_tensor(bunch.target, dtype=torch.long)
+        return ArrayData(x, y, task, tuple(str(n) for n in bunch.target_names))
+    return ArrayData(x, torch.as_tensor(bunch.target, dtype=torch.float32).reshape(len(x), -1), task)
+
+
+@datasets.register("digits", "8x8 grey images of handwritten digits (1797, 10 classes); scikit-learn, embedded")
+def digits() -> ArrayData:
+    bunch = sk.load_digits()
+    images = torch.as_tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (N, 1, 8, 8) in [0, 1]
+    return ArrayData(images, torch.as_tensor(bunch.target, dtype=torch.long), CLASSIFICATION,
+                     tuple(str(n) for n in bunch.target_names))
+
+
+@datasets.register("iris", "Fisher's iris flowers: 4 measurements, 3 species (150); scikit-learn, embedded")
+def iris() -> ArrayData:
+    return _table(sk.load_iris(), CLASSIFICATION)

@@ -1,0 +1,62 @@
+"""Metrics by name, computed with torchmetrics (which also reduces them across processes).
+
+Each entry builds a metric for a data spec; `task` says which kind of data it can measure.
+"""
+from __future__ import annotations
+
+from torchmetrics import Metric
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassPrecision, MulticlassRecall
+from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
+
+from dlx.data.base import CLASSIFICATION, REGRESSION, DataSpec
+from dlx.registry import metrics
+
+DEFAULTS = {CLASSIFICATION: ["accuracy"], REGRESSION: ["mse", "mae"]}
+HIGHER_IS_BETTER = {"accuracy", "top5", "precision", "recall", "f1", "r2"}
+
+# validate_args=False: the checks cost a device sync per batch, and the loop's own tensors are well formed
+
+
+@metrics.register("accuracy", "fraction of examples whose largest logit is the true class", task=CLASSIFICATION)
+def accuracy(spec: DataSpec) -> Metric:
+    return MulticlassAccuracy(spec.num_classes, average="micro", validate_args=False)
+
+
+@metrics.register("top5", "top-5 accuracy: the true class is among the five largest logits", task=CLASSIFICATION)
+def top5(spec: DataSpec) -> Metric:
+    return MulticlassAccuracy(spec.num_classes, top_k=min(5, spec.num_classes), average="micro", validate_args=False)
+
+
+@metrics.register("precision", "precision, averaged over classes (macro)", task=CLASSIFICATION)
+def precision(spec: DataSpec) -> Metric:
+    return MulticlassPrecision(spec.num_classes, average="macro", validate_args=False)
+
+
+@metrics.register("recall", "recall, averaged over classes (macro)", task=CLASSIFICATION)
+def recall(spec: DataSpec) -> Metric:
+    return MulticlassRecall(spec.num_classes, average="macro", validate_args=False)
+
+
+@metrics.register("f1", "F1 score, averaged over classes (macro)", task=CLASSIFICATION)
+def f1(spec: DataSpec) -> Metric:
+    return MulticlassF1Score(spec.num_classes, average="macro", validate_args=False)
+
+
+@metrics.register("mse", "mean squared error", task=REGRESSION)
+def mse(spec: DataSpec) -> Metric:
+    return MeanSquaredError(num_outputs=spec.out_features)
+
+
+@metrics.register("rmse", "root mean squared error", task=REGRESSION)
+def rmse(spec: DataSpec) -> Metric:
+    return MeanSquaredError(squared=False, num_outputs=spec.out_features)
+
+
+@metrics.register("mae", "mean absolute error", task=REGRESSION)
+def mae(spec: DataSpec) -> Metric:
+    return MeanAbsoluteError(num_outputs=spec.out_features)
+
+
+@metrics.register("r2", "coefficient of determination", task=REGRESSION)
+def r2(spec: DataSpec) -> Metric:
+    return R2Score(multioutput="uniform_average")

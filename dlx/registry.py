@@ -1,0 +1,142 @@
+"""Named registries: every model, dataset, loss, optimizer, schedule, metric and explainer by name.
+
+An entry is a callable registered with a decorator. Its *settings* (what a YAML section may set) are
+either the fields of a config dataclass (models, nanoGPT-style) or the callable's keyword-only
+parameters; positional parameters are runtime objects (model parameters, the data spec) that never
+appear in a config. Settings are validated against their type annotations with pydantic before
+anything is built, so a typo or a bad value is reported with its dotted path.
+"""
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import pydantic
+
+from dlx.errors import ConfigError, UnknownName, did_you_mean
+
+
+@dataclass(frozen=True, eq=False)
+class Entry:
+    name: str
+    obj: Callable
+    description: str
+    config: type | None = None  # a dataclass of settings, passed to `obj` as its last argument
+    meta: dict = field(default_factory=dict)
+
+    @cached_property
+    def _fields(self) -> dict[str, tuple[Any, Any]]:
+        """setting name -> (annotation, default or ...) ."""
+        if self.config is not None:
+            hints = typing.get_type_hints(self.config, include_extras=True)
+            return {
+                f.name: (hints[f.name], f.default if f.default is not dataclasses.MISSING else ...)
+                for f in dataclasses.fields(self.config)
+                if f.init
+            }
+        target = self.obj.__init__ if inspect.isclass(self.obj) else self.obj
+        hints = typing.get_type_hints(target, include_extras=True)
+        params = inspect.signature(target).parameters.values()
+        return {
+            p.name: (hints.get(p.name, Any), ... if p.default is p.empty else p.default)
+            for p in params
+            if p.kind is p.KEYWORD_ONLY
+        }
+
+    @cached_property
+    def _schema(self) -> type[pydantic.BaseModel]:
+        return pydantic.create_model(
+            f"{self.name}_settings",
+            __config__=pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True),
+            **self._fields,
+        )
+
+    def defaults(self) -> dict[str, Any]:
+        return {k: d for k, (_, d) in self._fields.items() if d is not ...}
+
+    def resolve(self, settings: dict[str, Any], path: str) -> dict[str, Any]:
+        """Validate settings and fill in defaults; raises ConfigError listing every problem."""
+        problems = [
+            f"{path}.{key}: unknown setting for '{self.name}'{did_you_mean(key, self._fields)}"
+            for key in settings
+            if key not in self._fields
+        ]
+        if problems:
+            raise ConfigError(problems)
+        try:
+            validated = self._schema.model_validate(settings)
+        except pydantic.ValidationError as e:
+            raise ConfigError(
+                [f"{path}.{'.'.join(map(str, err['loc']))}: {err['msg'].lower()}" for err in e.errors()]
+            ) from None
+        return validated.model_dump()
+
+    def build(self, *runtime: Any, **settings: Any) -> Any:
+        if self.config is not None:
+            return self.obj(*runtime, self.config(**settings))
+        return self.obj(*runtime, **settings)
+
+
+class Registry:
+    """A namespace of entries of one kind ("model", "optimizer", ...)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+        self._aliases: dict[str, str] = {}
+
+    def register(
+        self, name: str, description: str | None = None, *, aliases: tuple[str, ...] = (),
+        config: type | None = None, **meta: Any,
+    ) -> Callable:
+        def decorator(obj: Callable) -> Callable:
+            if name in self._entries or name in self._aliases:
+                raise ValueError(f"{self.kind} '{name}' is registered twice")
+            doc = description or (inspect.getdoc(obj) or "").split("\n")[0]
+            self._entries[name] = Entry(name, obj, doc, config, meta)
+            for alias in aliases:
+                self._aliases[alias] = name
+            return obj
+
+        return decorator
+
+    def get(self, name: str) -> Entry:
+        name = self._aliases.get(name, name)
+        if name not in self._entries:
+            raise UnknownName(self.kind, name, [*self._entries, *self._aliases])
+        return self._entries[name]
+
+    def __contains__(self, name: str) -> bool:
+        return self._aliases.get(name, name) in self._entries
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def list(self, pattern: str = "*") -> list[Entry]:
+        """Entries whose name (or an alias) matches a shell-style wildcard, e.g. 'res*'."""
+        hits = {self._entries[n] for n in fnmatch.filter(self._entries, pattern)}
+        hits |= {self._entries[t] for a, t in self._aliases.items() if fnmatch.fnmatch(a, pattern)}
+        return sorted(hits, key=lambda e: e.name)
+
+    def aliases_of(self, name: str) -> list[str]:
+        return sorted(a for a, target in self._aliases.items() if target == name)
+
+
+models = Registry("model")
+datasets = Registry("dataset")
+losses = Registry("loss")
+optimizers = Registry("optimizer")
+schedules = Registry("schedule")
+metrics = Registry("metric")
+initializers = Registry("initializer")
+explainers = Registry("explainer")
+
+ALL: dict[str, Registry] = {
+    r.kind + "s": r for r in (models, datasets, losses, optimizers, schedules, metrics, initializers, explainers)
+}

@@ -1,0 +1,120 @@
+"""The run folder: created once (never overwritten), found again by path, and written to by one owner.
+
+runs/<name>/
+  config.yaml          the resolved config; `dlx train runs/<name>/config.yaml` reproduces the run
+  checkpoints/         best.pt, last.pt
+  metrics.jsonl        one line per evaluation
+  summary.json         final metrics, time, device, versions
+  events.out.tfevents  TensorBoard
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from dlx.errors import DlxError
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, sync it, then rename: readers see the old file or the new one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Run:
+    def __init__(self, path: Path):
+        self.path = path
+        self._writer = None
+        self._purge_step: int | None = None
+
+    @classmethod
+    def create(cls, root: Path, name: str) -> Run:
+        """A new folder runs/<name>, or <name>-2, -3, ... when the name is taken."""
+        root.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 10_000):
+            path = root / (name if n == 1 else f"{name}-{n}")
+            try:
+                path.mkdir()  # atomic: two processes cannot both get the same folder
+            except FileExistsError:
+                continue
+            (path / "checkpoints").mkdir()
+            return cls(path)
+        raise DlxError(f"{root}: too many runs named '{name}'; choose another --name")
+
+    @classmethod
+    def open(cls, path: str | Path) -> Run:
+        path = Path(path)
+        if not (path / "config.yaml").is_file():
+            raise DlxError(f"{path}: not a dlx run folder (no config.yaml); see `ls runs/`")
+        return cls(path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    def checkpoint(self, which: str) -> Path:
+        return self.path / "checkpoints" / f"{which}.pt"
+
+    @property
+    def writer(self):
+        """The run's TensorBoard writer, opened on first use."""
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(log_dir=str(self.path), flush_secs=10, purge_step=self._purge_step)
+        return self._writer
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        """One evaluation: a line in metrics.jsonl and a point per value in TensorBoard."""
+        with self.metrics_path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"step": step, **values}) + "\n")
+        for key, value in values.items():
+            if key != "epoch":
+                self.writer.add_scalar(key, value, step)
+
+    def history(self) -> list[dict[str, Any]]:
+        if not self.metrics_path.is_file():
+            return []
+        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+
+    def truncate_history(self, step: int) -> None:
+        """Forget evaluations after `step` here and in TensorBoard: a resumed run logs them again."""
+        self._purge_step = step
+        kept = [h for h in self.history() if h["step"] <= step]
+        write_atomic(self.metrics_path, "".join(json.dumps(h) + "\n" for h in kept).encode())
+
+    def write_json(self, name: str, data: dict[str, Any]) -> Path:
+        path = self.path / name
+        write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
+        return path
+
+    def read_json(self, name: str) -> dict[str, Any]:
+        path = self.path / name
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise DlxError(f"{path}: cannot read ({e})") from None
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None

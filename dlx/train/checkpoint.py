@@ -1,0 +1,95 @@
+"""Checkpoints: written atomically (never a half-written file), loaded with weights_only=True (never code).
+
+Writes go through a background thread so that a checkpoint costs the training loop only a copy of the
+state in memory; `CheckpointWriter.close()` waits until everything queued is on disk.
+"""
+from __future__ import annotations
+
+import io
+import pickle
+import threading
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dlx.errors import DlxError
+from dlx.runs import write_atomic
+
+FORMAT = "dlx-checkpoint-1"
+
+
+def snapshot(obj: Any) -> Any:
+    """A deep copy of nested state whose tensors no longer change as training goes on."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().clone()
+    if isinstance(obj, dict):
+        return {k: snapshot(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(snapshot(v) for v in obj)
+    return obj
+
+
+def save(state: dict[str, Any], path: Path) -> None:
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buffer)
+    write_atomic(path, buffer.getvalue())
+
+
+def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A dlx checkpoint, or a DlxError saying why the file is not one."""
+    if not path.is_file():
+        raise DlxError(f"{path}: no such checkpoint")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, KeyError, OSError) as e:
+        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise DlxError(f"{path}: not a readable dlx checkpoint (corrupt, truncated or unsafe: {reason})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise DlxError(f"{path}: not a dlx checkpoint (no '{FORMAT}' marker)")
+    return state
+
+
+class CheckpointWriter:
+    """Saves snapshots on a background thread, newest wins: a save queued behind a slow disk is replaced
+    by a newer one for the same path instead of piling up."""
+
+    def __init__(self):
+        self._pending: dict[Path, dict[str, Any]] = {}
+        self._lock = threading.Condition()
+        self._error: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name="dlx-checkpoints", daemon=True)
+        self._thread.start()
+
+    def submit(self, path: Path, state: dict[str, Any]) -> None:
+        self._raise_if_failed()
+        with self._lock:
+            self._pending[path] = snapshot(state)
+            self._lock.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while not self._pending and not self._closed:
+                    self._lock.wait()
+                if not self._pending:
+                    return
+                path, state = self._pending.popitem()
+            try:
+                save(state, path)
+            except BaseException as e:  # reported on the training thread at the next submit or close
+                self._error = e
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise DlxError(f"could not write a checkpoint: {error}; the previous checkpoint is intact")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._lock.notify()
+        self._thread.join()
+        self._raise_if_failed()

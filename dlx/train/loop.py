@@ -1,0 +1,247 @@
+"""The training loop: a plain PyTorch loop with checkpoints, early stopping and logging around it.
+
+Everything is built from the config before the run folder exists, so a bad config leaves nothing
+behind. The hot path per step is forward, backward, clip, step, schedule: logged values stay on the
+device and are read only every `log_every` steps.
+"""
+from __future__ import annotations
+
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+import dlx
+from dlx import build
+from dlx.config import Config
+from dlx.config import dump as dump_config
+from dlx.config import load as load_config
+from dlx.errors import DlxError, did_you_mean
+from dlx.metrics import HIGHER_IS_BETTER
+from dlx.runs import Run, write_atomic
+from dlx.train import checkpoint, tensorboard
+from dlx.train.interrupts import Interrupted, catch_stop_signals
+from dlx.train.measure import measure
+from dlx.train.progress import make_progress
+
+
+@dataclass
+class LoopState:
+    """Where training is; saved in every checkpoint so a resumed run continues exactly."""
+
+    step: int = 0  # optimizer steps taken
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches taken in the current epoch
+    best: float | None = None  # best value of the monitored metric so far
+    best_epoch: int = 0
+    bad_evals: int = 0  # evaluations since the monitored metric last improved
+    finished: bool = False
+
+
+def monitor_mode(config: Config) -> str:
+    if config.train.mode != "auto":
+        return config.train.mode
+    return "max" if config.train.monitor.split("/")[-1] in HIGHER_IS_BETTER else "min"
+
+
+def check_monitor(config: Config, metric_names: list[str]) -> None:
+    known = ["train/epoch_loss", "val/loss", *(f"val/{m}" for m in metric_names)]
+    if config.train.monitor not in known:
+        raise DlxError(f"train.monitor: '{config.train.monitor}' is never logged{did_you_mean(config.train.monitor, known)}")
+
+
+def improved(value: float, best: float | None, mode: str, min_delta: float) -> bool:
+    if best is None:
+        return not math.isnan(value)
+    return value < best - min_delta if mode == "min" else value > best + min_delta
+
+
+class Trainer:
+    """One run's objects, built from its config; `fit` trains, `resume` continues from last.pt."""
+
+    def __init__(self, config: Config, console: Console | None = None, quiet: bool = False):
+        self.config, self.console, self.quiet = config, console or Console(stderr=True), quiet
+        self.device = build.resolve_device(config.train.device)
+        if config.train.threads:
+            torch.set_num_threads(config.train.threads)
+        torch.manual_seed(config.seed)  # model initialisation and dropout
+        self.data = build.splits(config, self.device)
+        self.spec = self.data.spec
+        self.model = build.model(config, self.spec).to(self.device)
+        self.loss_fn = build.loss(config, self.spec)
+        self.metrics = build.metrics(config, self.spec, self.device)
+        check_monitor(config, list(self.metrics.keys()))
+        self.train_batches = self.data.batches("train", config.train.batch_size, shuffle=True)
+        self.total_steps = config.train.epochs * len(self.train_batches)
+        self.optimizer = build.optimizer(config, self.model)
+        self.schedule = build.schedule(config, self.optimizer, self.total_steps)
+        self.data_order = torch.Generator().manual_seed(config.seed)  # shuffling, separate from the model's RNG
+        self.epoch_order_state = self.data_order.get_state()
+        self.state = LoopState()
+        self.mode = monitor_mode(config)
+        self.epoch_loss = torch.zeros((), device=self.device)  # sum over this epoch's batches
+        self.best_model: dict[str, Any] | None = None
+
+    # --- checkpoints -------------------------------------------------------------------------------
+    def checkpoint_state(self) -> dict[str, Any]:
+        rng = {"torch": torch.get_rng_state(), "data": self.data_order.get_state(),
+               "data_epoch_start": self.epoch_order_state}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(), "loop": asdict(self.state), "rng": rng,
+            "epoch_loss": self.epoch_loss, "config": self.config.to_dict(),
+            "standardizer": self.data.standardizer.state_dict() if self.data.standardizer else None,
+        }
+
+    def restore(self, state: dict[str, Any], best: dict[str, Any] | None) -> None:
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.schedule.load_state_dict(state["schedule"])
+            self.state = LoopState(**state["loop"])
+            torch.set_rng_state(state["rng"]["torch"])
+            if "cuda" in state["rng"] and self.device.type == "cuda":
+                torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+            self.data_order.set_state(state["rng"]["data"])
+            self.epoch_order_state = state["rng"]["data_epoch_start"]
+            self.epoch_loss = state["epoch_loss"].to(self.device)
+        except (KeyError, RuntimeError, TypeError, ValueError) as e:
+            raise DlxError(f"the checkpoint does not match this run's model or optimizer ({str(e).splitlines()[0]})") from None
+        self.best_model = best["model"] if best else None
+
+    # --- the loop ----------------------------------------------------------------------------------
+    def fit(self, run: Run) -> dict[str, Any]:
+        """Train until the last epoch or early stopping; returns the summary written to summary.json."""
+        cfg = self.config.train
+        started = time.perf_counter()
+        writer = run.writer
+        if self.state.step == 0:
+            tensorboard.log_model_and_data(writer, self.model, self.data)
+        progress = make_progress(self.console, self.quiet, self.total_steps, cfg.epochs, self.state.step)
+        saver = checkpoint.CheckpointWriter()
+        hint = f"resume with: dlx train --resume {run.path}"
+        try:
+            with catch_stop_signals() as stop:
+                while self.state.epoch < cfg.epochs and not self.state.finished:
+                    epoch_started, first_batch = time.perf_counter(), self.state.batch
+                    if first_batch == 0:
+                        self.epoch_order_state = self.data_order.get_state()
+                    else:
+                        self.data_order.set_state(self.epoch_order_state)  # replay this epoch's order, then skip
+                    self._train_epoch(run, progress, stop)
+                    if stop.signum is not None:
+                        saver.submit(run.checkpoint("last"), self.checkpoint_state())
+                        raise Interrupted(stop.signum, hint)
+                    self._end_epoch(run, progress, saver, time.perf_counter() - epoch_started, first_batch)
+        finally:
+            progress.close()
+            saver.close()
+        return self._summarise(run, time.perf_counter() - started)
+
+    def _train_epoch(self, run: Run, progress, stop) -> None:
+        cfg, state = self.config.train, self.state
+        model, loss_fn, optimizer, schedule = self.model, self.loss_fn, self.optimizer, self.schedule
+        model.train()
+        since_log = torch.zeros((), device=self.device)
+        for x, y in self.train_batches.epoch(self.data_order, start=state.batch):
+            loss = loss_fn(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            schedule.step()
+            state.step += 1
+            state.batch += 1
+            loss = loss.detach()
+            self.epoch_loss += loss
+            since_log += loss
+            if state.step % cfg.log_every == 0:  # the only read of a device value on the hot path
+                mean = since_log.item() / cfg.log_every
+                since_log.zero_()
+                lr = optimizer.param_groups[0]["lr"]
+                run.writer.add_scalar("train/loss", mean, state.step)
+                run.writer.add_scalar("train/lr", lr, state.step)
+                progress.step(state.step, state.epoch, mean, lr)
+            if stop.signum is not None:
+                return
+
+    def _end_epoch(self, run: Run, progress, saver, seconds: float, first_batch: int) -> None:
+        cfg, state = self.config.train, self.state
+        batches_run = state.batch
+        state.epoch += 1
+        state.batch = 0
+        values = {"epoch": state.epoch, "train/epoch_loss": self.epoch_loss.item() / batches_run}
+        self.epoch_loss.zero_()
+        val = measure(self.model, self.data.batches("val", cfg.eval_batch_size), self.loss_fn, self.metrics)
+        values.update({f"val/{k}": v for k, v in val.items()})
+        run.log(state.step, values)
+        samples = min((batches_run - first_batch) * cfg.batch_size, len(self.data["train"][0]))
+        run.writer.add_scalar("time/epoch_seconds", seconds, state.step)
+        run.writer.add_scalar("time/samples_per_second", samples / max(seconds, 1e-9), state.step)
+        progress.epoch(state.epoch, values)
+
+        value = values[cfg.monitor]
+        if improved(value, state.best, self.mode, cfg.min_delta):
+            state.best, state.best_epoch, state.bad_evals = value, state.epoch, 0
+            self.best_model = checkpoint.snapshot(self.model.state_dict())
+            saver.submit(run.checkpoint("best"), {**self.checkpoint_state(), "model": self.best_model})
+        else:
+            state.bad_evals += 1
+            if cfg.patience is not None and state.bad_evals >= cfg.patience:
+                state.finished = True  # early stopping
+        if state.epoch % cfg.checkpoint_every == 0 or state.epoch == cfg.epochs or state.finished:
+            saver.submit(run.checkpoint("last"), self.checkpoint_state())
+
+    def _summarise(self, run: Run, seconds: float) -> dict[str, Any]:
+        """Final metrics of the best model on every split, written to summary.json and TensorBoard's hparams."""
+        if self.best_model is not None:
+            self.model.load_state_dict(self.best_model)
+        final = {split: measure(self.model, self.data.batches(split, self.config.train.eval_batch_size),
+                                self.loss_fn, self.metrics) for split in ("train", "val", "test")}
+        summary = {
+            "run": run.name, "metrics": final, "best_epoch": self.state.best_epoch, "epochs": self.state.epoch,
+            "steps": self.state.step, "early_stopped": self.state.epoch < self.config.train.epochs,
+            "monitor": {self.config.train.monitor: self.state.best}, "seconds": round(seconds, 3),
+            "device": str(self.device), "parameters": sum(p.numel() for p in self.model.parameters()),
+            "versions": {"dlx": dlx.__version__, "torch": torch.__version__, "python": platform.python_version()},
+        }
+        tensorboard.log_hparams(run.writer, self.config, final)
+        run.write_json("summary.json", summary)
+        return summary
+
+
+def start(config: Config, runs_root: Path, quiet: bool = False, console: Console | None = None) -> tuple[Run, dict]:
+    """Build everything, then create the run folder, then train. A build error leaves no folder behind."""
+    trainer = Trainer(config, console, quiet)
+    run = Run.create(runs_root, config.name)
+    write_atomic(run.config_path, dump_config(config.model_copy(update={"name": run.name})).encode())
+    try:
+        return run, trainer.fit(run)
+    finally:
+        run.close()
+
+
+def resume(run_path: str | Path, quiet: bool = False, console: Console | None = None) -> tuple[Run, dict]:
+    """Continue a run from its last checkpoint, with its own saved config."""
+    run = Run.open(run_path)
+    config = load_config(run.config_path)
+    last = checkpoint.load(run.checkpoint("last"))
+    best_path = run.checkpoint("best")
+    best = checkpoint.load(best_path) if best_path.is_file() else None
+    trainer = Trainer(config, console, quiet)
+    trainer.restore(last, best)
+    if trainer.state.finished or trainer.state.epoch >= config.train.epochs:
+        raise DlxError(f"{run.path}: this run has finished; start a new one with `dlx train {run.config_path}`")
+    run.truncate_history(trainer.state.step)
+    try:
+        return run, trainer.fit(run)
+    finally:
+        run.close()

@@ -1,0 +1,49 @@
+"""What a run writes to TensorBoard besides scalars: the model graph, sample inputs and hparams."""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.tensorboard.summary import hparams
+from torchvision.utils import make_grid
+
+from dlx.config import Config
+from dlx.data.base import Splits
+
+HPARAM_SECTIONS = ("data", "model", "loss", "optimizer", "schedule", "train")
+
+
+def log_model_and_data(writer, model: nn.Module, data: Splits) -> None:
+    x = data["train"][0][:64]
+    if data.spec.is_image:
+        # normalize=True rescales the standardised pixels to [0, 1] for display
+        writer.add_image("data/train_samples", make_grid(x.float().cpu(), nrow=8, normalize=True, scale_each=True))
+    was_training = model.training
+    model.eval()  # tracing runs the model: in eval mode it changes no batch-norm statistics and draws no dropout
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # add_graph traces with torch.jit, which warns of its future
+        writer.add_graph(model, x[:2])
+    model.train(was_training)
+
+
+def flat_hparams(config: Config) -> dict[str, Any]:
+    """config sections as 'optimizer.lr' -> 0.01; values TensorBoard cannot show become strings."""
+    out: dict[str, Any] = {"seed": config.seed}
+    for section, body in config.to_dict().items():
+        if section in HPARAM_SECTIONS:
+            for key, value in body.items():
+                out[f"{section}.{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return out
+
+
+def log_hparams(writer, config: Config, final: dict[str, dict[str, float]]) -> None:
+    """The run's settings with its final metrics, so runs compare in TensorBoard's HParams dashboard."""
+    metrics = {f"hparam/{split}_{name}": value for split, values in final.items() for name, value in values.items()}
+    experiment, start, end = hparams(flat_hparams(config), metrics)
+    for summary in (experiment, start, end):
+        writer.file_writer.add_summary(summary)
+    for tag, value in metrics.items():
+        writer.add_scalar(tag, value)
+    writer.flush()
