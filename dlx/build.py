@@ -17,7 +17,7 @@ import dlx.optim
 import dlx.schedules  # noqa: F401  (registers entries)
 from dlx import registry
 from dlx.config import Config
-from dlx.data.base import ArrayData, DataSpec, Splits, make_splits
+from dlx.data.base import ArrayData, DataSpec, Splits, Standardizer, make_splits
 from dlx.errors import DlxError
 
 
@@ -44,8 +44,8 @@ def dataset(config: Config) -> ArrayData:
     return registry.datasets.get(config.data.name).build(**config.data.settings)
 
 
-def splits(config: Config, device: torch.device) -> Splits:
-    return make_splits(dataset(config), config.data.split, config.seed, config.data.standardize, device)
+def splits(config: Config, device: torch.device, standardizer: Standardizer | None = None) -> Splits:
+    return make_splits(dataset(config), config.data.split, config.seed, config.data.standardize, device, standardizer)
 
 
 def model(config: Config, spec: DataSpec) -> nn.Module:

@@ -101,7 +101,9 @@ def train(
 
 
 def _print_summary(path: Path, summary: dict) -> None:
-    table = Table(title=f"{path}  ({summary['epochs']} epochs, {summary['seconds']:.1f}s on {summary['device']})")
+    out.print(f"[bold]{path}[/]: {summary['epochs']} epochs, {summary['seconds']:.1f}s on {summary['device']}, "
+              f"best epoch {summary['best_epoch']}", highlight=False)
+    table = Table()
     table.add_column("split")
     names = list(summary["metrics"]["test"])
     for n in names:
@@ -118,11 +120,13 @@ def evaluate(
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    overrides: Annotated[Optional[list[str]], typer.Option(
+        "--set", "-s", metavar="data.KEY=VALUE", help="Evaluate on other data, e.g. --set data.path=new.csv.")] = None,
 ) -> None:
     """Metrics of a trained run on a split: a table (or JSON), evaluation.json and a confusion-matrix PNG."""
     from dlx import evaluate as evaluation
 
-    report = evaluation.evaluate(run, split, checkpoint)
+    report = evaluation.evaluate(run, split, checkpoint, overrides or [])
     if as_json:
         print(json.dumps(report, indent=2))
     else:

@@ -99,7 +99,8 @@ class Splits:
 
 
 def make_splits(data: ArrayData, fractions: tuple[float, float, float], seed: int, standardize: bool,
-                device: torch.device) -> Splits:
+                device: torch.device, standardizer: Standardizer | None = None) -> Splits:
+    """Split, standardise (with `standardizer` if given, e.g. a trained run's, else fitted on train) and move."""
     stratify = data.task == CLASSIFICATION
     if data.test is None:
         train, val, test = split_indices(data.y, fractions, seed, stratify)
@@ -108,9 +109,8 @@ def make_splits(data: ArrayData, fractions: tuple[float, float, float], seed: in
     else:  # the official test split stays; what is left is divided train:val by the first two fractions
         train, val, _ = split_indices(data.y, (fractions[0], fractions[1], 0.0), seed, stratify)
         parts = {"train": (data.x[train], data.y[train]), "val": (data.x[val], data.y[val]), "test": data.test}
-    standardizer = None
     if standardize and data.x.is_floating_point():
-        standardizer = Standardizer.fit(parts["train"][0])
+        standardizer = standardizer or Standardizer.fit(parts["train"][0])
         parts = {k: (standardizer(x), y) for k, (x, y) in parts.items()}
     parts = {k: (x.to(device), y.to(device)) for k, (x, y) in parts.items()}
     return Splits(data.spec(), parts, standardizer)
