@@ -1,0 +1,31 @@
+"""Shared fixtures: a fast digits experiment and a folder for its runs."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = ROOT / "experiments"
+
+# a few epochs of a narrow CNN on digits: seconds on a CPU, still well above chance
+FAST = ["train.epochs=3", "model.width=8", "model.hidden=32", "train.device=cpu"]
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path) -> Path:
+    return tmp_path / "runs"
+
+
+@pytest.fixture
+def fast_config():
+    from dlx import build  # noqa: F401  (registers every entry)
+    from dlx.config import load
+
+    def make(*overrides: str, experiment: str = "digits_cnn.yaml"):
+        return load(EXPERIMENTS / experiment, [*FAST, *overrides])
+
+    return make
