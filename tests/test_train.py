@@ -1,0 +1,103 @@
+"""The training loop end to end: run folder, reproduction, interrupt and resume, TensorBoard."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+from torch import nn
+
+from dlx.config import load
+from dlx.runs import Run
+from dlx.train import loop
+from dlx.train.interrupts import Interrupted
+
+
+def test_a_run_folder_holds_everything_and_the_model_learns(fast_config, runs_dir):
+    run, summary = loop.start(fast_config(), runs_dir, quiet=True)
+    assert run.path == runs_dir / "digits_cnn"
+    assert {p.name for p in run.path.iterdir()} >= {"config.yaml", "checkpoints", "metrics.jsonl", "summary.json"}
+    assert {p.name for p in (run.path / "checkpoints").iterdir()} == {"best.pt", "last.pt"}
+    history = run.history()
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert {"train/epoch_loss", "val/loss", "val/accuracy"} <= set(history[0])
+    assert summary["metrics"]["test"]["accuracy"] > 0.8  # 3 epochs of a narrow CNN, far above chance (0.1)
+    assert json.loads((run.path / "summary.json").read_text()) == summary
+
+
+def test_a_taken_name_gets_a_suffix_and_nothing_is_overwritten(fast_config, runs_dir):
+    first, _ = loop.start(fast_config("train.epochs=1"), runs_dir, quiet=True)
+    before = (first.path / "summary.json").read_bytes()
+    second, _ = loop.start(fast_config("train.epochs=1"), runs_dir, quiet=True)
+    assert second.path.name == "digits_cnn-2"
+    assert (first.path / "summary.json").read_bytes() == before
+
+
+def test_the_saved_config_reproduces_the_run_exactly(fast_config, runs_dir):
+    run, summary = loop.start(fast_config(), runs_dir, quiet=True)
+    again, summary2 = loop.start(load(run.config_path), runs_dir, quiet=True)
+    assert again.path != run.path
+    assert summary2["metrics"] == summary["metrics"]
+    assert again.history() == run.history()
+
+
+class InterruptAt(nn.Module):
+    """A loss that sends this process SIGINT on its n-th call, as a user's Ctrl-C would."""
+
+    def __init__(self, inner: nn.Module, n: int):
+        super().__init__()
+        self.inner, self.n, self.calls = inner, n, 0
+
+    def forward(self, output, target):
+        self.calls += 1
+        if self.calls == self.n:
+            os.kill(os.getpid(), signal.SIGINT)
+        return self.inner(output, target)
+
+
+@pytest.mark.parametrize("optimizer", ["optimizer.name=sgd", "optimizer.name=adam"])
+def test_an_interrupted_and_resumed_run_ends_as_an_uninterrupted_one(fast_config, runs_dir, monkeypatch, optimizer):
+    overrides = (optimizer, "model.dropout=0.3", "schedule.name=power", "schedule.s=20")
+    _, expected = loop.start(fast_config(*overrides, "name=straight"), runs_dir, quiet=True)
+
+    real_loss = loop.build.loss
+    monkeypatch.setattr(loop.build, "loss", lambda config, spec: InterruptAt(real_loss(config, spec), 25))
+    with pytest.raises(Interrupted) as stopped:
+        loop.start(fast_config(*overrides, "name=stopped"), runs_dir, quiet=True)
+    assert stopped.value.exit_code == 130 and "dlx train --resume" in str(stopped.value)
+    monkeypatch.setattr(loop.build, "loss", real_loss)
+
+    run, resumed = loop.resume(runs_dir / "stopped", quiet=True)
+    assert resumed["metrics"] == expected["metrics"]
+    assert [h["val/loss"] for h in run.history()] == [h["val/loss"] for h in Run.open(runs_dir / "straight").history()]
+
+
+def test_resuming_a_finished_run_says_so(fast_config, runs_dir):
+    run, _ = loop.start(fast_config("train.epochs=1"), runs_dir, quiet=True)
+    with pytest.raises(Exception, match="has finished"):
+        loop.resume(run.path, quiet=True)
+
+
+def test_early_stopping_stops_after_patience_evaluations(fast_config, runs_dir):
+    # min_delta so large that nothing after the first epoch counts as an improvement
+    run, summary = loop.start(fast_config("train.epochs=10", "train.patience=2", "train.min_delta=100"), runs_dir,
+                              quiet=True)
+    assert summary["epochs"] == 3 and summary["early_stopped"] and summary["best_epoch"] == 1
+
+
+def test_tensorboard_holds_scalars_hparams_images_and_graph(fast_config, runs_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run, _ = loop.start(fast_config("train.log_every=5"), runs_dir, quiet=True)
+    events = EventAccumulator(str(run.path), size_guidance={"images": 0, "scalars": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"train/loss", "train/lr", "val/loss", "val/accuracy", "time/epoch_seconds",
+            "time/samples_per_second", "hparam/test_accuracy"} <= set(tags["scalars"])
+    assert len(events.Scalars("val/loss")) == 3
+    assert "data/train_samples" in tags["images"]
+    assert tags["graph"]
+    hparams = events.PluginTagToContent("hparams")
+    assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= set(hparams)
+    assert b"optimizer.lr" in hparams["_hparams_/session_start_info"]
