@@ -17,7 +17,10 @@ import dlx.optim
 import dlx.schedules  # noqa: F401  (registers entries)
 from dlx import registry
 from dlx.config import Config
-from dlx.data.base import ArrayData, DataSpec, Splits, Standardizer, make_splits
+from dlx.data.augment import Augmenter
+from dlx.data.augment import augmenter as augmenter_for
+from dlx.data.base import REGRESSION, RECONSTRUCTION, ArrayData, DataSpec, Splits, Standardizer, make_splits
+from dlx.data.text import TextCorpus, text_splits
 from dlx.errors import DlxError
 
 
@@ -41,11 +44,15 @@ def resolve_device(name: str) -> torch.device:
 
 
 def dataset(config: Config) -> ArrayData:
-    return registry.datasets.get(config.data.name).build(**config.data.settings)
+    data = registry.datasets.get(config.data.name).build(**config.data.settings)
+    return data.as_reconstruction() if config.data.reconstruct else data
 
 
 def splits(config: Config, device: torch.device, standardizer: Standardizer | None = None) -> Splits:
-    return make_splits(dataset(config), config.data.split, config.seed, config.data.standardize, device, standardizer)
+    data = dataset(config)
+    if isinstance(data, TextCorpus):  # one long stream cut into windows, not a table of examples
+        return text_splits(data, config.data.split, device)
+    return make_splits(data, config.data.split, config.seed, config.data.standardize, device, standardizer)
 
 
 def model(config: Config, spec: DataSpec) -> nn.Module:
@@ -54,23 +61,35 @@ def model(config: Config, spec: DataSpec) -> nn.Module:
 
 def _check_task(kind: str, entry: registry.Entry, spec: DataSpec) -> None:
     task = entry.meta.get("task")
-    if task is not None and task != spec.task:
-        raise DlxError(f"{kind} '{entry.name}' is for {task} data, but this dataset is {spec.task}; "
+    accepted = {spec.task, REGRESSION} if spec.task == RECONSTRUCTION else {spec.task}  # a reconstruction is a regression on the input
+    tasks = task if isinstance(task, tuple) else (task,)  # an entry may serve several tasks
+    if task is not None and accepted.isdisjoint(tasks):
+        raise DlxError(f"{kind} '{entry.name}' is for {' or '.join(tasks)} data, but this dataset is {spec.task}; "
                        f"choose another {kind} (dlx list {kind}s)")
 
 
-def loss(config: Config, spec: DataSpec) -> nn.Module:
+def loss(config: Config, spec: DataSpec, net: nn.Module | None = None) -> nn.Module:
+    """The loss; given the model, with the loss section's l1/l2 penalties on its weights (training only)."""
     entry = registry.losses.get(config.loss.name)
     _check_task("loss", entry, spec)
-    return entry.build(**config.loss.settings)
+    fn = entry.build(**config.loss.settings)
+    if net is None or not (config.loss.l1 or config.loss.l2):
+        return fn
+    return dlx.losses.Penalized(fn, dlx.optim.split_weights(net)[0], config.loss.l1, config.loss.l2)
 
 
 def optimizer(config: Config, net: nn.Module) -> torch.optim.Optimizer:
     return registry.optimizers.get(config.optimizer.name).build(net, **config.optimizer.settings)
 
 
-def schedule(config: Config, opt: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
-    return registry.schedules.get(config.schedule.name).build(opt, total_steps, **config.schedule.settings)
+def schedule(config: Config, opt: torch.optim.Optimizer, total_steps: int) -> dlx.schedules.Schedule:
+    steps = dlx.schedules.RunSteps(total_steps, total_steps // config.train.epochs, config.schedule.warmup)
+    return registry.schedules.get(config.schedule.name).build(opt, steps, **config.schedule.settings)
+
+
+def augmenter(config: Config, data: Splits, device: torch.device) -> Augmenter | None:
+    """What data.augment asks for, applied to training batches; None when it is all off."""
+    return augmenter_for(config.data.augment, data.spec, config.seed, device, data.standardizer)
 
 
 def metric_names(config: Config, spec: DataSpec) -> list[str]:

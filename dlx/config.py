@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from dlx import registry
+from dlx.data.augment import Augment
 from dlx.errors import ConfigError, DlxError, UnknownName, did_you_mean
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -43,6 +44,17 @@ Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 class DataSection(Component):
     split: tuple[Fraction, Fraction, Fraction] = (0.6, 0.2, 0.2)  # train/val/test; an official test split wins
     standardize: bool = True  # zero mean, unit variance per feature (per channel), estimated on train only
+    reconstruct: bool = False  # the target is the input itself, not the label (autoencoders)
+    augment: Augment = Augment()  # random shifts, flips, crops, rotations, colour jitter of training images
+
+
+class LossSection(Component):
+    l1: Annotated[float, Field(ge=0.0)] = 0.0  # adds l1 * sum |w| over the weights (not biases, not norm gains)
+    l2: Annotated[float, Field(ge=0.0)] = 0.0  # adds l2/2 * sum w^2 over the weights: SGD's weight decay l2
+
+
+class ScheduleSection(Component):
+    warmup: Annotated[int, Field(ge=0)] = 0  # steps of linear warm-up (from lr/warmup to the schedule's lr)
 
 
 class TrainSection(Section):
@@ -58,10 +70,21 @@ class TrainSection(Section):
     grad_clip: Annotated[float, Field(gt=0.0)] | None = None  # clip the gradient's global L2 norm to this
     log_every: Annotated[int, Field(ge=1)] = 10  # steps between train/loss points
     checkpoint_every: Annotated[int, Field(ge=1)] = 1  # epochs between last.pt writes
+    max_minutes: Annotated[float, Field(gt=0.0)] | None = None  # a time budget: then end the epoch early and finish
 
 
 class EvalSection(Section):
     metrics: list[str] | None = None  # metric names; None: accuracy (classification) or mse, mae (regression)
+
+
+class SamplesSection(Section):
+    """Text samples of a language model while it trains (the course shows text improving as training goes on)."""
+
+    every: Annotated[int, Field(ge=1)] | None = None  # steps between samples in TensorBoard's text tab; None: none
+    length: Annotated[int, Field(ge=1, le=100_000)] = 200  # new characters per sample
+    prompt: str = "\n"
+    temperature: Annotated[float, Field(ge=0.0)] = 0.8  # 0: greedy
+    terminal: bool = False  # also print each sample to the terminal
 
 
 class Config(Section):
@@ -69,11 +92,12 @@ class Config(Section):
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
     data: DataSection
     model: Component
-    loss: Component = Component(name="cross_entropy")
+    loss: LossSection = LossSection(name="cross_entropy")
     optimizer: Component = Component(name="adam")
-    schedule: Component = Component(name="constant")
+    schedule: ScheduleSection = ScheduleSection(name="constant")
     train: TrainSection = TrainSection()
     eval: EvalSection = EvalSection()
+    samples: SamplesSection = SamplesSection()
 
     @pydantic.field_validator("name")
     @classmethod
@@ -89,7 +113,8 @@ class Config(Section):
 COMPONENTS = {"data": registry.datasets, "model": registry.models, "loss": registry.losses,
               "optimizer": registry.optimizers, "schedule": registry.schedules}
 # keys of a component section that dlx itself reads rather than passing them to the entry
-FRAMEWORK_KEYS = {"data": set(DataSection.model_fields) - {"name"}}
+FRAMEWORK_KEYS = {section: set(cls.model_fields) - {"name"}
+                  for section, cls in (("data", DataSection), ("loss", LossSection), ("schedule", ScheduleSection))}
 
 
 class _NoAliasLoader(yaml.SafeLoader):

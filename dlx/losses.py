@@ -1,13 +1,22 @@
-"""Loss functions by name. Each takes the model's raw outputs (logits) and the targets."""
+"""Loss functions by name. Each takes the model's raw outputs (logits) and the targets.
+
+The l1 and l2 penalties of the loss section are not entries: any loss can carry them (see Penalized),
+so they are added by dlx.build, which has the model.
+"""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
+import torch
+import torch.nn.functional as F
 from pydantic import Field
-from torch import nn
+from torch import Tensor, nn
 
 from dlx.data.base import CLASSIFICATION, REGRESSION
+from dlx.errors import DlxError
 from dlx.registry import losses
+
+Positive = Annotated[float, Field(gt=0.0)]
 
 
 @losses.register("cross_entropy", "categorical cross-entropy on softmax outputs, averaged over examples",
@@ -19,7 +28,7 @@ def cross_entropy(*, label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 
 class HalfSquaredError(nn.Module):
     """The course's E = 1/2 sum (y - d)^2, averaged over examples so the rate does not depend on batch size."""
 
-    def forward(self, output, target):
+    def forward(self, output: Tensor, target: Tensor) -> Tensor:
         return 0.5 * (output - target).pow(2).sum(dim=-1).mean()
 
 
@@ -27,3 +36,110 @@ class HalfSquaredError(nn.Module):
                  task=REGRESSION)
 def mse(*, half: bool = False) -> nn.Module:
     return HalfSquaredError() if half else nn.MSELoss()
+
+
+@losses.register("mae", "mean absolute error", task=REGRESSION)
+def mae() -> nn.Module:
+    return nn.L1Loss()
+
+
+@losses.register("huber", "Huber: squared error within delta of the target, absolute error beyond it", task=REGRESSION)
+def huber(*, delta: Positive = 1.0) -> nn.Module:
+    return nn.HuberLoss(delta=delta)
+
+
+class BinaryCrossEntropy(nn.Module):
+    """Binary cross-entropy on a logistic output, computed from logits (stable for large logits).
+
+    Class targets 0/1 take one logit per example; two logits (what a two-class model outputs) are one
+    logistic logit, their difference, so then this equals cross_entropy. Float targets in [0, 1] (several
+    labels, or pixels to reconstruct) take one logit per target value.
+    """
+
+    def forward(self, output: Tensor, target: Tensor) -> Tensor:
+        if target.is_floating_point():
+            return F.binary_cross_entropy_with_logits(output, target)
+        if output.shape[-1] not in (1, 2):
+            raise DlxError(f"loss 'bce' is for two classes, but the model has {output.shape[-1]} outputs; "
+                           f"use cross_entropy")
+        logit = output[..., 1] - output[..., 0] if output.shape[-1] == 2 else output[..., 0]
+        return F.binary_cross_entropy_with_logits(logit, target.to(logit.dtype))
+
+
+@losses.register("bce", "binary cross-entropy on a logistic output (from logits): two classes or targets in [0, 1]")
+def bce() -> nn.Module:
+    return BinaryCrossEntropy()
+
+
+class NegativeLogLikelihood(nn.Module):
+    def __init__(self, log_probs: bool):
+        super().__init__()
+        self.log_probs = log_probs
+
+    def forward(self, output: Tensor, target: Tensor) -> Tensor:
+        return F.nll_loss(output if self.log_probs else F.log_softmax(output, dim=-1), target)
+
+
+@losses.register("nll", "negative log-likelihood -log p(target), averaged (= cross-entropy on logits)",
+                 task=CLASSIFICATION)
+def nll(*, inputs: Literal["logits", "log_probs"] = "logits") -> nn.Module:
+    """inputs: logits (softmax taken here) or log_probs (the model ends in log_softmax)."""
+    return NegativeLogLikelihood(inputs == "log_probs")
+
+
+def triplet(anchor: Tensor, positive: Tensor, negative: Tensor, alpha: float) -> Tensor:
+    """The notes' max(||f(xp) - f(xa)||^2 - ||f(xn) - f(xa)||^2 + alpha, 0), averaged over triplets."""
+    closer = (positive - anchor).pow(2).sum(-1) - (negative - anchor).pow(2).sum(-1)
+    return (closer + alpha).clamp_min(0.0).mean()
+
+
+class BatchHardTriplet(nn.Module):
+    """Triplets mined in each batch: every example is an anchor, with its farthest same-class example as the
+    positive and its nearest other-class example as the negative (Hermans et al. 2017, "batch hard")."""
+
+    def __init__(self, alpha: float):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:  # (B, D), (B,)
+        flat = embeddings.flatten(1)
+        with torch.no_grad():
+            dist = (flat[:, None] - flat[None]).pow(2).sum(-1)  # (B, B) squared distances
+            same = labels[:, None] == labels[None]
+            others = ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+            positive = dist.masked_fill(~(same & others), -1.0).argmax(1)
+            negative = dist.masked_fill(same, float("inf")).argmin(1)
+            usable = (same & others).any(1) & (~same).any(1)  # anchors with a positive and a negative
+        if not usable.any():
+            return flat.sum() * 0.0  # no triplet in this batch: no gradient, but a loss to log
+        anchors = usable.nonzero().squeeze(1)
+        return triplet(flat[anchors], flat[positive[anchors]], flat[negative[anchors]], self.alpha)
+
+
+@losses.register("triplet", "triplet loss on embeddings, squared distances, margin alpha, hardest triplets per batch",
+                 task=CLASSIFICATION)
+def triplet_loss(*, alpha: Positive = 1.0) -> nn.Module:
+    return BatchHardTriplet(alpha)
+
+
+class Penalized(nn.Module):
+    """A loss plus l1 * sum |w| + l2/2 * sum w^2 over the given weights (l2 is then SGD's weight decay).
+
+    The penalty belongs to the training objective: measured without gradients (validation, test,
+    dlx evaluate) this is the data loss alone, so val/loss stays comparable between penalties.
+    """
+
+    def __init__(self, loss: nn.Module, weights: list[Tensor], l1: float, l2: float):
+        super().__init__()
+        self.loss, self.l1, self.l2 = loss, l1, l2
+        self.weights = weights  # a plain list: the model owns these parameters
+
+    def forward(self, output: Tensor, target: Tensor) -> Tensor:
+        value = self.loss(output, target)
+        if not torch.is_grad_enabled():
+            return value
+        if self.l1:
+            value = value + self.l1 * sum(w.abs().sum() for w in self.weights)
+        if self.l2:
+            value = value + 0.5 * self.l2 * sum(w.pow(2).sum() for w in self.weights)
+        return value

@@ -1,4 +1,8 @@
-"""Optimizers by name, with the course's defaults where it gives them and PyTorch's otherwise."""
+"""Optimizers by name, with the course's defaults where it gives them and PyTorch's otherwise.
+
+Weight decay applies to weights only: biases and normalisation parameters sit in a second group
+without it (see param_groups).
+"""
 from __future__ import annotations
 
 from typing import Annotated
@@ -12,14 +16,20 @@ from dlx.registry import optimizers
 LearningRate = Annotated[float, Field(gt=0.0, le=100.0)]
 WeightDecay = Annotated[float, Field(ge=0.0)]
 Beta = Annotated[float, Field(ge=0.0, lt=1.0)]
+Epsilon = Annotated[float, Field(gt=0.0)]
+Betas = tuple[Beta, Beta]
+
+
+def split_weights(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(weights, others) of the trainable parameters: matrices and kernels are weights; biases and
+    normalisation gains (one-dimensional) are not, and get neither weight decay nor penalties."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [p for p in params if p.dim() > 1], [p for p in params if p.dim() <= 1]
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Weight decay on weights only: biases and normalisation gains are not decayed (one-dimensional tensors)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() > 1]
-    no_decay = [p for p in params if p.dim() <= 1]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    weights, others = split_weights(model)
+    return [{"params": weights, "weight_decay": weight_decay}, {"params": others, "weight_decay": 0.0}]
 
 
 @optimizers.register("sgd", "minibatch SGD with optional momentum dw(t) = -eps grad + alpha dw(t-1), and Nesterov")
@@ -28,7 +38,40 @@ def sgd(model: nn.Module, *, lr: LearningRate = 0.01, momentum: Beta = 0.0, nest
     return torch.optim.SGD(param_groups(model, weight_decay), lr=lr, momentum=momentum, nesterov=nesterov)
 
 
-@optimizers.register("adam", "Adam (PyTorch defaults)")
-def adam(model: nn.Module, *, lr: LearningRate = 1e-3, betas: tuple[Beta, Beta] = (0.9, 0.999),
-         eps: Annotated[float, Field(gt=0.0)] = 1e-8, weight_decay: WeightDecay = 0.0) -> torch.optim.Optimizer:
-    return torch.optim.Adam(param_groups(model, weight_decay), lr=lr, betas=betas, eps=eps)
+@optimizers.register("adagrad", "AdaGrad: per-weight rates scaled by the accumulated squared gradients "
+                                "(course: eta 0.01, delta 1e-8)")
+def adagrad(model: nn.Module, *, lr: LearningRate = 0.01, eps: Epsilon = 1e-8,
+            weight_decay: WeightDecay = 0.0) -> torch.optim.Optimizer:
+    return torch.optim.Adagrad(param_groups(model, weight_decay), lr=lr, eps=eps)
+
+
+@optimizers.register("rmsprop", "RMSProp: rates scaled by a running mean of squared gradients "
+                                "(course: rho 0.9, eta 0.001, delta 1e-8)")
+def rmsprop(model: nn.Module, *, lr: LearningRate = 1e-3, rho: Beta = 0.9, eps: Epsilon = 1e-8,
+            momentum: Beta = 0.0, weight_decay: WeightDecay = 0.0) -> torch.optim.Optimizer:
+    """rho is the course's decay of the running mean (PyTorch calls it alpha)."""
+    return torch.optim.RMSprop(param_groups(model, weight_decay), lr=lr, alpha=rho, eps=eps, momentum=momentum)
+
+
+@optimizers.register("adadelta", "AdaDelta: rates from running means of squared gradients and updates (PyTorch defaults)")
+def adadelta(model: nn.Module, *, lr: LearningRate = 1.0, rho: Beta = 0.9, eps: Epsilon = 1e-6,
+             weight_decay: WeightDecay = 0.0) -> torch.optim.Optimizer:
+    return torch.optim.Adadelta(param_groups(model, weight_decay), lr=lr, rho=rho, eps=eps)
+
+
+def _adam_family(name: str, description: str, cls: type[torch.optim.Optimizer], default_lr: float,
+                 default_decay: float = 0.0) -> None:
+    """Register one of the Adam variants, which share their settings and differ in defaults."""
+
+    @optimizers.register(name, description)
+    def build(model: nn.Module, *, lr: LearningRate = default_lr, betas: Betas = (0.9, 0.999), eps: Epsilon = 1e-8,
+              weight_decay: WeightDecay = default_decay) -> torch.optim.Optimizer:
+        return cls(param_groups(model, weight_decay), lr=lr, betas=betas, eps=eps)
+
+
+_adam_family("adam", "Adam (PyTorch defaults)", torch.optim.Adam, 1e-3)
+_adam_family("adamw", "AdamW: Adam with decoupled weight decay (PyTorch defaults, decay 0.01)", torch.optim.AdamW,
+             1e-3, default_decay=0.01)
+_adam_family("nadam", "NAdam: Adam with Nesterov momentum (PyTorch defaults)", torch.optim.NAdam, 2e-3)
+_adam_family("radam", "RAdam: Adam with a rectified warm-up of the adaptive rate (PyTorch defaults)",
+             torch.optim.RAdam, 1e-3)

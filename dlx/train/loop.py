@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from dlx import build
 from dlx.config import Config
 from dlx.config import dump as dump_config
 from dlx.config import load as load_config
+from dlx.data.text import TextSplits
 from dlx.errors import DlxError, did_you_mean
 from dlx.metrics import HIGHER_IS_BETTER
 from dlx.runs import Run, write_atomic
@@ -28,6 +30,11 @@ from dlx.train import checkpoint, tensorboard
 from dlx.train.interrupts import Interrupted, catch_stop_signals
 from dlx.train.measure import measure
 from dlx.train.progress import make_progress
+from dlx.train.samples import TextSampler
+
+
+OnEpoch = Callable[[int, dict[str, float]], None]
+"""Called after each epoch's evaluation and checkpoints with (epoch, logged values); raising stops the run."""
 
 
 @dataclass
@@ -64,8 +71,10 @@ def improved(value: float, best: float | None, mode: str, min_delta: float) -> b
 class Trainer:
     """One run's objects, built from its config; `fit` trains, `resume` continues from last.pt."""
 
-    def __init__(self, config: Config, console: Console | None = None, quiet: bool = False):
+    def __init__(self, config: Config, console: Console | None = None, quiet: bool = False,
+                 on_epoch: OnEpoch | None = None):
         self.config, self.console, self.quiet = config, console or Console(stderr=True), quiet
+        self.on_epoch = on_epoch
         self.device = build.resolve_device(config.train.device)
         if config.train.threads:
             torch.set_num_threads(config.train.threads)
@@ -73,10 +82,12 @@ class Trainer:
         self.data = build.splits(config, self.device)
         self.spec = self.data.spec
         self.model = build.model(config, self.spec).to(self.device)
-        self.loss_fn = build.loss(config, self.spec)
+        self.sampler = TextSampler(config.samples, self.spec, config.seed) if config.samples.every else None
+        self.loss_fn = build.loss(config, self.spec, self.model)
         self.metrics = build.metrics(config, self.spec, self.device)
         check_monitor(config, list(self.metrics.keys()))
         self.train_batches = self.data.batches("train", config.train.batch_size, shuffle=True)
+        self.augment = build.augmenter(config, self.data, self.device)  # None when data.augment is all off
         self.total_steps = config.train.epochs * len(self.train_batches)
         self.optimizer = build.optimizer(config, self.model)
         self.schedule = build.schedule(config, self.optimizer, self.total_steps)
@@ -97,6 +108,7 @@ class Trainer:
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(), "loop": asdict(self.state), "rng": rng,
             "epoch_loss": self.epoch_loss, "config": self.config.to_dict(),
+            "spec": asdict(self.spec),  # with the config, enough to rebuild the model without the data (dlx generate)
             "standardizer": self.data.standardizer.state_dict() if self.data.standardizer else None,
         }
 
@@ -121,6 +133,7 @@ class Trainer:
         """Train until the last epoch or early stopping; returns the summary written to summary.json."""
         cfg = self.config.train
         started = time.perf_counter()
+        self.deadline = started + 60 * cfg.max_minutes if cfg.max_minutes else math.inf
         writer = run.writer
         if self.state.step == 0:
             tensorboard.log_model_and_data(writer, self.model, self.data)
@@ -139,7 +152,7 @@ class Trainer:
                     if stop.signum is not None:
                         saver.submit(run.checkpoint("last"), self.checkpoint_state())
                         raise Interrupted(stop.signum, hint)
-                    self._end_epoch(run, progress, saver, time.perf_counter() - epoch_started, first_batch)
+                    self._end_epoch(run, progress, saver, time.perf_counter() - epoch_started)
         finally:
             progress.close()
             saver.close()
@@ -150,7 +163,11 @@ class Trainer:
         model, loss_fn, optimizer, schedule = self.model, self.loss_fn, self.optimizer, self.schedule
         model.train()
         since_log = torch.zeros((), device=self.device)
+        self.epoch_samples = 0  # trained on in this process, for samples/s
         for x, y in self.train_batches.epoch(self.data_order, start=state.batch):
+            self.epoch_samples += len(x)
+            if self.augment is not None:
+                x = self.augment(x, state.step)  # drawn from (seed, step): a resumed run draws the same
             loss = loss_fn(model(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -170,10 +187,14 @@ class Trainer:
                 run.writer.add_scalar("train/loss", mean, state.step)
                 run.writer.add_scalar("train/lr", lr, state.step)
                 progress.step(state.step, state.epoch, mean, lr)
-            if stop.signum is not None:
+            if self.sampler is not None and state.step % self.config.samples.every == 0:
+                self.sampler(run.writer, model, state.step, self.console)
+            if time.perf_counter() > self.deadline:
+                state.finished = True  # train.max_minutes is spent: this epoch ends here, evaluated and saved
+            if stop.signum is not None or state.finished:
                 return
 
-    def _end_epoch(self, run: Run, progress, saver, seconds: float, first_batch: int) -> None:
+    def _end_epoch(self, run: Run, progress, saver, seconds: float) -> None:
         cfg, state = self.config.train, self.state
         batches_run = state.batch
         state.epoch += 1
@@ -183,13 +204,14 @@ class Trainer:
         val = measure(self.model, self.data.batches("val", cfg.eval_batch_size), self.loss_fn, self.metrics)
         values.update({f"val/{k}": v for k, v in val.items()})
         run.log(state.step, values)
-        samples = min((batches_run - first_batch) * cfg.batch_size, len(self.data["train"][0]))
         run.writer.add_scalar("time/epoch_seconds", seconds, state.step)
-        run.writer.add_scalar("time/samples_per_second", samples / max(seconds, 1e-9), state.step)
+        run.writer.add_scalar("time/samples_per_second", self.epoch_samples / max(seconds, 1e-9), state.step)
         progress.epoch(state.epoch, values)
 
         value = values[cfg.monitor]
-        if improved(value, state.best, self.mode, cfg.min_delta):
+        better = improved(value, state.best, self.mode, cfg.min_delta)
+        self.schedule.end_epoch(better)  # reduce_on_plateau watches the metric that early stopping watches
+        if better:
             state.best, state.best_epoch, state.bad_evals = value, state.epoch, 0
             self.best_model = checkpoint.snapshot(self.model.state_dict())
             saver.submit(run.checkpoint("best"), {**self.checkpoint_state(), "model": self.best_model})
@@ -199,6 +221,8 @@ class Trainer:
                 state.finished = True  # early stopping
         if state.epoch % cfg.checkpoint_every == 0 or state.epoch == cfg.epochs or state.finished:
             saver.submit(run.checkpoint("last"), self.checkpoint_state())
+        if self.on_epoch is not None:
+            self.on_epoch(state.epoch, values)  # after the checkpoints, so a hook that raises (a sweep pruning) loses nothing
 
     def _summarise(self, run: Run, seconds: float) -> dict[str, Any]:
         """Final metrics of the best model on every split, written to summary.json and TensorBoard's hparams."""
@@ -218,11 +242,14 @@ class Trainer:
         return summary
 
 
-def start(config: Config, runs_root: Path, quiet: bool = False, console: Console | None = None) -> tuple[Run, dict]:
+def start(config: Config, runs_root: Path, quiet: bool = False, console: Console | None = None,
+          on_epoch: OnEpoch | None = None) -> tuple[Run, dict]:
     """Build everything, then create the run folder, then train. A build error leaves no folder behind."""
-    trainer = Trainer(config, console, quiet)
+    trainer = Trainer(config, console, quiet, on_epoch)
     run = Run.create(runs_root, config.name)
     write_atomic(run.config_path, dump_config(config.model_copy(update={"name": run.name})).encode())
+    if isinstance(trainer.data, TextSplits):
+        write_atomic(run.path / "vocab.json", trainer.data.vocab.to_json().encode())
     try:
         return run, trainer.fit(run)
     finally:
