@@ -51,8 +51,11 @@ def dataset(config: Config) -> ArrayData:
 def splits(config: Config, device: torch.device, standardizer: Standardizer | None = None) -> Splits:
     data = dataset(config)
     if isinstance(data, TextCorpus):  # one long stream cut into windows, not a table of examples
+        if config.data.fold is not None:
+            raise DlxError(f"data.fold: dataset '{config.data.name}' is one text stream; cross-validation needs examples")
         return text_splits(data, config.data.split, device)
-    return make_splits(data, config.data.split, config.seed, config.data.standardize, device, standardizer)
+    seed = config.seed if config.data.split_seed is None else config.data.split_seed
+    return make_splits(data, config.data.split, seed, config.data.standardize, device, standardizer, config.data.fold)
 
 
 def model(config: Config, spec: DataSpec) -> nn.Module:

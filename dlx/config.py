@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dlx import registry
 from dlx.data.augment import Augment
+from dlx.data.base import Fold
 from dlx.errors import ConfigError, DlxError, UnknownName, did_you_mean
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -46,6 +47,9 @@ class DataSection(Component):
     standardize: bool = True  # zero mean, unit variance per feature (per channel), estimated on train only
     reconstruct: bool = False  # the target is the input itself, not the label (autoencoders)
     augment: Augment = Augment()  # random shifts, flips, crops, rotations, colour jitter of training images
+    # the seed of the split alone (None: the run's seed): committee members share it and differ in `seed`
+    split_seed: Annotated[int, Field(ge=0, lt=2**63)] | None = None
+    fold: Fold | None = None  # k-fold cross-validation, set by `dlx train --folds K`: {k: 5, index: 2}
 
 
 class LossSection(Component):

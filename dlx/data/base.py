@@ -4,11 +4,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
 CLASSIFICATION, REGRESSION = "classification", "regression"
+RECONSTRUCTION = "reconstruction"  # the target is the input itself (autoencoders); compared like regression
+LANGUAGE = "language"  # next-token prediction: inputs (B, T) token ids, outputs (B, T, vocabulary) logits
 
 
 @dataclass(frozen=True)
@@ -16,10 +20,10 @@ class DataSpec:
     """What a model needs to know about its data to size its input and output layers."""
 
     in_shape: tuple[int, ...]  # one sample: (C, H, W) for images, (F,) for tables, (T, F) for sequences
-    task: str  # CLASSIFICATION or REGRESSION
+    task: str  # CLASSIFICATION, REGRESSION or RECONSTRUCTION
     num_classes: int = 0  # classification only
     out_features: int = 0  # regression only: width of the target
-    class_names: tuple[str, ...] = ()
+    class_names: tuple[str, ...] = ()  # LANGUAGE: the vocabulary, token i is the string class_names[i]
 
     @property
     def num_outputs(self) -> int:
@@ -44,7 +48,14 @@ class ArrayData:
         if self.task == CLASSIFICATION:
             names = self.class_names or tuple(str(c) for c in range(int(self.y.max()) + 1))
             return DataSpec(tuple(self.x.shape[1:]), self.task, num_classes=len(names), class_names=names)
+        if self.task == RECONSTRUCTION:
+            return DataSpec(tuple(self.x.shape[1:]), self.task)
         return DataSpec(tuple(self.x.shape[1:]), self.task, out_features=self.y.shape[1])
+
+    def as_reconstruction(self) -> ArrayData:
+        """The same inputs with themselves as targets (data.reconstruct: true), for autoencoders."""
+        test = None if self.test is None else (self.test[0], self.test[0])
+        return ArrayData(self.x, self.x, RECONSTRUCTION, test=test)
 
 
 def split_indices(y: Tensor, fractions: tuple[float, float, float], seed: int, stratify: bool) -> list[Tensor]:
@@ -61,6 +72,34 @@ def split_indices(y: Tensor, fractions: tuple[float, float, float], seed: int, s
         for part, chunk in zip(parts, idx.split([n_train, n_val, n_test])):
             part.append(chunk)
     return [torch.cat(p).sort().values for p in parts]
+
+
+class Fold(BaseModel):
+    """The `data.fold` section: k-fold cross-validation, where fold `index` (1..k) of the examples outside
+    the test split is the val split and the other k-1 folds are the train split."""
+
+    model_config = ConfigDict(extra="forbid")
+    k: Annotated[int, Field(ge=2, le=1000)]
+    index: Annotated[int, Field(ge=1)]
+
+    @model_validator(mode="after")
+    def _index_within_k(self) -> Fold:
+        if self.index > self.k:
+            raise ValueError(f"fold index {self.index} is beyond k={self.k} (folds are numbered 1..k)")
+        return self
+
+
+def fold_indices(y: Tensor, fold: Fold, seed: int, fractions: tuple[float, float, float], stratify: bool) -> list[Tensor]:
+    """Train/val/test index sets of one cross-validation fold. The test set is split_indices' own (the same for
+    every fold and for a run without folds); the rest is dealt into k folds, class after class, so every fold
+    holds each class in the same proportion (counts differ by at most one)."""
+    train, val, test = split_indices(y, fractions, seed, stratify)
+    rest = torch.cat([train, val]).sort().values
+    generator = torch.Generator().manual_seed(seed)
+    groups = [rest[y[rest] == c] for c in torch.unique(y[rest])] if stratify else [rest]
+    dealt = torch.cat([idx[torch.randperm(len(idx), generator=generator)] for idx in groups])
+    held_out = torch.arange(len(dealt)) % fold.k == fold.index - 1
+    return [dealt[~held_out].sort().values, dealt[held_out].sort().values, test]
 
 
 @dataclass
@@ -99,19 +138,23 @@ class Splits:
 
 
 def make_splits(data: ArrayData, fractions: tuple[float, float, float], seed: int, standardize: bool,
-                device: torch.device, standardizer: Standardizer | None = None) -> Splits:
-    """Split, standardise (with `standardizer` if given, e.g. a trained run's, else fitted on train) and move."""
+                device: torch.device, standardizer: Standardizer | None = None, fold: Fold | None = None) -> Splits:
+    """Split (by `fold` for cross-validation), standardise (with `standardizer` if given, e.g. a trained run's,
+    else fitted on train) and move."""
     stratify = data.task == CLASSIFICATION
-    if data.test is None:
+    if data.test is not None:  # the official test split stays; what is left is divided train:val by the first two fractions
+        fractions = (fractions[0], fractions[1], 0.0)
+    if fold is None:
         train, val, test = split_indices(data.y, fractions, seed, stratify)
-        parts = {"train": (data.x[train], data.y[train]), "val": (data.x[val], data.y[val]),
-                 "test": (data.x[test], data.y[test])}
-    else:  # the official test split stays; what is left is divided train:val by the first two fractions
-        train, val, _ = split_indices(data.y, (fractions[0], fractions[1], 0.0), seed, stratify)
-        parts = {"train": (data.x[train], data.y[train]), "val": (data.x[val], data.y[val]), "test": data.test}
+    else:
+        train, val, test = fold_indices(data.y, fold, seed, fractions, stratify)
+    parts = {"train": (data.x[train], data.y[train]), "val": (data.x[val], data.y[val]),
+             "test": (data.x[test], data.y[test]) if data.test is None else data.test}
     if standardize and data.x.is_floating_point():
         standardizer = standardizer or Standardizer.fit(parts["train"][0])
         parts = {k: (standardizer(x), y) for k, (x, y) in parts.items()}
+    if data.task == RECONSTRUCTION:  # the target is what the model sees, standardised alike
+        parts = {k: (x, x) for k, (x, _) in parts.items()}
     parts = {k: (x.to(device), y.to(device)) for k, (x, y) in parts.items()}
     return Splits(data.spec(), parts, standardizer)
 
