@@ -178,10 +178,45 @@ def _not_yet(command: str) -> None:
     fail(f"`dlx {command}` is not available yet in dlx {dlx.__version__}")
 
 
-@app.command(rich_help_panel=SOON_PANEL, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def explain() -> None:
-    """Saliency, SmoothGrad, GradCAM, occlusion and LIME for a trained classifier (not available yet)."""
-    _not_yet("explain")
+@app.command(rich_help_panel=RUN_PANEL)
+@user_errors
+def explain(
+    run: Annotated[Path, typer.Argument(help="A run folder of a classifier, e.g. runs/digits_cnn.")],
+    method: Annotated[list[str], typer.Option("--method", "-m", help="saliency, smoothgrad, gradcam, occlusion, lime, "
+                                              "classviz, filters or all (repeatable).")] = ["all"],  # noqa: B006
+    images: Annotated[Optional[list[Path]], typer.Option("--input", "-i", help="An image file (repeatable); resized and "
+                                                        "normalised like the run's data.")] = None,
+    index: Annotated[Optional[list[int]], typer.Option("--index", help="A row of --split (repeatable).")] = None,
+    split: Annotated[str, typer.Option(help="train, val or test: where --index looks.")] = "test",
+    target: Annotated[str, typer.Option(help="The class to explain: an index, a class name or 'predicted'.")] = "predicted",
+    layer: Annotated[Optional[str], typer.Option(help="GradCAM's layer, a module path (default: the last conv layer).")] = None,
+    settings: Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="METHOD.KEY=VALUE",
+                                                          help="A method's setting, e.g. lime.samples=500 (repeatable).")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default: RUN/explanations).")] = None,
+    smooth: Annotated[Optional[float], typer.Option(min=0.0, help="Smoothing of the rescaled maps, in pixels "
+                                                    "(default: 1/16 of the image side).")] = None,
+    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    device: Device = None,
+    list_layers: Annotated[bool, typer.Option("--list-layers", help="Print the layers with their output shapes and exit.")] = False,
+) -> None:
+    """Why a trained classifier decided as it did: saliency, SmoothGrad, GradCAM, occlusion, LIME, class and filter
+    visualisations, as PNG panels, .npy arrays, explanation.json and TensorBoard images."""
+    from dlx.explain import run as explaining
+
+    if list_layers:
+        found, default = explaining.list_layers(run, checkpoint, device)
+        table = Table(title=f"{run}: layers for --layer")
+        for column in ("layer", "type", "output shape", "gradcam"):
+            table.add_column(column)
+        for item in found:
+            mark = "default" if item.name == default else ("yes" if item.is_feature_map else "")
+            table.add_row(item.name, item.kind, str(item.shape), mark)
+        out.print(table)
+        return
+    for folder in explaining.explain(run, method, files=images or [], indices=index or [], split=split, target=target,
+                                     settings=settings or [], layer=layer, out=out_dir, which=checkpoint, device=device,
+                                     smooth=smooth):
+        out.print(f"{folder}", highlight=False)
 
 
 @app.command(rich_help_panel=SOON_PANEL, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -1,0 +1,15 @@
+"""Filter visualisation: the first conv layer's filters as small images."""
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from dlx.explain import layers
+from dlx.explain.base import Explanation, require_image
+from dlx.registry import explainers
+
+
+@explainers.register("filters", "the first conv layer's filters as a grid of small images")
+def filters(model: nn.Module, x: Tensor, target: int) -> Explanation:
+    require_image(x, "filters")
+    name, conv = layers.conv_layer(model, "filters", 0)
+    return Explanation(conv.weight.detach().clone(), "filters", {"layer": name, "shape": list(conv.weight.shape)})

@@ -1,0 +1,37 @@
+"""Occlusion: cover the input patch by patch (feature by feature for tables) and map how much the logit drops."""
+from __future__ import annotations
+
+from typing import Annotated
+
+import torch
+from captum.attr import Occlusion
+from pydantic import Field
+from torch import Tensor, nn
+
+from dlx.explain.base import Explanation
+from dlx.registry import explainers
+
+Size = Annotated[int, Field(ge=1)]
+
+
+@explainers.register("occlusion", "the logit's drop when a sliding patch (or one feature) is covered", tables=True)
+def occlusion(model: nn.Module, x: Tensor, target: int, *,
+              patch: Size | None = None,  # side of the square patch; None: a quarter of the image side
+              stride: Size | None = None,  # None: half the patch
+              fill: float = 0.0,  # in the model's input space: 0 is the training mean when the run standardises
+              batch_size: Size = 64) -> Explanation:  # occluded copies per forward pass
+    if x.dim() == 2:  # a table: each feature is covered on its own
+        patch, stride = 1, 1
+        window, strides = (1,), (1,)
+    else:
+        channels, height, width = x.shape[1:]
+        patch = patch or max(1, min(height, width) // 4)
+        stride = stride or max(1, patch // 2)
+        window, strides = (channels, patch, patch), (channels, stride, stride)
+    with torch.no_grad():
+        attribution = Occlusion(model).attribute(x, target=target, sliding_window_shapes=window, strides=strides,
+                                                 baselines=fill, perturbations_per_eval=batch_size)
+    # every channel of a pixel is covered together, so their values agree: keep one, with its sign
+    raw = attribution[0].mean(dim=0) if x.dim() == 4 else attribution[0]
+    return Explanation(raw, "map" if x.dim() == 4 else "features",
+                       {"patch": patch, "stride": stride, "fill": fill, "batch_size": batch_size})

@@ -1,0 +1,127 @@
+"""The only place that draws explanations (matplotlib, Agg backend): arrays in, figures out."""
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from skimage.segmentation import mark_boundaries  # noqa: E402
+
+
+def _show_image(ax: Axes, image: np.ndarray, title: str) -> None:
+    """An (H, W, C) image in [0, 1]: grey when C is 1."""
+    if image.shape[-1] == 1:
+        ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(image, interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+
+
+def _map_style(values: np.ndarray) -> dict:
+    """Signed maps on a diverging scale centred at 0; non-negative ones from dark (0) to bright (largest)."""
+    if values.min() < 0:
+        peak = max(float(np.abs(values).max()), 1e-12)
+        return {"cmap": "RdBu_r", "vmin": -peak, "vmax": peak}
+    return {"cmap": "inferno", "vmin": 0.0, "vmax": max(float(values.max()), 1e-12)}
+
+
+def _show_map(figure: Figure, ax: Axes, values: np.ndarray, title: str) -> None:
+    shown = ax.imshow(values, interpolation="nearest", **_map_style(values))
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+    figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    return image.mean(axis=-1)
+
+
+def _with_borders(image: np.ndarray, segments: np.ndarray) -> np.ndarray:
+    """Superpixel borders in yellow, drawn on the image enlarged (each pixel a block) so they stay thin."""
+    scale = max(1, 256 // max(segments.shape))
+    big = np.kron(np.repeat(image, 3 // image.shape[-1], -1), np.ones((scale, scale, 1)))
+    return mark_boundaries(big, np.kron(segments, np.ones((scale, scale), dtype=segments.dtype)), color=(1, 1, 0))
+
+
+def panel(image: np.ndarray, raw: np.ndarray, upsampled: np.ndarray, title: str,
+          segments: np.ndarray | None = None) -> Figure:
+    """The course's four views: the input, the raw map, the map rescaled to the input and smoothed, the overlay.
+    LIME's superpixel borders are drawn on the input."""
+    figure, axes = plt.subplots(1, 4, figsize=(13, 3.4))
+    if segments is None:
+        _show_image(axes[0], image, "input")
+    else:
+        _show_image(axes[0], _with_borders(image, segments), "input and superpixels")
+    _show_map(figure, axes[1], raw, f"raw map {raw.shape[0]}x{raw.shape[1]}")
+    _show_map(figure, axes[2], upsampled, "rescaled to the input, smoothed")
+    axes[3].imshow(_grey(image), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    axes[3].imshow(upsampled, alpha=0.55, interpolation="bilinear", **_map_style(upsampled))
+    axes[3].set_title("overlay", fontsize=9)
+    axes[3].axis("off")
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def bars(values: np.ndarray, names: list[str], title: str) -> Figure:
+    """Per-feature attributions of a table model, largest magnitude on top."""
+    order = np.argsort(np.abs(values))
+    figure, ax = plt.subplots(figsize=(6, 0.9 + 0.3 * len(values)))
+    ax.barh([names[i] for i in order], values[order], color=["tab:red" if v > 0 else "tab:blue" for v in values[order]])
+    ax.axvline(0, color="black", linewidth=0.6)
+    ax.set_title(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def picture(image: np.ndarray, title: str) -> Figure:
+    """One image, e.g. a class visualisation."""
+    figure, ax = plt.subplots(figsize=(3.2, 3.4))
+    _show_image(ax, image, title)
+    figure.tight_layout()
+    return figure
+
+
+def filter_grid(weights: np.ndarray, title: str) -> Figure:
+    """(O, I, kh, kw) filters as small images: colour for 3 input channels, else their mean in grey."""
+    count = weights.shape[0]
+    columns = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(0.8 * columns + 0.4, 0.8 * rows + 0.6), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= count:
+            continue
+        w = weights[i]
+        w = (w - w.min()) / max(float(w.max() - w.min()), 1e-12)  # each filter on its own scale
+        if w.shape[0] == 3:
+            ax.imshow(w.transpose(1, 2, 0), interpolation="nearest")
+        else:
+            ax.imshow(w.mean(axis=0), cmap="gray", interpolation="nearest")
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def comparison(image: np.ndarray, maps: dict[str, np.ndarray], title: str) -> Figure:
+    """The input and every method's rescaled map side by side, each overlaid on the input."""
+    figure, axes = plt.subplots(1, len(maps) + 1, figsize=(2.6 * (len(maps) + 1), 2.9))
+    _show_image(axes[0], image, "input")
+    for ax, (name, values) in zip(axes[1:], maps.items()):
+        ax.imshow(_grey(image), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.imshow(values, alpha=0.6, interpolation="bilinear", **_map_style(values))
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def close(figure: Figure) -> None:
+    plt.close(figure)

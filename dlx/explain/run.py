@@ -1,0 +1,190 @@
+"""`dlx explain`: apply explainers to samples of a trained run and write what they found.
+
+For every sample, in <out>/<sample>/: a PNG per method (the course's panel: input, raw map, map rescaled to
+the input and smoothed, overlay; a bar chart for tables), the raw arrays (.npy), a comparison figure when
+several methods drew maps, and explanation.json. The same figures go to the run's TensorBoard.
+Everything the user asked for is checked before anything is computed or written.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+import dlx.explain  # noqa: F401  (registers the explainers)
+from dlx.config import apply_overrides
+from dlx.data.base import CLASSIFICATION, DataSpec
+from dlx.errors import ConfigError, DlxError, did_you_mean
+from dlx.explain import inputs, layers, render
+from dlx.explain.base import Explanation, default_sigma, to_input_size
+from dlx.registry import explainers
+from dlx.restore import Trained, load_trained
+
+
+COURSE_ORDER = ("saliency", "smoothgrad", "gradcam", "occlusion", "lime", "classviz", "filters")
+
+
+def choose_methods(names: list[str], spec: DataSpec) -> list[str]:
+    """The methods to run, in the order given; 'all' is every method that suits the model's inputs, in the
+    course's order (methods registered later come after)."""
+    suits = sorted((e.name for e in explainers.list() if spec.is_image or e.meta.get("tables")),
+                   key=lambda n: COURSE_ORDER.index(n) if n in COURSE_ORDER else len(COURSE_ORDER))
+    chosen: list[str] = []
+    for name in names:
+        for method in suits if name == "all" else [explainers.get(name).name]:
+            if method not in suits:
+                raise DlxError(f"method '{method}' needs image inputs, but this run's model takes samples of shape "
+                               f"{spec.in_shape}; use {', '.join(suits)}")
+            if method not in chosen:
+                chosen.append(method)
+    return chosen
+
+
+def method_settings(methods: list[str], overrides: list[str], layer: str | None) -> dict[str, dict[str, Any]]:
+    """`--set METHOD.KEY=VALUE` (and --layer for gradcam), validated against each method's settings."""
+    given = apply_overrides({}, list(overrides))
+    if layer is not None:
+        given.setdefault("gradcam", {})["layer"] = layer
+    for method, values in given.items():
+        explainers.get(method)
+        if method not in methods:
+            flag = "--layer" if method == "gradcam" and layer is not None else f"--set {method}.*"
+            raise DlxError(f"{flag} configures '{method}', which is not among the methods run ({', '.join(methods)})")
+        if not isinstance(values, dict):
+            raise DlxError(f"--set {method}=...: give a setting, e.g. --set {method}.KEY=VALUE")
+    problems, resolved = [], {}
+    for method in methods:
+        try:
+            resolved[method] = explainers.get(method).resolve(given.get(method, {}), method)
+        except ConfigError as e:
+            problems += e.problems
+    if problems:
+        raise ConfigError(problems)
+    return resolved
+
+
+def class_index(target: str, spec: DataSpec) -> int | None:
+    """--target as a class index or name; None for 'predicted'."""
+    if target == "predicted":
+        return None
+    if target in spec.class_names:
+        return spec.class_names.index(target)
+    try:
+        index = int(target)
+    except ValueError:
+        raise DlxError(f"--target '{target}': not a class of this model{did_you_mean(target, spec.class_names)}, "
+                       f"nor 'predicted'") from None
+    if not 0 <= index < spec.num_classes:
+        raise DlxError(f"--target {index}: out of range; this model has {spec.num_classes} classes "
+                       f"(0..{spec.num_classes - 1}) or 'predicted'")
+    return index
+
+
+def list_layers(run_path: str | Path, which: str = "best", device: str | None = None) -> tuple[list[layers.Layer], str | None]:
+    """Every layer with its output shape for one sample, and GradCAM's default (the last conv layer)."""
+    trained = load_trained(run_path, which, device=device)
+    x = torch.zeros(1, *trained.data.spec.in_shape, device=trained.device)
+    convs = layers.conv_layers(trained.model)
+    return layers.trace(trained.model, x), convs[-1][0] if convs else None
+
+
+def explain(run_path: str | Path, methods: list[str], *, files: list[Path] = (), indices: list[int] = (),
+            split: str = "test", target: str = "predicted", settings: list[str] = (), layer: str | None = None,
+            out: Path | None = None, which: str = "best", device: str | None = None,
+            smooth: float | None = None) -> list[Path]:
+    """Explain every sample with every method; returns the folders written, one per sample."""
+    if bool(files) == bool(indices):
+        raise DlxError("give the samples to explain: image files with --input, or rows of a split with --index")
+    trained = load_trained(run_path, which, device=device)
+    spec = trained.data.spec
+    if spec.task != CLASSIFICATION:
+        raise DlxError(f"{trained.run.path}: dlx explain explains classifiers, and this run's task is {spec.task}")
+    chosen = choose_methods(methods, spec)
+    resolved = method_settings(chosen, settings, layer)
+    fixed_target = class_index(target, spec)
+    standardizer = trained.data.standardizer
+    samples = (inputs.from_files(list(files), spec, standardizer, trained.device) if files
+               else inputs.from_split(trained.data, split, list(indices)))
+    out = Path(out) if out is not None else trained.run.path / "explanations"
+    written = []
+    try:
+        for sample in samples:
+            written.append(_explain_sample(trained, sample, chosen, resolved, fixed_target, out / sample.name, smooth))
+    finally:
+        trained.run.close()
+    return written
+
+
+def _explain_sample(trained: Trained, sample: inputs.Sample, methods: list[str], settings: dict[str, dict],
+                    fixed_target: int | None, folder: Path, smooth: float | None) -> Path:
+    spec, model, x = trained.data.spec, trained.model, sample.x
+    with torch.no_grad():
+        logits = model(x)[0]
+    probabilities = logits.softmax(dim=0)
+    predicted = int(logits.argmax())
+    target = predicted if fixed_target is None else fixed_target
+    names = spec.class_names
+    report: dict[str, Any] = {
+        "run": str(trained.run.path), "input": sample.source, "true_class": None if sample.label is None else names[sample.label],
+        "predicted": {"index": predicted, "class": names[predicted], "probability": float(probabilities[predicted])},
+        "probabilities": {name: float(p) for name, p in zip(names, probabilities)},
+        "target": {"index": target, "class": names[target], "logit": float(logits[target])},
+        "methods": {},
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    writer, step = trained.run.writer, int(trained.checkpoint.get("loop", {}).get("step", 0))
+    image = inputs.for_display(x, trained.data.standardizer) if spec.is_image else None
+    title = f"{sample.source}: predicted {names[predicted]} ({float(probabilities[predicted]):.2f}), explaining {names[target]}"
+    rescaled_maps: dict[str, np.ndarray] = {}
+    for method in methods:
+        explanation = explainers.get(method).build(model, x, target, **settings[method])
+        entry: dict[str, Any] = {"params": explanation.params, "arrays": _save_arrays(folder, method, explanation)}
+        if explanation.kind == "map":
+            size = tuple(x.shape[-2:])
+            sigma = default_sigma(size) if smooth is None else smooth
+            rescaled = to_input_size(explanation.raw, size, sigma).cpu().numpy()
+            np.save(folder / f"{method}_rescaled.npy", rescaled)
+            entry["arrays"].append(f"{method}_rescaled.npy")
+            entry["rescaled"] = {"size": list(size), "smoothing_sigma_pixels": sigma}
+            rescaled_maps[method] = rescaled
+            segments = explanation.extras.get("segments")
+            figure = render.panel(image, explanation.raw.cpu().numpy(), rescaled, f"{method}  |  {title}",
+                                  None if segments is None else segments.cpu().numpy())
+        elif explanation.kind == "features":
+            feature_names = [f"feature {i}" for i in range(spec.in_shape[0])]
+            values = explanation.raw.cpu().numpy()
+            entry["attributions"] = dict(zip(feature_names, map(float, values)))
+            figure = render.bars(values, feature_names, f"{method}  |  {title}")
+        elif explanation.kind == "image":
+            figure = render.picture(inputs.for_display(explanation.raw, trained.data.standardizer),
+                                    f"{method}: class {names[target]}")
+        else:
+            figure = render.filter_grid(explanation.raw.cpu().numpy(), f"{method}: {explanation.params['layer']}")
+        if explanation.ranking is not None:
+            entry["ranking"] = explanation.ranking
+        entry["figure"] = _save_figure(figure, folder / f"{method}.png", writer, f"explain/{sample.name}/{method}", step)
+        report["methods"][method] = entry
+    if len(rescaled_maps) > 1:
+        figure = render.comparison(image, rescaled_maps, title)
+        report["comparison"] = _save_figure(figure, folder / "comparison.png", writer, f"explain/{sample.name}/comparison", step)
+    (folder / "explanation.json").write_text(json.dumps(report, indent=2) + "\n")
+    writer.flush()
+    return folder
+
+
+def _save_arrays(folder: Path, method: str, explanation: Explanation) -> list[str]:
+    arrays: dict[str, Tensor] = {method: explanation.raw, **{f"{method}_{k}": v for k, v in explanation.extras.items()}}
+    for name, values in arrays.items():
+        np.save(folder / f"{name}.npy", values.detach().cpu().numpy())
+    return [f"{name}.npy" for name in arrays]
+
+
+def _save_figure(figure, path: Path, writer, tag: str, step: int) -> str:
+    figure.savefig(path, dpi=100)
+    writer.add_figure(tag, figure, step, close=False)
+    render.close(figure)
+    return path.name
