@@ -12,17 +12,25 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
-from dlx.data.base import CLASSIFICATION, REGRESSION
+from dlx.data.base import CLASSIFICATION, LANGUAGE, REGRESSION
 from dlx.errors import DlxError
 from dlx.registry import losses
 
 Positive = Annotated[float, Field(gt=0.0)]
 
 
-@losses.register("cross_entropy", "categorical cross-entropy on softmax outputs, averaged over examples",
-                 task=CLASSIFICATION)
+class CrossEntropy(nn.CrossEntropyLoss):
+    """Logits (B, C) with classes (B,), or a language model's (B, T, V) with next tokens (B, T):
+    every position is one example (the negative log-likelihood per character, for text)."""
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return super().forward(logits.flatten(0, -2), target.flatten())
+
+
+@losses.register("cross_entropy", "categorical cross-entropy on softmax outputs, averaged over examples "
+                 "(for text: over every position)", task=(CLASSIFICATION, LANGUAGE))
 def cross_entropy(*, label_smoothing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0) -> nn.Module:
-    return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    return CrossEntropy(label_smoothing=label_smoothing)
 
 
 class HalfSquaredError(nn.Module):

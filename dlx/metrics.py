@@ -4,14 +4,18 @@ Each entry builds a metric for a data spec; `task` says which kind of data it ca
 """
 from __future__ import annotations
 
+import math
+
 from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassPrecision, MulticlassRecall
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
+from torchmetrics.text import Perplexity
 
-from dlx.data.base import CLASSIFICATION, REGRESSION, DataSpec
+from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, DataSpec
 from dlx.registry import metrics
 
-DEFAULTS = {CLASSIFICATION: ["accuracy"], REGRESSION: ["mse", "mae"]}
+DEFAULTS = {CLASSIFICATION: ["accuracy"], REGRESSION: ["mse", "mae"], RECONSTRUCTION: ["mse", "mae"],
+            LANGUAGE: ["perplexity", "bpc"]}
 HIGHER_IS_BETTER = {"accuracy", "top5", "precision", "recall", "f1", "r2"}
 
 # validate_args=False: the checks cost a device sync per batch, and the loop's own tensors are well formed
@@ -42,21 +46,43 @@ def f1(spec: DataSpec) -> Metric:
     return MulticlassF1Score(spec.num_classes, average="macro", validate_args=False)
 
 
+def _outputs(spec: DataSpec) -> int:
+    """Target columns measured apart; a reconstruction measures all its values as one output."""
+    return spec.out_features if spec.task == REGRESSION else 1
+
+
 @metrics.register("mse", "mean squared error", task=REGRESSION)
 def mse(spec: DataSpec) -> Metric:
-    return MeanSquaredError(num_outputs=spec.out_features)
+    return MeanSquaredError(num_outputs=_outputs(spec))
 
 
 @metrics.register("rmse", "root mean squared error", task=REGRESSION)
 def rmse(spec: DataSpec) -> Metric:
-    return MeanSquaredError(squared=False, num_outputs=spec.out_features)
+    return MeanSquaredError(squared=False, num_outputs=_outputs(spec))
 
 
 @metrics.register("mae", "mean absolute error", task=REGRESSION)
 def mae(spec: DataSpec) -> Metric:
-    return MeanAbsoluteError(num_outputs=spec.out_features)
+    return MeanAbsoluteError(num_outputs=_outputs(spec))
 
 
 @metrics.register("r2", "coefficient of determination", task=REGRESSION)
 def r2(spec: DataSpec) -> Metric:
     return R2Score(multioutput="uniform_average")
+
+
+class BitsPerCharacter(Perplexity):
+    """log2 of the perplexity: the mean negative log-likelihood per character in bits (nats / ln 2)."""
+
+    def compute(self):
+        return super().compute().log() / math.log(2)
+
+
+@metrics.register("perplexity", "exp of the mean negative log-likelihood per token", task=LANGUAGE)
+def perplexity(spec: DataSpec) -> Metric:
+    return Perplexity()
+
+
+@metrics.register("bpc", "bits per character: the mean negative log-likelihood per token in bits", task=LANGUAGE)
+def bpc(spec: DataSpec) -> Metric:
+    return BitsPerCharacter()

@@ -1,2 +1,2 @@
 """Models: each module registers one family in dlx.registry.models on import."""
-from dlx.models import cnn, mlp  # noqa: F401
+from dlx.models import char_rnn, cnn, gpt, mlp  # noqa: F401

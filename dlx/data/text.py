@@ -1,0 +1,151 @@
+"""Character-level text: a vocabulary, one long stream of token ids, and random windows of it.
+
+A text is not a table of examples: a training batch is B windows of block_size characters cut at
+random places of the train stream (the target is the window shifted by one character), and an
+"epoch" is a fixed number of such batches. The text is split into train / val / test as contiguous
+blocks, in that order, so no window of val text was ever seen in training. Val and test are measured
+on fixed, evenly spaced windows, so every evaluation sees the same characters.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import Tensor
+
+from dlx.data.base import LANGUAGE, Batches, DataSpec, Splits
+from dlx.errors import DlxError
+
+
+class Vocab:
+    """The characters of a corpus, sorted by code point; a character's id is its position."""
+
+    def __init__(self, chars: tuple[str, ...] | list[str]):
+        self.chars = tuple(chars)
+        self._codes = np.array([ord(c) for c in self.chars], dtype=np.int64)  # sorted: looked up by bisection
+
+    @classmethod
+    def of(cls, text: str) -> Vocab:
+        return cls(sorted(set(text)))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> Tensor:
+        """'abc' -> (3,) int64 ids; characters outside the vocabulary are a DlxError naming them."""
+        points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        ids = np.searchsorted(self._codes, points).clip(max=max(len(self._codes) - 1, 0))
+        unknown = points != self._codes[ids] if len(self._codes) else np.ones(len(points), dtype=bool)
+        if unknown.any():
+            missing = sorted({chr(p) for p in points[unknown]})
+            raise DlxError(f"characters not in the model's vocabulary: {', '.join(map(repr, missing))}; "
+                           f"the model knows {len(self)} characters (see vocab.json in the run folder)")
+        return torch.from_numpy(ids)
+
+    def decode(self, ids: Tensor | list[int]) -> str:
+        return "".join(self.chars[i] for i in torch.as_tensor(ids).tolist())
+
+    def to_json(self) -> str:
+        return json.dumps({"chars": list(self.chars)}, ensure_ascii=False, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> Vocab:
+        return cls(json.loads(text)["chars"])
+
+
+@dataclass(kw_only=True)
+class Windows:
+    """How a text becomes batches; every text dataset has these settings."""
+
+    block_size: Annotated[int, Field(ge=1, le=1_000_000)] = 128  # characters per window: the longest dependency a model can learn
+    steps_per_epoch: Annotated[int, Field(ge=1)] = 200  # random windows never run out: an epoch is this many batches
+    eval_windows: Annotated[int, Field(ge=1)] = 512  # val/test loss over at most this many evenly spaced windows
+
+
+@dataclass
+class TextCorpus:
+    """What a text dataset returns: the whole text and its window settings."""
+
+    text: str
+    windows: Windows
+    source: str  # where the text came from, for messages
+
+
+class RandomWindows:
+    """One epoch = `steps` batches of (B, T) windows at random offsets of a token stream."""
+
+    def __init__(self, stream: Tensor, block_size: int, batch_size: int, steps: int):
+        self.stream, self.block_size, self.batch_size, self.steps = stream, block_size, batch_size, steps
+        self.offsets = torch.arange(block_size, device=stream.device)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        return self.epoch(None)
+
+    def epoch(self, generator: torch.Generator | None, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+        # the whole epoch's offsets are drawn at once, so a resumed epoch replays them and skips `start`
+        starts = torch.randint(len(self.stream) - self.block_size, (self.steps, self.batch_size), generator=generator)
+        for row in starts[start:].to(self.stream.device):
+            index = row[:, None] + self.offsets  # (B, T)
+            yield self.stream[index], self.stream[index + 1]
+
+
+def fixed_windows(stream: Tensor, block_size: int, limit: int) -> tuple[Tensor, Tensor]:
+    """Up to `limit` non-overlapping windows spread evenly over the stream: (N, T) inputs and targets."""
+    n = (len(stream) - 1) // block_size
+    k = min(n, limit)
+    starts = (torch.arange(k) * n // k) * block_size
+    index = starts.to(stream.device)[:, None] + torch.arange(block_size, device=stream.device)
+    return stream[index], stream[index + 1]
+
+
+@dataclass
+class TextSplits(Splits):
+    """Splits of a text: `parts` hold the fixed evaluation windows, `streams` the token streams."""
+
+    streams: dict[str, Tensor] = field(default_factory=dict)
+    steps_per_epoch: int = 200
+
+    @property
+    def vocab(self) -> Vocab:
+        return Vocab(self.spec.class_names)
+
+    def batches(self, split: str, batch_size: int, shuffle: bool = False) -> Batches | RandomWindows:
+        if shuffle:
+            return RandomWindows(self.streams[split], self.spec.in_shape[0], batch_size, self.steps_per_epoch)
+        return super().batches(split, batch_size)
+
+
+def text_splits(corpus: TextCorpus, fractions: tuple[float, float, float], device: torch.device) -> TextSplits:
+    """Encode the text, cut it into contiguous train / val / test blocks, and fix the evaluation windows."""
+    if not corpus.text:
+        raise DlxError(f"{corpus.source}: the text is empty")
+    vocab = Vocab.of(corpus.text)
+    ids = vocab.encode(corpus.text)
+    total = sum(fractions)
+    n_val, n_test = (round(len(ids) * f / total) for f in fractions[1:])
+    block = corpus.windows.block_size
+    streams = dict(zip(("train", "val", "test"), ids.split([len(ids) - n_val - n_test, n_val, n_test])))
+    for split, stream in streams.items():
+        if len(stream) <= block:
+            raise DlxError(f"{corpus.source}: the {split} part has {len(stream)} characters, not more than "
+                           f"data.block_size={block}; use a longer text, a smaller block_size or another data.split")
+    streams = {k: s.to(device) for k, s in streams.items()}
+    parts = {k: fixed_windows(s, block, corpus.windows.eval_windows) for k, s in streams.items()}
+    spec = DataSpec((block,), LANGUAGE, num_classes=len(vocab), class_names=vocab.chars)
+    return TextSplits(spec, parts, streams=streams, steps_per_epoch=corpus.windows.steps_per_epoch)
+
+
+def vocab_size(spec: DataSpec, model: str) -> int:
+    """The vocabulary a language model predicts over; any other data is a clear error."""
+    if spec.task != LANGUAGE:
+        raise DlxError(f"model '{model}' is a language model: it needs text data (data.name: text, tinyshakespeare "
+                       f"or python_stdlib), but this dataset is {spec.task}")
+    return spec.num_classes

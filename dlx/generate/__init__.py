@@ -1,0 +1,1 @@
+"""Text from a trained language model: sampling (temperature, top-k, top-p), greedy and beam search."""
