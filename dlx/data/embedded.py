@@ -28,3 +28,20 @@ def digits() -> ArrayData:
 @datasets.register("iris", "Fisher's iris flowers: 4 measurements, 3 species (150); scikit-learn, embedded")
 def iris() -> ArrayData:
     return _table(sk.load_iris(), CLASSIFICATION)
+
+
+@datasets.register("wine", "wines from three cultivars: 13 chemical measurements, 3 classes (178); scikit-learn, embedded")
+def wine() -> ArrayData:
+    return _table(sk.load_wine(), CLASSIFICATION)
+
+
+@datasets.register("breast_cancer", "Wisconsin breast tumours: 30 cell-nucleus features, malignant or benign (569); "
+                                    "scikit-learn, embedded")
+def breast_cancer() -> ArrayData:
+    return _table(sk.load_breast_cancer(), CLASSIFICATION)
+
+
+@datasets.register("diabetes", "diabetes progression after one year from 10 baseline measurements (442, regression); "
+                               "scikit-learn, embedded")
+def diabetes() -> ArrayData:
+    return _table(sk.load_diabetes(), REGRESSION)

@@ -1,0 +1,146 @@
+"""Standard image sets from a data dir in torchvision's layout, loaded whole into memory as tensors.
+
+dlx never downloads (it may run without internet): the files go where torchvision's own download puts
+them, under the data dir: the dataset's `root` setting, else $DLX_DATA, else ~/.cache/dlx. When they
+are missing, one line names the files and the torchvision call that fetches them. MNIST-like sets are
+read by torchvision itself; CIFAR and SVHN are read here from the same files, because torchvision's
+classes insist on the official checksums (so they could not be tested on small files in the same
+formats). Pixels become floats in [0, 1]; the official test split is kept as the test split.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.io
+import torch
+from torchvision import datasets as tv
+
+from dlx.data.base import CLASSIFICATION, ArrayData
+from dlx.errors import DlxError
+from dlx.registry import datasets
+
+Root = str | None  # the data dir; None: $DLX_DATA, else ~/.cache/dlx
+
+
+def data_dir(root: Root) -> Path:
+    return Path(root or os.environ.get("DLX_DATA") or Path.home() / ".cache" / "dlx").expanduser()
+
+
+def require(root: Path, files: list[str], name: str, fetch: str) -> None:
+    """A DlxError naming the missing files, where they go and how to fetch them, unless all are there."""
+    missing = [f for f in files if not (root / f).is_file()]
+    if missing:
+        more = f" and {len(missing) - 2} more" if len(missing) > 2 else ""
+        raise DlxError(f"{name}: {', '.join(missing[:2])}{more} not found in {root} (no download here); on a machine "
+                       f"with internet run: python -c \"import torchvision; {fetch}\" and copy the files into {root}, "
+                       f"or point data.root or $DLX_DATA at a folder that has them")
+
+
+def _images(pixels: Any) -> torch.Tensor:
+    """uint8 pixels (N, C, H, W) or (N, H, W) -> float (N, C, H, W) in [0, 1]."""
+    x = torch.as_tensor(np.asarray(pixels))
+    return (x.unsqueeze(1) if x.dim() == 3 else x).float().div_(255)
+
+
+def _mnist_like(cls: type[tv.MNIST], root: Root) -> ArrayData:
+    base = data_dir(root)
+    raw = f"{cls.__name__}/raw"  # torchvision's layout: ROOT/MNIST/raw/train-images-idx3-ubyte, ...
+    files = [f"{raw}/{os.path.splitext(os.path.basename(url))[0]}" for url, _ in cls.resources]
+    require(base, files, cls.__name__, f"torchvision.datasets.{cls.__name__}('{base}', download=True)")
+    train, test = cls(str(base), train=True, download=False), cls(str(base), train=False, download=False)
+    return ArrayData(_images(train.data), train.targets.long(), CLASSIFICATION, tuple(cls.classes),
+                     test=(_images(test.data), test.targets.long()))
+
+
+@datasets.register("mnist", "handwritten digits, 28x28 grey (60k train, 10k test); from the data dir")
+def mnist(*, root: Root = None) -> ArrayData:
+    return _mnist_like(tv.MNIST, root)
+
+
+@datasets.register("fashion_mnist", "Zalando's clothing images, 28x28 grey, 10 classes (60k + 10k); from the data dir")
+def fashion_mnist(*, root: Root = None) -> ArrayData:
+    return _mnist_like(tv.FashionMNIST, root)
+
+
+@datasets.register("kmnist", "Kuzushiji-MNIST: cursive Japanese characters, 28x28 grey, 10 classes (60k + 10k); "
+                             "from the data dir")
+def kmnist(*, root: Root = None) -> ArrayData:
+    return _mnist_like(tv.KMNIST, root)
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """CIFAR's batches are pickles: allow the numpy arrays they hold and nothing that could run code."""
+
+    ALLOWED = {(module, name) for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+               for name in ("_reconstruct", "scalar")} | {
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise DlxError(f"{self.path}: not a CIFAR batch (it refers to {module}.{name})")
+        return super().find_class(module, name)
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._file = path.open("rb")
+        super().__init__(self._file, encoding="latin1")
+
+    def read(self) -> dict:
+        with self._file:
+            try:
+                return self.load()
+            except (pickle.UnpicklingError, EOFError, ValueError) as e:
+                raise DlxError(f"{self.path}: not a readable CIFAR batch ({e})") from None
+
+
+def _cifar(cls: type[tv.CIFAR10], root: Root, label_key: str) -> ArrayData:
+    base = data_dir(root)
+    folder = cls.base_folder  # torchvision's layout: ROOT/cifar-10-batches-py/data_batch_1, ...
+    names = [f for f, _ in cls.train_list], [f for f, _ in cls.test_list]
+    require(base, [f"{folder}/{f}" for f in [*names[0], *names[1], cls.meta["filename"]]], cls.__name__,
+            f"torchvision.datasets.{cls.__name__}('{base}', download=True)")
+
+    def load(files: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        batches = [_ArraysOnly(base / folder / f).read() for f in files]
+        pixels = np.concatenate([b["data"] for b in batches]).reshape(-1, 3, 32, 32)  # rows are R, G, B planes
+        return _images(pixels), torch.as_tensor(np.concatenate([b[label_key] for b in batches]), dtype=torch.long)
+
+    classes = _ArraysOnly(base / folder / cls.meta["filename"]).read()[cls.meta["key"]]
+    x, y = load(names[0])
+    return ArrayData(x, y, CLASSIFICATION, tuple(classes), test=load(names[1]))
+
+
+@datasets.register("cifar10", "small colour photos, 32x32, 10 classes (50k train, 10k test; 0.7 GB as floats); "
+                              "from the data dir")
+def cifar10(*, root: Root = None) -> ArrayData:
+    return _cifar(tv.CIFAR10, root, "labels")
+
+
+@datasets.register("cifar100", "small colour photos, 32x32, 100 fine classes (50k train, 10k test); from the data dir")
+def cifar100(*, root: Root = None) -> ArrayData:
+    return _cifar(tv.CIFAR100, root, "fine_labels")
+
+
+@datasets.register("svhn", "Street View house-number digits, 32x32 colour (73k train, 26k test); from the data dir")
+def svhn(*, root: Root = None) -> ArrayData:
+    base = data_dir(root)
+    files = {split: tv.SVHN.split_list[split][1] for split in ("train", "test")}  # ROOT/train_32x32.mat, ...
+    require(base, list(files.values()), "SVHN", f"[torchvision.datasets.SVHN('{base}', split=s, download=True) "
+                                                f"for s in ('train', 'test')]")
+
+    def load(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        try:
+            mat = scipy.io.loadmat(base / files[split])
+            pixels, labels = mat["X"], mat["y"]
+        except (ValueError, KeyError, OSError) as e:
+            raise DlxError(f"{base / files[split]}: not an SVHN .mat file ({e})") from None
+        y = torch.as_tensor(labels.astype(np.int64).reshape(-1)) % 10  # the digit 0 is stored as label 10
+        return _images(np.transpose(pixels, (3, 2, 0, 1))), y  # (H, W, C, N) -> (N, C, H, W)
+
+    x, y = load("train")
+    return ArrayData(x, y, CLASSIFICATION, tuple(str(d) for d in range(10)), test=load("test"))
