@@ -6,7 +6,7 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 from rich.console import Console
@@ -219,10 +219,57 @@ def explain(
         out.print(f"{folder}", highlight=False)
 
 
-@app.command(rich_help_panel=SOON_PANEL, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def generate() -> None:
-    """Sample text from a trained language model (not available yet)."""
-    _not_yet("generate")
+@app.command(rich_help_panel=RUN_PANEL)
+@user_errors
+def generate(
+    run: Annotated[Path, typer.Argument(help="A language-model run folder, e.g. runs/shakespeare_char_gpt.")],
+    prompt: Annotated[Optional[str], typer.Option(help="Text to continue (default: a newline).")] = None,
+    prompt_file: Annotated[Optional[Path], typer.Option(help="Read the prompt from this UTF-8 file.")] = None,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Characters to generate.")] = 500,
+    temperature: Annotated[float, typer.Option(min=0.0, help="Sharpens (<1) or flattens (>1) the distribution; "
+                                               "0 is greedy.")] = 1.0,
+    top_k: Annotated[Optional[int], typer.Option(min=1, help="Sample among the K most likely characters only.")] = None,
+    top_p: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Sample among the fewest most likely "
+                                                   "characters whose probabilities sum to P (nucleus).")] = None,
+    strategy: Annotated[Literal["sample", "greedy", "beam"], typer.Option(help="sample, greedy or beam.")] = "sample",
+    beam_width: Annotated[int, typer.Option(min=1, help="Beams kept by --strategy beam.")] = 4,
+    num_samples: Annotated[int, typer.Option(min=1, help="Independent samples.")] = 1,
+    seed: Annotated[Optional[int], typer.Option(min=0, help="Fixes the samples (default: a fresh seed, printed).")] = None,
+    stream: Annotated[bool, typer.Option(help="Print characters as they are generated.")] = True,
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Also write the text to this file.")] = None,
+    checkpoint: Annotated[Literal["best", "last"], typer.Option(help="best or last.")] = "best",
+) -> None:
+    """Sample text from a trained language model: temperature, top-k, top-p, greedy or beam search."""
+    from dlx.errors import DlxError
+    from dlx.generate import run as generation
+
+    if prompt is not None and prompt_file is not None:
+        fail("give --prompt or --prompt-file, not both")
+    if prompt_file is not None:
+        try:
+            prompt = prompt_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise DlxError(f"--prompt-file {prompt_file}: cannot read it as UTF-8 text ({e})") from None
+    if top_p == 0.0:
+        fail("--top-p: give a probability above 0 (1 keeps every character)")
+
+    def write(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    options = generation.Options(prompt, max_new_tokens, temperature, top_k, top_p, strategy, beam_width, num_samples,
+                                 seed, checkpoint)
+    samples = generation.generate(run, options, write if stream else (lambda text: None),
+                                  lambda note: err.print(note, style="dim", highlight=False))
+    if not stream:
+        write("\n\n".join(s.text for s in samples))
+    write("\n")
+    for s in samples:
+        if s.log_prob is not None:
+            err.print(f"log-probability of the continuation: {s.log_prob:.4f} (beam width {beam_width})", highlight=False)
+    if out_file is not None:
+        out_file.write_text("\n\n".join(s.text for s in samples) + "\n", encoding="utf-8")
+        err.print(f"wrote {out_file}", highlight=False)
 
 
 @app.command(rich_help_panel=SOON_PANEL, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

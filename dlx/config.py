@@ -86,7 +86,7 @@ class SamplesSection(Section):
 
     every: Annotated[int, Field(ge=1)] | None = None  # steps between samples in TensorBoard's text tab; None: none
     length: Annotated[int, Field(ge=1, le=100_000)] = 200  # new characters per sample
-    prompt: str = "\n"
+    prompt: str | None = None  # None: a new line, or the vocabulary's first character for text without lines
     temperature: Annotated[float, Field(ge=0.0)] = 0.8  # 0: greedy
     terminal: bool = False  # also print each sample to the terminal
 

@@ -36,6 +36,11 @@ class Vocab:
     def __len__(self) -> int:
         return len(self.chars)
 
+    @property
+    def default_prompt(self) -> str:
+        """Where generation starts when no prompt is given: a new line, if the text has lines."""
+        return "\n" if "\n" in self.chars else self.chars[0]
+
     def encode(self, text: str) -> Tensor:
         """'abc' -> (3,) int64 ids; characters outside the vocabulary are a DlxError naming them."""
         points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)

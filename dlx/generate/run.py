@@ -69,8 +69,7 @@ def generate(run_path: str | Path, options: Options, write: Callable[[str], None
     """Samples from a run; `write` receives each sample's text as it is produced, `note` one-line remarks."""
     check(options)
     model, vocab = load_language_model(run_path, options.checkpoint)
-    default = "\n" if "\n" in vocab.chars else vocab.chars[0]
-    prompt_text = default if options.prompt is None else options.prompt
+    prompt_text = vocab.default_prompt if options.prompt is None else options.prompt
     if not prompt_text:
         raise DlxError("--prompt: give at least one character (or leave it out to start from a newline)")
     prompt = vocab.encode(prompt_text)

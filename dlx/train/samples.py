@@ -17,8 +17,9 @@ class TextSampler:
         if spec.task != LANGUAGE:
             raise DlxError(f"samples.every: text samples need a language model on text data, not {spec.task} data")
         self.settings, self.seed, self.vocab = settings, seed, Vocab(spec.class_names)
+        self.text = self.vocab.default_prompt if settings.prompt is None else settings.prompt
         try:
-            self.prompt = self.vocab.encode(settings.prompt)
+            self.prompt = self.vocab.encode(self.text)
         except DlxError as e:
             raise DlxError(f"samples.prompt: {e}") from None
 
@@ -31,7 +32,7 @@ class TextSampler:
         ids = list(sample(model, self.prompt.to(device), self.settings.length, self.settings.temperature,
                           generator=generator))
         model.train(was_training)
-        text = self.settings.prompt + self.vocab.decode(ids)
+        text = self.text + self.vocab.decode(ids)
         writer.add_text("samples", "    " + text.replace("\n", "\n    "), step)  # indented: markdown shows it verbatim
         if self.settings.terminal:
             console.rule(f"sample at step {step}")
