@@ -20,14 +20,11 @@ import torch
 from torchvision import datasets as tv
 
 from dlx.data.base import CLASSIFICATION, ArrayData
+from dlx.data.corpora import data_root
 from dlx.errors import DlxError
 from dlx.registry import datasets
 
 Root = str | None  # the data dir; None: $DLX_DATA, else ~/.cache/dlx
-
-
-def data_dir(root: Root) -> Path:
-    return Path(root or os.environ.get("DLX_DATA") or Path.home() / ".cache" / "dlx").expanduser()
 
 
 def require(root: Path, files: list[str], name: str, fetch: str) -> None:
@@ -47,7 +44,7 @@ def _images(pixels: Any) -> torch.Tensor:
 
 
 def _mnist_like(cls: type[tv.MNIST], root: Root) -> ArrayData:
-    base = data_dir(root)
+    base = data_root(root)
     raw = f"{cls.__name__}/raw"  # torchvision's layout: ROOT/MNIST/raw/train-images-idx3-ubyte, ...
     files = [f"{raw}/{os.path.splitext(os.path.basename(url))[0]}" for url, _ in cls.resources]
     require(base, files, cls.__name__, f"torchvision.datasets.{cls.__name__}('{base}', download=True)")
@@ -99,7 +96,7 @@ class _ArraysOnly(pickle.Unpickler):
 
 
 def _cifar(cls: type[tv.CIFAR10], root: Root, label_key: str) -> ArrayData:
-    base = data_dir(root)
+    base = data_root(root)
     folder = cls.base_folder  # torchvision's layout: ROOT/cifar-10-batches-py/data_batch_1, ...
     names = [f for f, _ in cls.train_list], [f for f, _ in cls.test_list]
     require(base, [f"{folder}/{f}" for f in [*names[0], *names[1], cls.meta["filename"]]], cls.__name__,
@@ -128,7 +125,7 @@ def cifar100(*, root: Root = None) -> ArrayData:
 
 @datasets.register("svhn", "Street View house-number digits, 32x32 colour (73k train, 26k test); from the data dir")
 def svhn(*, root: Root = None) -> ArrayData:
-    base = data_dir(root)
+    base = data_root(root)
     files = {split: tv.SVHN.split_list[split][1] for split in ("train", "test")}  # ROOT/train_32x32.mat, ...
     require(base, list(files.values()), "SVHN", f"[torchvision.datasets.SVHN('{base}', split=s, download=True) "
                                                 f"for s in ('train', 'test')]")
