@@ -65,7 +65,7 @@ def panel(image: np.ndarray, raw: np.ndarray, upsampled: np.ndarray, title: str,
     axes[3].set_title("overlay", fontsize=9)
     axes[3].axis("off")
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
+    figure.subplots_adjust(left=0.01, right=0.97, bottom=0.03, top=0.84, wspace=0.25)
     return figure
 
 
@@ -76,7 +76,7 @@ def bars(values: np.ndarray, names: list[str], title: str) -> Figure:
     ax.barh([names[i] for i in order], values[order], color=["tab:red" if v > 0 else "tab:blue" for v in values[order]])
     ax.axvline(0, color="black", linewidth=0.6)
     ax.set_title(title, fontsize=10)
-    figure.tight_layout()
+    figure.subplots_adjust(left=0.2, right=0.97)
     return figure
 
 
@@ -84,7 +84,6 @@ def picture(image: np.ndarray, title: str) -> Figure:
     """One image, e.g. a class visualisation."""
     figure, ax = plt.subplots(figsize=(3.2, 3.4))
     _show_image(ax, image, title)
-    figure.tight_layout()
     return figure
 
 
@@ -105,7 +104,7 @@ def filter_grid(weights: np.ndarray, title: str) -> Figure:
         else:
             ax.imshow(w.mean(axis=0), cmap="gray", interpolation="nearest")
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
+    figure.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.45 / figure.get_figheight())
     return figure
 
 
@@ -119,9 +118,13 @@ def comparison(image: np.ndarray, maps: dict[str, np.ndarray], title: str) -> Fi
         ax.set_title(name, fontsize=9)
         ax.axis("off")
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
+    figure.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.84, wspace=0.08)
     return figure
 
 
-def close(figure: Figure) -> None:
+def to_rgb(figure: Figure) -> np.ndarray:
+    """Draw the figure once and close it: (H, W, 3) uint8, for the PNG file and TensorBoard alike."""
+    figure.canvas.draw()
+    rgb = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
     plt.close(figure)
+    return rgb

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor
 
 import dlx.explain  # noqa: F401  (registers the explainers)
@@ -96,7 +97,8 @@ def explain(run_path: str | Path, methods: list[str], *, files: list[Path] = (),
             split: str = "test", target: str = "predicted", settings: list[str] = (), layer: str | None = None,
             out: Path | None = None, which: str = "best", device: str | None = None,
             smooth: float | None = None) -> list[Path]:
-    """Explain every sample with every method; returns the folders written, one per sample."""
+    """Explain every sample with every method; returns the folders written, one per sample. Every explanation
+    is computed before the first file is written, so a method that refuses leaves nothing behind."""
     if bool(files) == bool(indices):
         raise DlxError("give the samples to explain: image files with --input, or rows of a split with --index")
     trained = load_trained(run_path, which, device=device)
@@ -109,39 +111,47 @@ def explain(run_path: str | Path, methods: list[str], *, files: list[Path] = (),
     standardizer = trained.data.standardizer
     samples = (inputs.from_files(list(files), spec, standardizer, trained.device) if files
                else inputs.from_split(trained.data, split, list(indices)))
+    found = [_explain_sample(trained, sample, chosen, resolved, fixed_target) for sample in samples]
     out = Path(out) if out is not None else trained.run.path / "explanations"
-    written = []
     try:
-        for sample in samples:
-            written.append(_explain_sample(trained, sample, chosen, resolved, fixed_target, out / sample.name, smooth))
+        return [_write(trained, sample, report, explanations, out / sample.name, smooth)
+                for sample, (report, explanations) in zip(samples, found)]
     finally:
         trained.run.close()
-    return written
 
 
 def _explain_sample(trained: Trained, sample: inputs.Sample, methods: list[str], settings: dict[str, dict],
-                    fixed_target: int | None, folder: Path, smooth: float | None) -> Path:
-    spec, model, x = trained.data.spec, trained.model, sample.x
+                    fixed_target: int | None) -> tuple[dict[str, Any], dict[str, Explanation]]:
+    """The model's prediction for the sample, and every method's explanation of the target class."""
+    names, model, x = trained.data.spec.class_names, trained.model, sample.x
     with torch.no_grad():
         logits = model(x)[0]
     probabilities = logits.softmax(dim=0)
     predicted = int(logits.argmax())
     target = predicted if fixed_target is None else fixed_target
-    names = spec.class_names
     report: dict[str, Any] = {
-        "run": str(trained.run.path), "input": sample.source, "true_class": None if sample.label is None else names[sample.label],
+        "run": str(trained.run.path), "input": sample.source,
+        "true_class": None if sample.label is None else names[sample.label],
         "predicted": {"index": predicted, "class": names[predicted], "probability": float(probabilities[predicted])},
         "probabilities": {name: float(p) for name, p in zip(names, probabilities)},
         "target": {"index": target, "class": names[target], "logit": float(logits[target])},
         "methods": {},
     }
+    return report, {method: explainers.get(method).build(model, x, target, **settings[method]) for method in methods}
+
+
+def _write(trained: Trained, sample: inputs.Sample, report: dict[str, Any], explanations: dict[str, Explanation],
+           folder: Path, smooth: float | None) -> Path:
+    """<folder>/: a figure and the arrays per method, the comparison figure, explanation.json; figures to TensorBoard."""
+    spec, x, standardizer = trained.data.spec, sample.x, trained.data.standardizer
     folder.mkdir(parents=True, exist_ok=True)
     writer, step = trained.run.writer, int(trained.checkpoint.get("loop", {}).get("step", 0))
-    image = inputs.for_display(x, trained.data.standardizer) if spec.is_image else None
-    title = f"{sample.source}: predicted {names[predicted]} ({float(probabilities[predicted]):.2f}), explaining {names[target]}"
+    image = inputs.for_display(x, standardizer) if spec.is_image else None
+    predicted, target = report["predicted"], report["target"]
+    title = (f"{sample.source}: predicted {predicted['class']} ({predicted['probability']:.2f}), "
+             f"explaining {target['class']}")
     rescaled_maps: dict[str, np.ndarray] = {}
-    for method in methods:
-        explanation = explainers.get(method).build(model, x, target, **settings[method])
+    for method, explanation in explanations.items():
         entry: dict[str, Any] = {"params": explanation.params, "arrays": _save_arrays(folder, method, explanation)}
         if explanation.kind == "map":
             size = tuple(x.shape[-2:])
@@ -160,8 +170,7 @@ def _explain_sample(trained: Trained, sample: inputs.Sample, methods: list[str],
             entry["attributions"] = dict(zip(feature_names, map(float, values)))
             figure = render.bars(values, feature_names, f"{method}  |  {title}")
         elif explanation.kind == "image":
-            figure = render.picture(inputs.for_display(explanation.raw, trained.data.standardizer),
-                                    f"{method}: class {names[target]}")
+            figure = render.picture(inputs.for_display(explanation.raw, standardizer), f"{method}: class {target['class']}")
         else:
             figure = render.filter_grid(explanation.raw.cpu().numpy(), f"{method}: {explanation.params['layer']}")
         if explanation.ranking is not None:
@@ -184,7 +193,8 @@ def _save_arrays(folder: Path, method: str, explanation: Explanation) -> list[st
 
 
 def _save_figure(figure, path: Path, writer, tag: str, step: int) -> str:
-    figure.savefig(path, dpi=100)
-    writer.add_figure(tag, figure, step, close=False)
-    render.close(figure)
+    """The same pixels to the PNG file and to TensorBoard."""
+    rgb = render.to_rgb(figure)
+    Image.fromarray(rgb).save(path)
+    writer.add_image(tag, rgb, step, dataformats="HWC")
     return path.name

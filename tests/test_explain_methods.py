@@ -1,0 +1,245 @@
+"""Each explainer on tiny models whose maps can be worked out by hand (COURSE.md, "Explaining a classifier")."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import dlx.explain  # noqa: F401  (registers the explainers)
+from dlx.errors import DlxError
+from dlx.explain import layers
+from dlx.explain.base import to_input_size
+from dlx.explain.lime import kernel
+from dlx.registry import explainers
+
+
+def explain(method: str, model: nn.Module, x: torch.Tensor, target: int, **settings):
+    return explainers.get(method).build(model.eval(), x, target, **explainers.get(method).resolve(settings, method))
+
+
+def linear_image_model(weights: torch.Tensor) -> nn.Module:
+    """logits = W flatten(x) + b for (1, C, H, W) inputs: every map of it is known in closed form."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(weights.shape[1], weights.shape[0]))
+    with torch.no_grad():
+        model[1].weight.copy_(weights)
+        model[1].bias.copy_(torch.tensor([0.3, -0.7]))
+    return model
+
+
+W = torch.tensor([[1.0, -2.0, 3.0, -4.0, 0.5, 0.25, -6.0, 1.0],   # class 0, channels (2, 2, 2) flattened
+                  [-1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]])     # class 1
+X = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[-1.0, 0.5], [2.0, -3.0]]]])  # (1, 2, 2, 2)
+
+
+def no_hooks_left(model: nn.Module) -> bool:
+    return all(not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks for m in model.modules())
+
+
+def test_saliency_is_the_largest_absolute_logit_gradient_over_channels():
+    result = explain("saliency", linear_image_model(W), X, 0)
+    # d xi_0 / d x = W[0]; channel 0: |1, -2, 3, -4|, channel 1: |0.5, 0.25, -6, 1| -> max per pixel
+    assert torch.equal(result.raw, torch.tensor([[1.0, 2.0], [6.0, 4.0]]))
+    assert result.kind == "map"
+
+
+def test_saliency_uses_the_logit_not_the_softmax():
+    # with two classes the softmax gradient would be p0 p1 (W0 - W1), which differs from W1 in every entry
+    result = explain("saliency", linear_image_model(W), X, 1)
+    assert torch.equal(result.raw, torch.tensor([[1.0, 1.0], [1.0, 1.0]]))
+
+
+def test_saliency_on_a_table_is_per_feature():
+    model = nn.Linear(3, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.5, -1.5, 2.0], [1.0, 1.0, 1.0]]))
+    result = explain("saliency", model, torch.tensor([[1.0, 2.0, 3.0]]), 0)
+    assert result.kind == "features" and torch.equal(result.raw, torch.tensor([0.5, 1.5, 2.0]))
+
+
+def test_smoothgrad_is_seeded_and_without_noise_equals_saliency():
+    model = nn.Sequential(nn.Conv2d(2, 3, 1), nn.Tanh(), nn.Flatten(), nn.Linear(12, 2))
+    first = explain("smoothgrad", model, X, 0, samples=8, seed=3)
+    again = explain("smoothgrad", model, X, 0, samples=8, seed=3)
+    other = explain("smoothgrad", model, X, 0, samples=8, seed=4)
+    assert torch.equal(first.raw, again.raw) and not torch.equal(first.raw, other.raw)
+    silent = explain("smoothgrad", model, X, 0, samples=4, noise=0.0)
+    assert torch.allclose(silent.raw, explain("saliency", model, X, 0).raw, atol=1e-6)
+
+
+class TwoMaps(nn.Module):
+    """A 1x1 conv gives F^1 = x and F^2 = -x; the logits are a linear read-out of both maps."""
+
+    def __init__(self, readout: torch.Tensor, inplace_relu: bool = False):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 1, bias=False)
+        self.act = nn.ReLU(inplace=True) if inplace_relu else nn.Identity()
+        self.head = nn.Linear(8, 2, bias=False)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.tensor([1.0, -1.0]).reshape(2, 1, 1, 1))
+            self.head.weight.copy_(readout)
+
+    def forward(self, x):
+        return self.head(self.act(self.conv(x)).flatten(1))  # (B, 1, 2, 2) -> (B, 2, 2, 2) -> (B, 2)
+
+
+# class 0 reads F^1 with weight 1 everywhere (alpha^1 = 1) and F^2 at one position with 2 (alpha^2 = 0.5)
+READOUT = torch.tensor([[1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 2.0], [0.0] * 8])
+
+
+@pytest.mark.parametrize("image, expected", [
+    ([[1.0, 2.0], [3.0, 4.0]], [[0.5, 1.0], [1.5, 2.0]]),      # M = ReLU(1 * x + 0.5 * (-x)) = 0.5 x
+    ([[1.0, -2.0], [3.0, -4.0]], [[0.5, 0.0], [1.5, 0.0]]),    # the ReLU removes the negative positions
+])
+def test_gradcam_weighs_feature_maps_by_their_mean_gradient(image, expected):
+    model = TwoMaps(READOUT)
+    result = explain("gradcam", model, torch.tensor(image)[None, None], 0)
+    assert torch.allclose(result.raw, torch.tensor(expected))
+    assert result.params["layer"] == "conv" and no_hooks_left(model)
+
+
+def test_gradcam_works_through_an_inplace_relu():
+    model = TwoMaps(READOUT, inplace_relu=True)
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])[None, None]
+    # F^2 = -x < 0 everywhere, so the ReLU stops its gradient: alpha^2 = 0, alpha^1 = 1, M = ReLU(x)
+    assert torch.allclose(explain("gradcam", model, x, 0).raw, x[0, 0])
+    assert torch.allclose(explain("gradcam", model, x, 0, layer="act").raw, x[0, 0])
+    assert no_hooks_left(model)
+
+
+def test_gradcam_defaults_to_the_last_conv_layer():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2))
+    result = explain("gradcam", model, torch.rand(1, 1, 6, 6), 1)
+    assert result.params["layer"] == "2" and result.raw.shape == (6, 6)
+
+
+@pytest.mark.parametrize("model, layer, message", [
+    (TwoMaps(READOUT), "head", "not a feature map"),
+    (TwoMaps(READOUT), "convv", "candidates: conv, act"),
+    (TwoMaps(torch.zeros(2, 8)), None, "gradient with respect to this layer is zero"),
+    (nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), None, "has none"),
+])
+def test_gradcam_refuses_layers_it_cannot_use_and_leaves_no_hooks(model, layer, message):
+    with pytest.raises(DlxError, match=message):
+        explain("gradcam", model, torch.rand(1, 1, 2, 2), 0, layer=layer)
+    assert no_hooks_left(model)
+
+
+def test_image_only_methods_refuse_tables():
+    for method in ("smoothgrad", "gradcam", "classviz", "filters"):
+        with pytest.raises(DlxError, match="needs image inputs"):
+            explain(method, nn.Linear(3, 2), torch.rand(1, 3), 0)
+
+
+def test_recording_outputs_removes_its_hooks_even_when_the_forward_pass_fails():
+    model = nn.Sequential(nn.Linear(3, 2), nn.Linear(5, 1))
+    with pytest.raises(RuntimeError):
+        layers.trace(model, torch.rand(1, 3))
+    assert no_hooks_left(model)
+
+
+def test_occlusion_maps_the_logit_drop_of_each_covered_pixel():
+    result = explain("occlusion", linear_image_model(W), X, 0, patch=1, stride=1, fill=0.0)
+    # covering pixel p in both channels removes sum_c W[0, c, p] x[c, p] from the logit
+    drop = (W[0].reshape(2, 2, 2) * X[0]).sum(dim=0)
+    assert torch.allclose(result.raw, drop)
+
+
+def test_occlusion_of_a_table_covers_one_feature_at_a_time():
+    model = nn.Linear(3, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.5, -1.5, 2.0], [1.0, 1.0, 1.0]]))
+    x = torch.tensor([[1.0, 2.0, 3.0]])
+    result = explain("occlusion", model, x, 0, fill=1.0)
+    assert torch.allclose(result.raw, torch.tensor([0.5, -1.5, 2.0]) * (x[0] - 1.0))
+
+
+def test_lime_sample_weights_follow_the_course_kernel():
+    result = explain("lime", linear_image_model(W), X, 0, samples=300, kernel_width=0.3, segments=4, compactness=0.1)
+    samples, weights = result.extras["samples"].numpy(), result.extras["sample_weights"].numpy()
+    l = samples.shape[1]
+    assert l == result.params["superpixels"] and samples[0].all()
+    s = (samples == 0).sum(axis=1)
+    assert np.allclose(weights, np.exp(-(1 - np.sqrt(1 - s / l)) ** 2 / (2 * 0.3**2)))
+    assert kernel(torch.tensor([0]), 10, 0.25).item() == 1.0
+    assert kernel(torch.tensor([10]), 10, 0.25).item() == pytest.approx(math.exp(-8))  # every superpixel removed
+
+
+def test_lime_recovers_the_contributions_of_a_linear_model():
+    """For a linear model and mean-colour fill, removing superpixel j lowers the logit by
+    c_j = sum over its pixels of W (x - its mean colour): the surrogate's weights must be those c_j."""
+    torch.manual_seed(0)
+    weights = torch.randn(2, 3 * 6 * 6)
+    x = torch.rand(1, 3, 6, 6)
+    result = explain("lime", linear_image_model(weights), x, 0, samples=400, alpha=1e-6, segments=6)
+    segments = result.extras["segments"]
+    mean_colour = torch.stack([x[0][:, segments == j].mean(dim=1) for j in range(int(segments.max()) + 1)], 1)
+    removed = mean_colour[:, segments]  # (3, 6, 6)
+    per_pixel = (weights[0].reshape(3, 6, 6) * (x[0] - removed)).sum(dim=0)
+    expected = torch.stack([per_pixel[segments == j].sum() for j in range(int(segments.max()) + 1)])
+    assert torch.allclose(result.extras["weights"], expected, atol=1e-3)
+    ranked = [entry["superpixel"] for entry in result.ranking]
+    assert ranked == sorted(ranked, key=lambda j: -abs(float(expected[j])))
+    assert torch.allclose(result.raw, result.extras["weights"][segments])
+
+
+def test_lime_on_a_table_weighs_each_feature():
+    model = nn.Linear(4, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[2.0, -1.0, 0.0, 3.0], [0.0] * 4]))
+    x = torch.tensor([[1.0, 2.0, 5.0, -1.0]])
+    result = explain("lime", model, x, 0, samples=200, alpha=1e-6)  # removed features become 0
+    assert torch.allclose(result.raw, torch.tensor([2.0, -2.0, 0.0, -3.0]), atol=1e-3)
+    assert result.kind == "features" and [e["feature"] for e in result.ranking][:3] == [3, 0, 1]
+
+
+@pytest.mark.parametrize("settings", [{}, {"surrogate": "top_k", "top_k": 3}, {"segmentation": "quickshift"}])
+def test_lime_is_reproducible_exactly_for_a_seed(settings):
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 10 * 10, 3))
+    x = torch.rand(1, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+    first, again = (explain("lime", model, x, 2, samples=200, seed=7, **settings) for _ in range(2))
+    assert first.ranking == again.ranking and first.params == again.params
+    assert all(torch.equal(first.extras[k], again.extras[k]) for k in first.extras)
+    other = explain("lime", model, x, 2, samples=200, seed=8, **settings)
+    assert not torch.equal(first.extras["samples"], other.extras["samples"])
+    if settings.get("surrogate") == "top_k":
+        assert len(first.ranking) <= 3 and (first.extras["weights"] != 0).sum() <= 3
+
+
+def test_lime_records_every_parameter_it_used():
+    result = explain("lime", linear_image_model(W), X, 0, samples=50, fill=0.0)
+    for key in ("segmentation", "segments", "compactness", "superpixels", "fill", "samples", "batch_size",
+                "kernel_width", "surrogate", "alpha", "seed", "intercept", "surrogate_r2"):
+        assert key in result.params
+
+
+def test_class_visualisation_climbs_to_the_regularised_optimum():
+    # xi_0 = W0 . x + b is maximised minus lambda ||x||^2 at x = W0 / (2 lambda)
+    result = explain("classviz", linear_image_model(W), X, 0, steps=300, lr=0.2, l2=0.5)
+    assert torch.allclose(result.raw, W[0].reshape(2, 2, 2), atol=1e-4)
+
+
+def test_filters_are_the_first_conv_layers_weights():
+    model = nn.Sequential(nn.Conv2d(2, 5, 3), nn.Conv2d(5, 4, 3))
+    result = explain("filters", model, torch.rand(1, 2, 8, 8), 0)
+    assert torch.equal(result.raw, model[0].weight) and result.params["layer"] == "0"
+
+
+def test_rescaling_keeps_a_constant_map_constant_and_reaches_the_input_size():
+    up = to_input_size(torch.full((4, 4), 2.0), (8, 8), sigma=0.5)
+    assert up.shape == (8, 8) and torch.allclose(up, torch.full((8, 8), 2.0))
+    peak = torch.zeros(5, 5)
+    peak[2, 2] = 1.0
+    smoothed = to_input_size(peak, (5, 5), sigma=1.0)
+    assert smoothed[2, 2] < 1.0 and smoothed[2, 3] > 0 and smoothed.argmax() == 12
+
+
+@pytest.mark.parametrize("entry", explainers.list(), ids=lambda e: e.name)
+def test_every_explainer_runs_on_a_small_cnn(entry):
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 3))
+    small = {"lime": {"samples": 64}, "smoothgrad": {"samples": 4}, "classviz": {"steps": 5}}.get(entry.name, {})
+    result = explain(entry.name, model, torch.rand(1, 3, 8, 8), 1, **small)
+    assert torch.isfinite(result.raw).all() and result.params is not None
