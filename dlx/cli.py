@@ -116,17 +116,32 @@ def _print_summary(path: Path, summary: dict) -> None:
 @app.command(rich_help_panel=RUN_PANEL)
 @user_errors
 def evaluate(
-    run: Annotated[Path, typer.Argument(help="A run folder, e.g. runs/digits_cnn.")],
+    runs: Annotated[list[Path], typer.Argument(help="A run folder, e.g. runs/digits_cnn; several with --ensemble.")],
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     overrides: Annotated[Optional[list[str]], typer.Option(
         "--set", "-s", metavar="data.KEY=VALUE", help="Evaluate on other data, e.g. --set data.path=new.csv.")] = None,
+    ensemble: Annotated[Optional[str], typer.Option(
+        help="Evaluate the runs as a committee: vote (majority of the classes, ties by mean probability) or mean "
+             "(average probability; regression always averages).")] = None,
+    reject_margin: Annotated[Optional[list[str]], typer.Option(
+        "--reject-margin", metavar="M|START:STOP:STEP",
+        help="The reject option: refuse when the two largest probabilities differ by less than M (repeatable).")] = None,
+    threshold: Annotated[Optional[float], typer.Option(
+        help="Two-class runs: answer class 1 when its probability reaches this (default 0.5).")] = None,
+    top_losses: Annotated[int, typer.Option(help="A gallery PNG of the N examples with the largest losses.")] = 0,
+    figures_dir: Annotated[Optional[Path], typer.Option(
+        "--out", help="Folder for the figures and evaluation.json (default: the run folder; a committee: ./committee-MODE).")] = None,
 ) -> None:
-    """Metrics of a trained run on a split: a table (or JSON), evaluation.json and a confusion-matrix PNG."""
+    """Metrics of a trained run (or a committee of runs) on a split: a table (or JSON), evaluation.json and
+    figures: confusion matrix, ROC curve (two classes), reject curve, largest losses, regression residuals."""
+    from dlx import analysis
     from dlx import evaluate as evaluation
 
-    report = evaluation.evaluate(run, split, checkpoint, overrides or [])
+    request = evaluation.Request(split, checkpoint, overrides or [], ensemble, analysis.parse_margins(reject_margin or []),
+                                 threshold, top_losses, figures_dir)
+    report = evaluation.evaluate(runs, request)
     if as_json:
         print(json.dumps(report, indent=2))
     else:
@@ -172,6 +187,45 @@ def config(
     from dlx.config import dump
 
     print(dump(_load(experiment, overrides)), end="")
+
+
+@app.command(rich_help_panel=INSPECT_PANEL)
+@user_errors
+def schedule(
+    experiment: Annotated[Path, typer.Argument(help="Experiment YAML.")],
+    overrides: Overrides = None,
+    out: Annotated[Optional[Path], typer.Option(help="The PNG to write (default: <name>-schedule.png).")] = None,
+) -> None:
+    """Draw the learning rate over the run's steps (and a cycled momentum), without training."""
+    from dlx.schedule_plot import plot_schedule
+
+    config = _load(experiment, overrides)
+    err.print(f"wrote {plot_schedule(config, out or Path(f'{config.name}-schedule.png'))}", highlight=False)
+
+
+@app.command("lr-find", rich_help_panel=INSPECT_PANEL)
+@user_errors
+def lr_find(
+    experiment: Annotated[Path, typer.Argument(help="Experiment YAML.")],
+    overrides: Overrides = None,
+    steps: Annotated[int, typer.Option(help="Length of the ramp in optimizer steps (at least 10).")] = 300,
+    start: Annotated[float, typer.Option(help="The first learning rate.")] = 1e-7,
+    end: Annotated[float, typer.Option(help="The last learning rate.")] = 10.0,
+    png: Annotated[Optional[Path], typer.Option("--out", help="The PNG to write (default: <name>-lr-find.png).")] = None,
+    device: Device = None,
+) -> None:
+    """Find a learning rate: train along an exponential ramp of rates, draw loss against rate and suggest one."""
+    from dlx.lr_find import lr_find as find
+
+    result, written = find(_load(experiment, overrides, device), steps, start, end, png)
+    out.print(f"wrote {written}", highlight=False)
+    ending = "stopped early: the loss diverged" if result.stopped_early else "the whole ramp"
+    out.print(f"{len(result.lrs)} steps ({ending}); lowest smoothed loss {result.smoothed[result.best]:.4g} at lr "
+              f"{result.lrs[result.best]:.3g}", highlight=False)
+    if result.hint:
+        err.print(f"[yellow]{result.hint}[/]", highlight=False)
+    out.print(f"suggested lr: {result.suggestion:.3g}  (the minimum's rate / 10; try --set optimizer.lr={result.suggestion:.2g})",
+              highlight=False)
 
 
 def _not_yet(command: str) -> None:
@@ -272,10 +326,25 @@ def generate(
         err.print(f"wrote {out_file}", highlight=False)
 
 
-@app.command(rich_help_panel=SOON_PANEL, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def sweep() -> None:
-    """Hyperparameter search over any config value (not available yet)."""
-    _not_yet("sweep")
+@app.command(rich_help_panel=RUN_PANEL)
+@user_errors
+def sweep(
+    sweep_file: Annotated[Path, typer.Argument(metavar="SWEEP.yaml", help="A sweep file, e.g. experiments/digits_mlp_sweep.yaml.")],
+    trials: Annotated[Optional[int], typer.Option(min=1, help="Trials in total (default: the sweep file's).")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes on this machine; they share its CPU threads.")] = 1,
+    storage: Annotated[Optional[str], typer.Option(help="A database URL shared by many machines, e.g. postgresql://user:pw@host/db "
+                                                   "(default: a journal file in runs/<study>/).")] = None,
+    study: Annotated[Optional[str], typer.Option(help="The study's name and runs/ folder (default: the sweep's name).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue a stopped sweep; trials its workers left unfinished run again.")] = False,
+    timeout: Annotated[Optional[float], typer.Option(min=0, help="Start no new trial after this many seconds.")] = None,
+    status: Annotated[bool, typer.Option(help="Only report: the trial table, importances, best.yaml and plots.")] = False,
+    runs_dir: RunsDir = Path("runs"),
+) -> None:
+    """Hyperparameter search over any config values with Optuna: each trial is an ordinary run."""
+    from dlx.sweep.engine import sweep as run_sweep
+
+    run_sweep(sweep_file, trials=trials, jobs=jobs, storage=storage, study_name=study, resume=resume, timeout=timeout,
+              status=status, runs_dir=runs_dir, console=out)
 
 
 def run() -> None:

@@ -25,3 +25,111 @@ def confusion_matrix_figure(matrix: list[list[int]], class_names: tuple[str, ...
                         color="white" if count > peak / 2 else "black")
     figure.tight_layout()
     return figure
+
+
+def close(figure: Figure) -> None:
+    plt.close(figure)
+
+
+def roc_figure(binary: dict, class_names: tuple[str, ...], title: str) -> Figure:
+    """The ROC curve of class 1 against class 0, with the chosen threshold's operating point."""
+    figure, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot(binary["roc"]["fpr"], binary["roc"]["tpr"], label=f"AUC {binary['auc']:.3f}")
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="chance")
+    ax.plot(binary["false_positive_rate"], binary["true_positive_rate"], "o", color="C3",
+            label=f"threshold {binary['threshold']:g}")
+    ax.set_xlabel(f"false positive rate ('{class_names[0]}' called '{class_names[1]}')")
+    ax.set_ylabel(f"true positive rate ('{class_names[1]}' found)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def reject_figure(rows: list[dict], title: str) -> Figure:
+    """The reject option: error rate among the answered examples against the rejection rate, one point per margin."""
+    answered = [r for r in rows if r["error_rate"] is not None]
+    figure, ax = plt.subplots(figsize=(5, 4))
+    ax.plot([r["rejection_rate"] for r in answered], [r["error_rate"] for r in answered], "o-")
+    for r in answered:
+        ax.annotate(f"{r['margin']:g}", (r["rejection_rate"], r["error_rate"]), fontsize=7,
+                    textcoords="offset points", xytext=(3, 3))
+    ax.set_xlabel("rejection rate")
+    ax.set_ylabel("error rate among answered")
+    ax.set_title(f"{title}\n(labels: margins)", fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def _columns(outputs, y):
+    """One panel per target column (at most four)."""
+    return [(outputs[:, j], y[:, j], f"target {j}" if y.shape[1] > 1 else "target") for j in range(min(y.shape[1], 4))]
+
+
+def predicted_vs_true_figure(outputs, y, title: str) -> Figure:
+    columns = _columns(outputs, y)
+    figure, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 4), squeeze=False)
+    for ax, (predicted, true, name) in zip(axes[0], columns):
+        low, high = float(min(true.min(), predicted.min())), float(max(true.max(), predicted.max()))
+        ax.scatter(true, predicted, s=8, alpha=0.6)
+        ax.plot([low, high], [low, high], linestyle=":", color="grey", label="predicted = true")
+        ax.set_xlabel(f"true {name}")
+        ax.set_ylabel(f"predicted {name}")
+        ax.legend(loc="upper left", fontsize=8)
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def residuals_figure(outputs, y, title: str) -> Figure:
+    columns = _columns(outputs, y)
+    figure, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 4), squeeze=False)
+    for ax, (predicted, true, name) in zip(axes[0], columns):
+        ax.scatter(predicted, predicted - true, s=8, alpha=0.6)
+        ax.axhline(0, linestyle=":", color="grey")
+        ax.set_xlabel(f"predicted {name}")
+        ax.set_ylabel("residual (predicted - true)")
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def gallery_figure(cards: list, title: str, per_row: int = 4) -> Figure:
+    """Cards (dlx.gallery.Card) in a grid: each an image or a table row, with GradCAM's overlay beside an image."""
+    width = 2 if any(c.heat is not None for c in cards) else 1  # panels per card
+    rows = -(-len(cards) // per_row)
+    cols = min(len(cards), per_row) * width
+    figure, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.6 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, card in enumerate(cards):
+        r, c = divmod(i, per_row)
+        ax = axes[r, c * width]
+        if card.image is not None:
+            ax.imshow(card.image, cmap="gray" if card.image.ndim == 2 else None)
+        else:
+            ax.text(0, 1, card.text, va="top", ha="left", family="monospace", fontsize=7, transform=ax.transAxes)
+        ax.set_title(card.caption, fontsize=7)
+        if card.heat is not None:
+            overlay = axes[r, c * width + 1]
+            overlay.imshow(card.image, cmap="gray" if card.image.ndim == 2 else None)
+            overlay.imshow(card.heat, cmap="jet", alpha=0.45)
+            overlay.set_title("GradCAM (predicted)", fontsize=7)
+    figure.suptitle(f"{title}: largest losses first", fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def learning_curves_figure(histories: dict[str, list[dict]], keys: list[str]) -> Figure:
+    """Per-epoch curves of several runs overlaid: one panel per logged key, one line per run."""
+    figure, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for name, history in histories.items():
+            points = [(h["epoch"], h[key]) for h in history if key in h and "epoch" in h]
+            if points:
+                ax.plot(*zip(*points), marker=".", label=name)
+        ax.set_xlabel("epoch")
+        ax.set_title(key, fontsize=10)
+        ax.legend(fontsize=8)
+    figure.tight_layout()
+    return figure

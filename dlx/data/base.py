@@ -118,6 +118,10 @@ class Standardizer:
     def __call__(self, x: Tensor) -> Tensor:
         return (x - self.mean.to(x.device)) / self.std.to(x.device)
 
+    def invert(self, x: Tensor) -> Tensor:
+        """Back to the original scale, e.g. to show an input as it was."""
+        return x * self.std.to(x.device) + self.mean.to(x.device)
+
     def state_dict(self) -> dict[str, Tensor]:
         return {"mean": self.mean.cpu(), "std": self.std.cpu()}
 
