@@ -85,16 +85,25 @@ def train(
     resume: Annotated[Optional[Path], typer.Option(help="Continue this run folder from its last checkpoint.")] = None,
     runs_dir: RunsDir = Path("runs"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Plain progress lines instead of a live display.")] = False,
+    folds: Annotated[Optional[int], typer.Option(
+        help="k-fold cross-validation: K child runs in one parent folder, with each metric's mean and std.")] = None,
 ) -> None:
     """Train a model from an experiment file."""
+    from dlx import crossval
     from dlx.train import loop
 
     if resume is not None:
-        if experiment is not None or overrides or name or device:
-            fail("--resume continues a run with its saved config; give no experiment, --set, --name or --device")
+        if experiment is not None or overrides or name or device or folds:
+            fail("--resume continues a run with its saved config; give no experiment, --set, --name, --device or --folds")
+        if crossval.is_parent(resume):
+            run, summary = crossval.resume(resume, quiet=quiet, console=err)
+            return crossval.print_summary(out, run.path, summary)
         run, summary = loop.resume(resume, quiet=quiet, console=err)
     elif experiment is None:
         fail("give an experiment file (e.g. experiments/digits_cnn.yaml) or --resume RUN")
+    elif folds is not None:
+        run, summary = crossval.train(_load(experiment, overrides, device, name), folds, runs_dir, quiet=quiet, console=err)
+        return crossval.print_summary(out, run.path, summary)
     else:
         run, summary = loop.start(_load(experiment, overrides, device, name), runs_dir, quiet=quiet, console=err)
     _print_summary(run.path, summary)
@@ -218,14 +227,14 @@ def lr_find(
     from dlx.lr_find import lr_find as find
 
     result, written = find(_load(experiment, overrides, device), steps, start, end, png)
-    out.print(f"wrote {written}", highlight=False)
+    out.print(f"wrote {written}", highlight=False, soft_wrap=True)
     ending = "stopped early: the loss diverged" if result.stopped_early else "the whole ramp"
     out.print(f"{len(result.lrs)} steps ({ending}); lowest smoothed loss {result.smoothed[result.best]:.4g} at lr "
-              f"{result.lrs[result.best]:.3g}", highlight=False)
+              f"{result.lrs[result.best]:.3g}", highlight=False, soft_wrap=True)
     if result.hint:
-        err.print(f"[yellow]{result.hint}[/]", highlight=False)
+        err.print(f"[yellow]{result.hint}[/]", highlight=False, soft_wrap=True)
     out.print(f"suggested lr: {result.suggestion:.3g}  (the minimum's rate / 10; try --set optimizer.lr={result.suggestion:.2g})",
-              highlight=False)
+              highlight=False, soft_wrap=True)
 
 
 def _not_yet(command: str) -> None:
@@ -341,6 +350,10 @@ def sweep(
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Hyperparameter search over any config values with Optuna: each trial is an ordinary run."""
+    from dlx import sweep as sweeps
+
+    if not status:
+        sweeps.warm_up()
     from dlx.sweep.engine import sweep as run_sweep
 
     run_sweep(sweep_file, trials=trials, jobs=jobs, storage=storage, study_name=study, resume=resume, timeout=timeout,
