@@ -7,3 +7,26 @@ worker.py  one worker process: claim a trial, train it, report each epoch for pr
 engine.py  `dlx sweep`: set up, run the workers, report
 report.py  the table, importances, best.yaml and plots
 """
+
+from __future__ import annotations
+
+import multiprocessing
+
+
+def worker_context() -> multiprocessing.context.BaseContext:
+    """Worker processes fork from a server process that imported dlx once and never ran PyTorch's
+    thread pool: forking a process that has run it hangs the child's first parallel operation."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["dlx.build", "dlx.sweep.worker"])  # imported once, not once per worker
+    return ctx
+
+
+def warm_up() -> None:
+    """Start the worker server now, so it imports PyTorch while this process does the same."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        from multiprocessing import forkserver
+
+        worker_context()
+        forkserver.ensure_running()

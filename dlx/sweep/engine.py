@@ -6,7 +6,6 @@ takes only its own trial down: that trial is recorded failed, a new worker takes
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import time
@@ -17,7 +16,7 @@ from rich.console import Console
 
 from dlx.config import RUN_NAME
 from dlx.errors import DlxError
-from dlx.sweep import report, study, worker
+from dlx.sweep import report, study, worker, worker_context
 from dlx.sweep.spec import Sweep, load_sweep
 from dlx.sweep.study import Where
 from dlx.train.interrupts import Interrupted, catch_stop_signals
@@ -47,12 +46,6 @@ def sweep(path: Path, trials: int | None = None, jobs: int = 1, storage: str | N
     report.show(checked, shared, where, console)
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["dlx.build", "dlx.sweep.worker"])  # imported once, not once per worker
-    return ctx
 
 
 def _sets_threads(checked: Sweep) -> bool:
@@ -68,11 +61,11 @@ def _death(exitcode: int) -> str:
 
 def run_workers(checked: Sweep, where: Where, shared, store, jobs: int, deadline: float | None, console: Console) -> None:
     """Run `jobs` worker processes until the slots are done; a worker that dies is replaced."""
-    ctx = _context()
+    ctx = worker_context()
     threads = None if _sets_threads(checked) else worker.cpu_threads(jobs)
 
     def start():
-        process = ctx.Process(target=worker.work, args=(checked, where, threads, deadline))
+        process = ctx.Process(target=worker.work, args=(checked, where, threads, deadline, os.getpid()))
         process.start()
         return process
 

@@ -222,20 +222,24 @@ def heartbeat(storage: BaseStorage, trial_id: int) -> Iterator[None]:
         thread.join()
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process of this machine is running (a zombie, killed and not yet reaped, is not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
+        pass
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc here: existing is all we know
         return True
-    return True
 
 
 def _gone(trial: FrozenTrial, now: float) -> bool:
     worker = trial.system_attrs.get(WORKER)
     if worker and worker["host"] == socket.gethostname():
-        return not _alive(worker["pid"])
+        return not alive(worker["pid"])
     started = trial.datetime_start.timestamp() if trial.datetime_start else now
     return now - max(trial.system_attrs.get(BEAT, 0.0), started) > STALE_AFTER
 

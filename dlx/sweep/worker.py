@@ -6,10 +6,10 @@ After each epoch the monitored metric is reported to Optuna, whose pruner may st
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import sys
+import threading
 import time
 
 import optuna
@@ -23,16 +23,22 @@ from dlx.train import loop
 from dlx.train.interrupts import Interrupted
 
 
-def _die_with_parent() -> None:
-    """If the process above us is killed, die too, leaving this trial RUNNING for --resume to recover,
-    instead of training on unwatched (Linux; elsewhere a worker finishes its trial first)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+def _die_with(sweep_pid: int) -> None:
+    """When the `dlx sweep` process is killed, die too, leaving this trial RUNNING for --resume to
+    recover, instead of training on unwatched. (Our parent is multiprocessing's fork server, which
+    itself lives as long as we do, so the kernel's parent-death signal cannot tell.)"""
+
+    def watch() -> None:
+        while study.alive(sweep_pid):
+            time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
-def work(sweep: Sweep, where: Where, threads: int | None, deadline: float | None) -> None:
+def work(sweep: Sweep, where: Where, threads: int | None, deadline: float | None, sweep_pid: int) -> None:
     """Run trials until no slot is left or the deadline has passed. The process entry point."""
-    _die_with_parent()
+    _die_with(sweep_pid)
     console = Console(stderr=True, highlight=False)
     storage = study.open_storage(where)
     shared = study.load(sweep, storage, where)
