@@ -237,6 +237,65 @@ def lr_find(
               highlight=False, soft_wrap=True)
 
 
+runs_app = typer.Typer(help="The runs in a runs folder: a table, comparisons, deletion.", no_args_is_help=False)
+app.add_typer(runs_app, name="runs", rich_help_panel=INSPECT_PANEL)
+RunsFolder = Annotated[Path, typer.Option("--runs-dir", help="The runs folder.")]
+
+
+@runs_app.callback(invoke_without_command=True)
+@user_errors
+def runs(
+    ctx: typer.Context,
+    sort: Annotated[Optional[str], typer.Option(
+        help="name, epochs, seconds or a final metric such as test/accuracy or val/loss (best first).")] = None,
+    filters: Annotated[Optional[list[str]], typer.Option(
+        "--filter", metavar="KEY=VALUE", help="Keep runs whose config has KEY=VALUE (model.name=cnn, status=finished).")] = None,
+    runs_dir: RunsFolder = Path("runs"),
+) -> None:
+    """A table of runs: data and model, status (finished, interrupted, running or crashed), epochs, best
+    validation metric, test metric and duration. Subcommands compare and remove runs."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from dlx import runs_table
+
+    rows = runs_table.order(runs_table.select(runs_table.find(runs_dir), filters or []), sort)
+    out.print(runs_table.table(rows, f"{len(rows)} runs in {runs_dir}"))
+
+
+@runs_app.command("compare")
+@user_errors
+def runs_compare(
+    paths: Annotated[list[Path], typer.Argument(help="Two or more run folders.")],
+    figure: Annotated[Path, typer.Option("--out", help="The learning-curve PNG to write.")] = Path("compare.png"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+) -> None:
+    """The config keys that differ, the final metrics side by side, and the learning curves in one PNG."""
+    from dlx import compare
+
+    report = compare.compare(paths, figure)
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        compare.print_report(out, report)
+
+
+@runs_app.command("rm")
+@user_errors
+def runs_rm(
+    path: Annotated[Path, typer.Argument(help="A run folder (or a cross-validation's parent folder).")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
+) -> None:
+    """Delete a run folder, after asking; refuses any folder that is not a dlx run."""
+    from dlx import runs_table
+
+    runs_table.removable(path)
+    if not yes and not typer.confirm(f"delete {path} and everything in it?"):
+        err.print("nothing deleted", highlight=False)
+        raise typer.Exit(1)
+    runs_table.remove(path)
+    out.print(f"deleted {path}", highlight=False)
+
+
 def _not_yet(command: str) -> None:
     fail(f"`dlx {command}` is not available yet in dlx {dlx.__version__}")
 

@@ -84,12 +84,13 @@ class NegativeLogLikelihood(nn.Module):
         super().__init__()
         self.log_probs = log_probs
 
-    def forward(self, output: Tensor, target: Tensor) -> Tensor:
-        return F.nll_loss(output if self.log_probs else F.log_softmax(output, dim=-1), target)
+    def forward(self, output: Tensor, target: Tensor) -> Tensor:  # (B, C) and (B,), or (B, T, V) and (B, T)
+        log_probs = output if self.log_probs else F.log_softmax(output, dim=-1)
+        return F.nll_loss(log_probs.flatten(0, -2), target.flatten())
 
 
 @losses.register("nll", "negative log-likelihood -log p(target), averaged (= cross-entropy on logits)",
-                 task=CLASSIFICATION)
+                 task=(CLASSIFICATION, LANGUAGE))
 def nll(*, inputs: Literal["logits", "log_probs"] = "logits") -> nn.Module:
     """inputs: logits (softmax taken here) or log_probs (the model ends in log_softmax)."""
     return NegativeLogLikelihood(inputs == "log_probs")

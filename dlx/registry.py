@@ -138,5 +138,6 @@ initializers = Registry("initializer")
 explainers = Registry("explainer")
 
 ALL: dict[str, Registry] = {
-    r.kind + "s": r for r in (models, datasets, losses, optimizers, schedules, metrics, initializers, explainers)
+    ("losses" if r.kind == "loss" else r.kind + "s"): r
+    for r in (models, datasets, losses, optimizers, schedules, metrics, initializers, explainers)
 }

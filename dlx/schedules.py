@@ -79,7 +79,7 @@ def exponential(optimizer: torch.optim.Optimizer, steps: RunSteps, *, s: Steps =
     return Schedule(optimizer, steps, lambda t: 0.1 ** (t / s))
 
 
-@schedules.register("piecewise", "piecewise constant: factors[i] * eps0 from boundaries[i-1] on (in epochs or steps)")
+@schedules.register("piecewise", "piecewise constant: eps0 times the k-th factor from the k-th boundary on (in epochs or steps)")
 def piecewise(optimizer: torch.optim.Optimizer, steps: RunSteps, *,
               boundaries: tuple[Annotated[float, Field(ge=0.0)], ...] = (10.0, 20.0),
               factors: tuple[Annotated[float, Field(gt=0.0)], ...] = (1.0, 0.1, 0.01),

@@ -13,6 +13,8 @@ EXPERIMENTS = ROOT / "experiments"
 
 # a few epochs of a narrow CNN on digits: seconds on a CPU, still well above chance
 FAST = ["train.epochs=3", "model.width=8", "model.hidden=32", "train.device=cpu"]
+# digits_cnn.yaml with a 16-unit MLP in three batches an epoch: for tests of the loop's plumbing, not of learning
+TINY_MLP = ["model.name=mlp", "model.sizes=16", "train.batch_size=512", "eval.metrics=[accuracy]", "train.device=cpu"]
 
 
 @pytest.fixture

@@ -89,7 +89,7 @@ def test_the_loop_augments_each_training_batch_and_nothing_else(runs_dir, monkey
     from dlx.config import load
     from dlx.data.augment import Augmenter
     from dlx.train import loop
-    from tests.conftest import EXPERIMENTS
+    from tests.conftest import EXPERIMENTS, TINY_MLP
 
     steps = []
     original = Augmenter.__call__
@@ -99,8 +99,6 @@ def test_the_loop_augments_each_training_batch_and_nothing_else(runs_dir, monkey
         return original(self, x, step)
 
     monkeypatch.setattr(Augmenter, "__call__", counting)
-    config = load(EXPERIMENTS / "digits_cnn.yaml", ["model.name=mlp", "model.sizes=16", "train.epochs=2",
-                                                    "train.batch_size=512", "eval.metrics=[accuracy]",
-                                                    "train.device=cpu", "data.augment.shift=1"])
+    config = load(EXPERIMENTS / "digits_cnn.yaml", [*TINY_MLP, "train.epochs=2", "data.augment.shift=1"])
     _, summary = loop.start(config, runs_dir, quiet=True)
     assert steps == list(range(summary["steps"])) == list(range(6))  # 3 batches an epoch; val and test untouched

@@ -1,0 +1,58 @@
+"""Optimizers: the course's defaults, every entry builds and steps, no weight decay on biases and norm gains."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from dlx import build  # noqa: F401  (registers every entry)
+from dlx import registry
+
+
+def small_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.BatchNorm1d(4), nn.Linear(4, 2))
+
+
+def make(name: str, net: nn.Module, **settings) -> torch.optim.Optimizer:
+    entry = registry.optimizers.get(name)
+    return entry.build(net, **entry.resolve(settings, "optimizer"))
+
+
+def test_course_defaults_for_adagrad_and_rmsprop():
+    adagrad = make("adagrad", small_net()).param_groups[0]
+    assert (adagrad["lr"], adagrad["eps"]) == (0.01, 1e-8)  # eta, delta
+    rmsprop = make("rmsprop", small_net()).param_groups[0]
+    assert (rmsprop["lr"], rmsprop["alpha"], rmsprop["eps"]) == (1e-3, 0.9, 1e-8)  # eta, rho (torch: alpha), delta
+
+
+def test_pytorch_defaults_elsewhere():
+    assert make("adamw", small_net()).param_groups[0]["weight_decay"] == 0.01
+    assert make("adadelta", small_net()).param_groups[0]["lr"] == 1.0
+    assert make("nadam", small_net()).param_groups[0]["lr"] == 2e-3
+    sgd = make("sgd", small_net(), momentum=0.9, nesterov=True).param_groups[0]
+    assert sgd["momentum"] == 0.9 and sgd["nesterov"]
+
+
+@pytest.mark.parametrize("name", registry.optimizers.names())
+def test_every_optimizer_takes_a_step_and_spares_biases_and_norm_gains(name):
+    net = small_net()
+    opt = make(name, net, weight_decay=0.1)
+    weights = {id(p) for g in opt.param_groups if g["weight_decay"] == 0.1 for p in g["params"]}
+    spared = {id(p) for g in opt.param_groups if g["weight_decay"] == 0.0 for p in g["params"]}
+    assert weights == {id(net[0].weight), id(net[3].weight)}
+    assert spared == {id(net[0].bias), id(net[2].weight), id(net[2].bias), id(net[3].bias)}
+    before = [p.detach().clone() for p in net.parameters()]
+    net(torch.randn(8, 3)).pow(2).mean().backward()
+    opt.step()
+    assert all(not torch.equal(b, p) for b, p in zip(before, net.parameters()))
+
+
+def test_decay_shrinks_weights_but_not_biases():
+    net = nn.Linear(2, 1)
+    opt = make("sgd", net, lr=0.1, weight_decay=0.5)
+    weight, bias = net.weight.detach().clone(), net.bias.detach().clone()
+    for p in net.parameters():
+        p.grad = torch.zeros_like(p)  # no data gradient: only the decay acts
+    opt.step()
+    assert torch.allclose(net.weight, weight * (1 - 0.1 * 0.5)) and torch.equal(net.bias, bias)
