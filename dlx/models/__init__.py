@@ -1,2 +1,3 @@
 """Models: each module registers one family in dlx.registry.models on import."""
-from dlx.models import char_rnn, cnn, gpt, mlp  # noqa: F401
+from dlx.models import (autoencoder, char_rnn, cnn, gpt, lenet, linear, mlp, recurrent, resnet,  # noqa: F401
+                        transfer, vgg)

@@ -17,12 +17,28 @@ class LeCunTanh(nn.Module):
         return 1.7159 * torch.tanh(2.0 * x / 3.0)
 
 
+class Logistic(nn.Module):
+    """1 / (1 + exp(-lambda x)): the logistic function with steepness lambda (1 is the plain sigmoid)."""
+
+    def __init__(self, steepness: float = 1.0):
+        super().__init__()
+        self.steepness = steepness
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.steepness * x)
+
+    def extra_repr(self) -> str:
+        return f"steepness={self.steepness}"
+
+
 _ACTIVATIONS = {
     "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "elu": nn.ELU, "selu": nn.SELU, "gelu": nn.GELU,
-    "tanh": nn.Tanh, "lecun_tanh": LeCunTanh, "logistic": nn.Sigmoid, "softplus": nn.Softplus,
-    "identity": nn.Identity,
+    "tanh": nn.Tanh, "lecun_tanh": LeCunTanh, "softplus": nn.Softplus, "identity": nn.Identity,
 }
 
 
-def activation(name: ActivationName) -> nn.Module:
+def activation(name: ActivationName, steepness: float = 1.0) -> nn.Module:
+    """The activation `name`; `steepness` is the lambda of the logistic function and is ignored by the others."""
+    if name == "logistic":
+        return Logistic(steepness)
     return _ACTIVATIONS[name]()

@@ -10,6 +10,7 @@ from torch import nn
 
 from dlx.data.base import DataSpec
 from dlx.errors import DlxError
+from dlx.init import InitName, initialize
 from dlx.models.activations import ActivationName, activation
 from dlx.registry import models
 
@@ -21,10 +22,11 @@ class CNNConfig:
     hidden: Annotated[int, Field(ge=1)] = 128  # the dense layer before the output
     activation: ActivationName = "relu"
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    init: InitName = "auto"  # `dlx list initializers`; auto pairs it with the activation
 
 
 @models.register("cnn", "small CNN: blocks of 3x3 conv + batch norm + 2x2 max-pool, then a dense head",
-                 config=CNNConfig)
+                 config=CNNConfig, inputs="image")
 class CNN(nn.Module):
     def __init__(self, spec: DataSpec, config: CNNConfig):
         super().__init__()
@@ -49,6 +51,9 @@ class CNN(nn.Module):
             nn.Dropout(config.dropout),
             nn.Linear(config.hidden, spec.num_outputs),
         )
+        initialize(self.features, config.init, config.activation)
+        initialize(self.head[:-1], config.init, config.activation)
+        initialize(self.head[-1], config.init, "identity")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))  # (B, C, H, W) -> (B, width*2^(depth-1), H/2^depth, W/2^depth) -> (B, classes)

@@ -1,0 +1,37 @@
+"""Checks that a model can take a dataset, with errors that say what would fit."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dlx.data.base import DataSpec
+from dlx.errors import DlxError
+
+
+def image_shape(spec: DataSpec, model: str) -> tuple[int, int, int]:
+    """(C, H, W) of the data's images, or a DlxError for tables and sequences."""
+    if not spec.is_image:
+        raise DlxError(f"model '{model}' needs images (C, H, W), but the data has samples of shape {spec.in_shape}; "
+                       f"choose a model for this data (mlp for tables, rnn/lstm/gru for sequences)")
+    return spec.in_shape  # type: ignore[return-value]
+
+
+def classifier_outputs(spec: DataSpec, model: str) -> int:
+    if spec.num_outputs < 1:
+        raise DlxError(f"model '{model}' predicts labels or targets, but this {spec.task} data has none; "
+                       f"choose an autoencoder for reconstruction")
+    return spec.num_outputs
+
+
+def feature_shape(features: nn.Module, in_shape: tuple[int, ...], model: str, minimum: str) -> torch.Size:
+    """The shape of one sample after `features`, found by a dry run on zeros; too small an image is a DlxError."""
+    was_training = features.training
+    features.eval()  # batch norm cannot take one sample in training mode
+    try:
+        with torch.no_grad():
+            return features(torch.zeros(1, *in_shape)).shape[1:]
+    except RuntimeError:
+        raise DlxError(f"model '{model}': a {in_shape[-2]}x{in_shape[-1]} image is too small for its convolutions "
+                       f"and poolings (it needs at least {minimum}); choose a model for small images, e.g. cnn") from None
+    finally:
+        features.train(was_training)
