@@ -6,7 +6,6 @@ the class i whose logit xi_i (never the softmax) is explained. Drawing is render
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,8 +13,8 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from skimage.filters import gaussian
 from torch import Tensor
-from torchvision.transforms.functional import gaussian_blur
 
 from dlx.errors import DlxError
 
@@ -55,13 +54,12 @@ def default_sigma(size: tuple[int, int]) -> float:
 
 def to_input_size(raw: Tensor, size: tuple[int, int], sigma: float) -> Tensor:
     """A map rescaled to the input (bilinear) and smoothed with a Gaussian of `sigma` pixels: (h, w) -> (H, W)."""
-    up = F.interpolate(raw[None, None].float(), size=size, mode="bilinear", align_corners=False)
-    if sigma > 0:
-        # the kernel covers +-3 sigma, but reflection padding must stay inside the image
-        radius = min(math.ceil(3 * sigma), min(size) - 1)
-        if radius > 0:
-            up = gaussian_blur(up, [2 * radius + 1] * 2, [sigma] * 2)
-    return up[0, 0]
+    up = F.interpolate(raw[None, None].float(), size=size, mode="bilinear", align_corners=False)[0, 0]
+    if sigma <= 0:
+        return up
+    # scikit-image filters separably (two 1-d passes), which stays cheap for wide kernels on large images
+    smoothed = gaussian(up.cpu().numpy(), sigma=sigma, mode="reflect", truncate=3.0, preserve_range=True)
+    return torch.as_tensor(smoothed, dtype=up.dtype, device=up.device)
 
 
 @contextmanager

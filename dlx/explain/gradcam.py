@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from dlx.errors import DlxError
 from dlx.explain import layers
-from dlx.explain.base import Explanation, differentiable, require_image
+from dlx.explain.base import Explanation, require_image
 from dlx.registry import explainers
 
 
@@ -20,7 +20,7 @@ def gradcam(model: nn.Module, x: Tensor, target: int, *,
     else:
         module = layers.find(model, layer, x)
     # captum hooks the layer for one forward and one backward pass and removes its hooks itself
-    weighted = LayerGradCam(model, module).attribute(differentiable(x), target=target, relu_attributions=False).detach()
+    weighted = LayerGradCam(model, module).attribute(x, target=target, relu_attributions=False).detach()
     if weighted.dim() != 4:
         raise DlxError(f"--layer '{layer}': its output has shape {tuple(weighted.shape)}, not a feature map "
                        f"(B, C, H, W); choose a conv layer (`dlx explain RUN --list-layers`)")
