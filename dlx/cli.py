@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Literal, Optional
@@ -87,10 +88,18 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Plain progress lines instead of a live display.")] = False,
     folds: Annotated[Optional[int], typer.Option(
         help="k-fold cross-validation: K child runs in one parent folder, with each metric's mean and std.")] = None,
+    nproc: Annotated[Optional[int], typer.Option(
+        help="Train data-parallel in N processes on this machine (torchrun; gloo on CPU, nccl on CUDA).")] = None,
 ) -> None:
     """Train a model from an experiment file."""
     from dlx import crossval
-    from dlx.train import loop
+    from dlx.train import distributed, loop
+
+    if nproc is not None:
+        args = ["train", *([str(experiment)] if experiment else []), *[a for o in overrides or [] for a in ("--set", o)],
+                *(["--name", name] if name else []), *(["--device", device] if device else []),
+                *(["--resume", str(resume)] if resume else []), "--runs-dir", str(runs_dir), *(["--quiet"] if quiet else [])]
+        raise typer.Exit(distributed.launch(nproc, args))
 
     if resume is not None:
         if experiment is not None or overrides or name or device or folds:
@@ -106,7 +115,8 @@ def train(
         return crossval.print_summary(out, run.path, summary)
     else:
         run, summary = loop.start(_load(experiment, overrides, device, name), runs_dir, quiet=quiet, console=err)
-    _print_summary(run.path, summary)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
+        _print_summary(run.path, summary)
 
 
 def _print_summary(path: Path, summary: dict) -> None:

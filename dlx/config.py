@@ -75,6 +75,13 @@ class TrainSection(Section):
     log_every: Annotated[int, Field(ge=1)] = 10  # steps between train/loss points
     checkpoint_every: Annotated[int, Field(ge=1)] = 1  # epochs between last.pt writes
     max_minutes: Annotated[float, Field(gt=0.0)] | None = None  # a time budget: then end the epoch early and finish
+    # fast paths, each measured in bench/
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast; fp16 adds a GradScaler against underflow
+    compile: bool = False  # torch.compile the model; checkpoints keep the plain module's keys
+    channels_last: bool = False  # NHWC memory layout for image models (faster convolutions on many CPUs and GPUs)
+    accumulate: Annotated[int, Field(ge=1, le=4096)] = 1  # batches whose gradients add up before one optimizer step
+    ema: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None  # decay of an exponential moving average of the
+    # weights; when set, the average is what is evaluated, checkpointed as best and summarised
 
 
 class EvalSection(Section):

@@ -62,7 +62,7 @@ def test_an_interrupted_and_resumed_run_ends_as_an_uninterrupted_one(fast_config
     _, expected = loop.start(fast_config(*overrides, "name=straight"), runs_dir, quiet=True)
 
     real_loss = loop.build.loss
-    monkeypatch.setattr(loop.build, "loss", lambda config, spec: InterruptAt(real_loss(config, spec), 25))
+    monkeypatch.setattr(loop.build, "loss", lambda *args: InterruptAt(real_loss(*args), 25))
     with pytest.raises(Interrupted) as stopped:
         loop.start(fast_config(*overrides, "name=stopped"), runs_dir, quiet=True)
     assert stopped.value.exit_code == 130 and "dlx train --resume" in str(stopped.value)

@@ -31,6 +31,19 @@ def snapshot(obj: Any) -> Any:
     return obj
 
 
+WRAPPER_PREFIXES = ("_orig_mod.", "module.")  # torch.compile's and DistributedDataParallel's
+
+
+def plain_keys(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """A model's state with the keys of the plain module, whichever wrapper saved it."""
+    def plain(key: str) -> str:
+        for prefix in WRAPPER_PREFIXES:
+            key = key.removeprefix(prefix)
+        return key
+
+    return {plain(k): v for k, v in state_dict.items()}
+
+
 def save(state: dict[str, Any], path: Path) -> None:
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, **state}, buffer)

@@ -6,8 +6,13 @@ device and are read only every `log_every` steps.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import platform
+import shutil
+import signal
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -27,6 +32,7 @@ from dlx.errors import DlxError, did_you_mean
 from dlx.metrics import HIGHER_IS_BETTER
 from dlx.runs import Run, write_atomic
 from dlx.train import checkpoint, tensorboard
+from dlx.train.distributed import World, device_for, join_world
 from dlx.train.interrupts import Interrupted, catch_stop_signals
 from dlx.train.measure import measure
 from dlx.train.progress import make_progress
@@ -73,22 +79,34 @@ class Trainer:
 
     def __init__(self, config: Config, console: Console | None = None, quiet: bool = False,
                  on_epoch: OnEpoch | None = None):
+        self.world = join_world()
+        if not self.world.is_main:  # only rank 0 talks to the user
+            console, quiet = Console(file=io.StringIO()), True
         self.config, self.console, self.quiet = config, console or Console(stderr=True), quiet
         self.on_epoch = on_epoch
-        self.device = build.resolve_device(config.train.device)
+        self.device = device_for(self.world, build.resolve_device(config.train.device))
         if config.train.threads:
             torch.set_num_threads(config.train.threads)
         torch.manual_seed(config.seed)  # model initialisation and dropout
         self.data = build.splits(config, self.device)
         self.spec = self.data.spec
         self.model = build.model(config, self.spec).to(self.device)
+        if config.train.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.forward_model = self._wrapped(self.model)  # what training calls: DDP and/or compiled around the model
+        # the average's own BN statistics are averaged too (use_buffers), so it can be evaluated as it is
+        self.ema = torch.optim.swa_utils.AveragedModel(
+            self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.train.ema), use_buffers=True,
+        ) if config.train.ema else None
+        self.autocast = self._autocast(config.train.precision)
+        self.scaler = torch.amp.GradScaler(self.device.type) if config.train.precision == "fp16" else None
         self.sampler = TextSampler(config.samples, self.spec, config.seed) if config.samples.every else None
         self.loss_fn = build.loss(config, self.spec, self.model)
         self.metrics = build.metrics(config, self.spec, self.device)
         check_monitor(config, list(self.metrics.keys()))
         self.train_batches = self.data.batches("train", config.train.batch_size, shuffle=True)
         self.augment = build.augmenter(config, self.data, self.device)  # None when data.augment is all off
-        self.total_steps = config.train.epochs * len(self.train_batches)
+        self.total_steps = config.train.epochs * math.ceil(len(self.train_batches) / config.train.accumulate)
         self.optimizer = build.optimizer(config, self.model)
         self.schedule = build.schedule(config, self.optimizer, self.total_steps)
         self.data_order = torch.Generator().manual_seed(config.seed)  # shuffling, separate from the model's RNG
@@ -97,6 +115,23 @@ class Trainer:
         self.mode = monitor_mode(config)
         self.epoch_loss = torch.zeros((), device=self.device)  # sum over this epoch's batches
         self.best_model: dict[str, Any] | None = None
+
+    def _wrapped(self, model: torch.nn.Module) -> torch.nn.Module:
+        if self.world.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        return torch.compile(model) if self.config.train.compile else model
+
+    def _autocast(self, precision: str):
+        if precision == "fp32":
+            return contextlib.nullcontext
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+        return lambda: torch.autocast(self.device.type, dtype=dtype)
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """What is evaluated and kept as best: the weights' moving average when train.ema is set."""
+        return self.ema.module if self.ema is not None else self.model
 
     # --- checkpoints -------------------------------------------------------------------------------
     def checkpoint_state(self) -> dict[str, Any]:
@@ -110,11 +145,17 @@ class Trainer:
             "epoch_loss": self.epoch_loss, "config": self.config.to_dict(),
             "spec": asdict(self.spec),  # with the config, enough to rebuild the model without the data (dlx generate)
             "standardizer": self.data.standardizer.state_dict() if self.data.standardizer else None,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
         }
 
     def restore(self, state: dict[str, Any], best: dict[str, Any] | None) -> None:
         try:
-            self.model.load_state_dict(state["model"])
+            self.model.load_state_dict(checkpoint.plain_keys(state["model"]))
+            if self.ema is not None and state.get("ema"):
+                self.ema.load_state_dict(state["ema"])
+            if self.scaler is not None and state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.schedule.load_state_dict(state["schedule"])
             self.state = LoopState(**state["loop"])
@@ -126,7 +167,7 @@ class Trainer:
             self.epoch_loss = state["epoch_loss"].to(self.device)
         except (KeyError, RuntimeError, TypeError, ValueError) as e:
             raise DlxError(f"the checkpoint does not match this run's model or optimizer ({str(e).splitlines()[0]})") from None
-        self.best_model = best["model"] if best else None
+        self.best_model = checkpoint.plain_keys(best["model"]) if best else None
 
     # --- the loop ----------------------------------------------------------------------------------
     def fit(self, run: Run) -> dict[str, Any]:
@@ -135,7 +176,7 @@ class Trainer:
         started = time.perf_counter()
         self.deadline = started + 60 * cfg.max_minutes if cfg.max_minutes else math.inf
         writer = run.writer
-        if self.state.step == 0:
+        if self.state.step == 0 and self.world.is_main:
             tensorboard.log_model_and_data(writer, self.model, self.data)
         progress = make_progress(self.console, self.quiet, self.total_steps, cfg.epochs, self.state.step)
         saver = checkpoint.CheckpointWriter()
@@ -148,62 +189,95 @@ class Trainer:
                         self.epoch_order_state = self.data_order.get_state()
                     else:
                         self.data_order.set_state(self.epoch_order_state)  # replay this epoch's order, then skip
-                    self._train_epoch(run, progress, stop)
-                    if stop.signum is not None:
+                    signum = self._train_epoch(run, progress, stop)
+                    if signum is not None:
                         saver.submit(run.checkpoint("last"), self.checkpoint_state())
-                        raise Interrupted(stop.signum, hint)
+                        raise Interrupted(signum, hint)
                     self._end_epoch(run, progress, saver, time.perf_counter() - epoch_started)
         finally:
             progress.close()
             saver.close()
         return self._summarise(run, time.perf_counter() - started)
 
-    def _train_epoch(self, run: Run, progress, stop) -> None:
-        cfg, state = self.config.train, self.state
-        model, loss_fn, optimizer, schedule = self.model, self.loss_fn, self.optimizer, self.schedule
+    def _train_epoch(self, run: Run, progress, stop) -> int | None:
+        """One epoch from state.batch on; returns the signal number if a signal stopped it."""
+        cfg, state, world = self.config.train, self.state, self.world
+        model, loss_fn = self.forward_model, self.loss_fn
         model.train()
-        since_log = torch.zeros((), device=self.device)
+        since_log, batches_since_log = torch.zeros((), device=self.device), 0
         self.epoch_samples = 0  # trained on in this process, for samples/s
         for x, y in self.train_batches.epoch(self.data_order, start=state.batch):
             self.epoch_samples += len(x)
-            if self.augment is not None:
-                x = self.augment(x, state.step)  # drawn from (seed, step): a resumed run draws the same
-            loss = loss_fn(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            schedule.step()
-            state.step += 1
+            if self.augment is not None:  # drawn from (seed, batch): a resumed run draws the same
+                x = self.augment(x, state.epoch * len(self.train_batches) + state.batch)
+            weight = 1.0 / cfg.accumulate
+            if world.distributed:
+                x, y, share = world.shard(x, y)
+                weight *= share
+            if cfg.channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with self.autocast():
+                loss = loss_fn(model(x), y)
+            self._backward(loss if weight == 1.0 else loss * weight)
             state.batch += 1
             loss = loss.detach()
             self.epoch_loss += loss
             since_log += loss
+            batches_since_log += 1
+            if state.batch % cfg.accumulate and state.batch < len(self.train_batches):
+                continue  # gradients keep adding up until the group is complete
+            self._optimizer_step()
+            state.step += 1
             if state.step % cfg.log_every == 0:  # the only read of a device value on the hot path
-                mean = since_log.item() / cfg.log_every
+                mean = since_log.item() / batches_since_log
                 since_log.zero_()
-                lr = optimizer.param_groups[0]["lr"]
+                batches_since_log = 0
+                lr = self.optimizer.param_groups[0]["lr"]
                 run.writer.add_scalar("train/loss", mean, state.step)
                 run.writer.add_scalar("train/lr", lr, state.step)
                 progress.step(state.step, state.epoch, mean, lr)
             if self.sampler is not None and state.step % self.config.samples.every == 0:
-                self.sampler(run.writer, model, state.step, self.console)
-            if time.perf_counter() > self.deadline:
-                state.finished = True  # train.max_minutes is spent: this epoch ends here, evaluated and saved
-            if stop.signum is not None or state.finished:
-                return
+                self.sampler(run.writer, self.model, state.step, self.console)
+            # 0: go on, 1: train.max_minutes spent, 2: a signal; every rank must take the same decision
+            verdict = 2 if stop.signum is not None else int(time.perf_counter() > self.deadline)
+            verdict = world.agree(verdict, self.device)
+            if verdict == 2:
+                return stop.signum or signal.SIGTERM  # a rank that saw no signal stops with its peers
+            if verdict == 1:
+                state.finished = True  # the time budget is spent: this epoch ends here, evaluated and saved
+                return None
+        return None
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+
+    def _optimizer_step(self) -> None:
+        clip, optimizer = self.config.train.grad_clip, self.optimizer
+        if self.scaler is not None:
+            self.scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        if self.scaler is not None:
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        self.schedule.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
 
     def _end_epoch(self, run: Run, progress, saver, seconds: float) -> None:
         cfg, state = self.config.train, self.state
         batches_run = state.batch
         state.epoch += 1
         state.batch = 0
-        values = {"epoch": state.epoch, "train/epoch_loss": self.epoch_loss.item() / batches_run}
+        values = {"epoch": state.epoch, "train/epoch_loss": self.world.mean(self.epoch_loss).item() / batches_run}
         self.epoch_loss.zero_()
-        val = measure(self.model, self.data.batches("val", cfg.eval_batch_size), self.loss_fn, self.metrics)
+        val = measure(self.eval_model, self.data.batches("val", cfg.eval_batch_size), self.loss_fn, self.metrics)
         values.update({f"val/{k}": v for k, v in val.items()})
         run.log(state.step, values)
+        tensorboard.log_reconstructions(run.writer, self.eval_model, self.data, state.step)
         run.writer.add_scalar("time/epoch_seconds", seconds, state.step)
         run.writer.add_scalar("time/samples_per_second", self.epoch_samples / max(seconds, 1e-9), state.step)
         progress.epoch(state.epoch, values)
@@ -213,7 +287,7 @@ class Trainer:
         self.schedule.end_epoch(better)  # reduce_on_plateau watches the metric that early stopping watches
         if better:
             state.best, state.best_epoch, state.bad_evals = value, state.epoch, 0
-            self.best_model = checkpoint.snapshot(self.model.state_dict())
+            self.best_model = checkpoint.snapshot(self.eval_model.state_dict())
             saver.submit(run.checkpoint("best"), {**self.checkpoint_state(), "model": self.best_model})
         else:
             state.bad_evals += 1
@@ -227,8 +301,8 @@ class Trainer:
     def _summarise(self, run: Run, seconds: float) -> dict[str, Any]:
         """Final metrics of the best model on every split, written to summary.json and TensorBoard's hparams."""
         if self.best_model is not None:
-            self.model.load_state_dict(self.best_model)
-        final = {split: measure(self.model, self.data.batches(split, self.config.train.eval_batch_size),
+            self.eval_model.load_state_dict(self.best_model)
+        final = {split: measure(self.eval_model, self.data.batches(split, self.config.train.eval_batch_size),
                                 self.loss_fn, self.metrics) for split in ("train", "val", "test")}
         summary = {
             "run": run.name, "metrics": final, "best_epoch": self.state.best_epoch, "epochs": self.state.epoch,
@@ -242,22 +316,36 @@ class Trainer:
         return summary
 
 
+def _run_folder(trainer: Trainer, runs_root: Path, name: str) -> Run:
+    """Rank 0 creates the run folder; other ranks write their copies to a temporary folder, dropped at the end."""
+    if trainer.world.is_main:
+        return Run.create(runs_root, name)
+    return Run.create(Path(tempfile.mkdtemp(prefix="dlx-rank-")), name)
+
+
 def start(config: Config, runs_root: Path, quiet: bool = False, console: Console | None = None,
           on_epoch: OnEpoch | None = None) -> tuple[Run, dict]:
     """Build everything, then create the run folder, then train. A build error leaves no folder behind."""
     trainer = Trainer(config, console, quiet, on_epoch)
-    run = Run.create(runs_root, config.name)
+    run = _run_folder(trainer, runs_root, config.name)
     write_atomic(run.config_path, dump_config(config.model_copy(update={"name": run.name})).encode())
     if isinstance(trainer.data, TextSplits):
         write_atomic(run.path / "vocab.json", trainer.data.vocab.to_json().encode())
+    return run, _fit(trainer, run)
+
+
+def _fit(trainer: Trainer, run: Run) -> dict:
     try:
-        return run, trainer.fit(run)
+        return trainer.fit(run)
     finally:
         run.close()
+        if not trainer.world.is_main:
+            shutil.rmtree(run.path.parent, ignore_errors=True)
+        trainer.world.leave()
 
 
 def resume(run_path: str | Path, quiet: bool = False, console: Console | None = None) -> tuple[Run, dict]:
-    """Continue a run from its last checkpoint, with its own saved config."""
+    """Continue a run from its last checkpoint, with its own saved config, under any number of processes."""
     run = Run.open(run_path)
     config = load_config(run.config_path)
     last = checkpoint.load(run.checkpoint("last"))
@@ -267,8 +355,8 @@ def resume(run_path: str | Path, quiet: bool = False, console: Console | None = 
     trainer.restore(last, best)
     if trainer.state.finished or trainer.state.epoch >= config.train.epochs:
         raise DlxError(f"{run.path}: this run has finished; start a new one with `dlx train {run.config_path}`")
-    run.truncate_history(trainer.state.step)
-    try:
-        return run, trainer.fit(run)
-    finally:
-        run.close()
+    if trainer.world.is_main:
+        run.truncate_history(trainer.state.step)
+    else:
+        run = _run_folder(trainer, run.path.parent, run.name)
+    return run, _fit(trainer, run)

@@ -10,7 +10,7 @@ from torch.utils.tensorboard.summary import hparams
 from torchvision.utils import make_grid
 
 from dlx.config import Config
-from dlx.data.base import Splits
+from dlx.data.base import RECONSTRUCTION, Splits
 
 HPARAM_SECTIONS = ("data", "model", "loss", "optimizer", "schedule", "train")
 
@@ -26,6 +26,20 @@ def log_model_and_data(writer, model: nn.Module, data: Splits) -> None:
         warnings.simplefilter("ignore", FutureWarning)  # add_graph traces with torch.jit, which warns of its future
         writer.add_graph(model, x[:2])
     model.train(was_training)
+
+
+def log_reconstructions(writer, model: nn.Module, data: Splits, step: int) -> None:
+    """Autoencoders on images: 16 validation images (top two rows) above their reconstructions (bottom two)."""
+    if data.spec.task != RECONSTRUCTION or not data.spec.is_image:
+        return
+    x = data["val"][0][:16]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+    model.train(was_training)
+    # one scale for both halves, so a washed-out reconstruction looks washed out
+    writer.add_image("reconstructions/val", make_grid(torch.cat([x, out]).float().cpu(), nrow=8, normalize=True), step)
 
 
 def flat_hparams(config: Config) -> dict[str, Any]:

@@ -1,0 +1,35 @@
+"""Data-parallel training on CPU: two gloo processes train like one process with the same global batch."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dlx.train import checkpoint, loop
+from tests.conftest import EXPERIMENTS
+
+# no dropout and no batch norm: then two processes and one see the same mathematics
+MLP = ["model.name=mlp", "model.sizes=32", "train.epochs=3", "schedule.name=constant", "train.device=cpu",
+       "optimizer.name=sgd", "optimizer.lr=0.1", "optimizer.momentum=0.9"]
+
+
+def test_two_processes_follow_the_single_process_loss_curve_and_write_one_run(fast_config, runs_dir, tmp_path):
+    _, single = loop.start(fast_config(*MLP, "name=single"), runs_dir / "one", quiet=True)
+    args = [sys.executable, "-m", "dlx", "train", str(EXPERIMENTS / "digits_cnn.yaml"),
+            *[a for o in MLP for a in ("--set", o)], "--name", "ddp", "--runs-dir", str(runs_dir / "two"),
+            "--quiet", "--nproc", "2"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [p.name for p in (runs_dir / "two").iterdir()] == ["ddp"]  # rank 1 wrote no run folder
+    history = [json.loads(line) for line in (runs_dir / "two" / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    expected = [json.loads(line) for line in (runs_dir / "one" / "single" / "metrics.jsonl").read_text().splitlines()]
+    assert [h["val/loss"] for h in history] == pytest.approx([h["val/loss"] for h in expected], rel=1e-4)
+    summary = json.loads((runs_dir / "two" / "ddp" / "summary.json").read_text())
+    assert summary["metrics"]["test"]["accuracy"] == pytest.approx(single["metrics"]["test"]["accuracy"], abs=0.01)
+
+
+def test_checkpoint_keys_of_wrapped_models_load_into_the_plain_module():
+    state = {"_orig_mod.net.0.weight": 1, "module.net.0.bias": 2, "net.1.weight": 3}
+    assert checkpoint.plain_keys(state) == {"net.0.weight": 1, "net.0.bias": 2, "net.1.weight": 3}
