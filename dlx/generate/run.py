@@ -85,6 +85,8 @@ def generate(run_path: str | Path, options: Options, write: Callable[[str], None
     temperature = 0.0 if options.strategy == "greedy" else options.temperature
     samples = []
     for i in range(options.num_samples):
+        if i:
+            write("\n\n")  # as the samples are joined when they are not streamed
         if options.num_samples > 1:
             note(f"sample {i + 1}/{options.num_samples}")
         write(prompt_text)
