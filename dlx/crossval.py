@@ -24,7 +24,6 @@ from dlx.config import load as load_config
 from dlx.config import dump as dump_config
 from dlx.errors import DlxError
 from dlx.runs import Run, write_atomic
-from dlx.train import loop
 from dlx.train.interrupts import Interrupted
 
 SUMMARY = "cv_summary.json"
@@ -67,6 +66,8 @@ def resume(parent_path: str | Path, quiet: bool = False, console: Console | None
 
 
 def _train_folds(parent: Run, folds: list[Config], quiet: bool, console: Console | None) -> dict[str, Any]:
+    from dlx.train import loop  # the training machinery only when training: `dlx runs` reads is_parent
+
     summaries = []
     for fold in folds:
         name = f"fold-{fold.data.fold.index}"

@@ -207,7 +207,7 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
     console.print(f"[bold]{report['run']}[/]: {report['split']} split ({report['examples']} examples){where}", highlight=False)
     names = list(report["metrics"])
     table = Table()
-    table.add_column("run" if "members" in report else "metric")
+    table.add_column("run" if "members" in report else "metric", overflow="fold")
     if "members" in report:
         for name in names:
             table.add_column(name, justify="right")
@@ -257,4 +257,4 @@ def _print_extras(console: Console, report: dict[str, Any]) -> None:
             table.add_row(str(row["index"]), label, predicted, f"{row['loss']:.4g}")
         console.print(table)
     for path in report["figures"]:
-        console.print(f"wrote {path}", highlight=False)
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
