@@ -1,6 +1,8 @@
 """Figures that dlx writes to run folders (matplotlib, without a display)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -29,6 +31,15 @@ def confusion_matrix_figure(matrix: list[list[int]], class_names: tuple[str, ...
 
 def close(figure: Figure) -> None:
     plt.close(figure)
+
+
+def save(figure: Figure, path: Path, dpi: int = 100) -> Path:
+    """Lay the figure out, write it (creating the folder) and free it."""
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=dpi)
+    close(figure)
+    return path
 
 
 def roc_figure(binary: dict, class_names: tuple[str, ...], title: str) -> Figure:
