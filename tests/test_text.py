@@ -22,6 +22,15 @@ LANGUAGE_MODELS = [n for n in registry.models.names() if registry.models.get(n).
 CPU = torch.device("cpu")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These models are tiny: a second thread only adds synchronisation, which a busy machine makes costly."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_vocab_round_trips():
     text = "To be, or not to be: ça\n"
     vocab = Vocab.of(text)
