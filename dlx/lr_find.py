@@ -11,14 +11,19 @@ a slope is a difference of neighbouring noisy values, so on a short ramp its arg
 seed, while the minimum is a stable landmark. At the minimum the rate is already about to be too large
 (and the smoothing, lagging behind, places it a little late); a tenth of it lies on the falling part
 of the curve, where training makes fast, stable progress.
+
+The ramp is the plain loop: full precision, one optimizer step per batch, no EMA, compile or schedule
+(train.grad_clip and data.augment apply). With train.accumulate > 1 each ramp step sees one batch, not
+the accumulated group: search with --set train.batch_size=<batch_size x accumulate> to match training.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import Tensor
 
 from dlx.config import Config
@@ -82,6 +87,7 @@ def ramp(config: Config, steps: int = 300, start: float = 1e-7, end: float = 10.
     check(steps, start, end)
     trainer = Trainer(config, quiet=True)
     model, loss_fn, optimizer = trainer.model, trainer.loss_fn, trainer.optimizer
+    clip = config.train.grad_clip
     schedule = rates(steps, start, end)
     beta, average = smoothing(steps), 0.0
     taken: list[float] = []
@@ -96,6 +102,8 @@ def ramp(config: Config, steps: int = 300, start: float = 1e-7, end: float = 10.
         loss = loss_fn(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
         value = loss.item()  # read every step: the stopping rule needs it
         if not math.isfinite(value):

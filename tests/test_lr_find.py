@@ -6,6 +6,7 @@ import math
 import re
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from dlx import lr_find
@@ -34,6 +35,15 @@ class Recording(Trainer):
             return step(*a, **k)
 
         self.optimizer.step = recording_step
+        self.augmented = 0
+        if self.augment is not None:
+            augment = self.augment
+
+            def counting_augment(*a):
+                self.augmented += 1
+                return augment(*a)
+
+            self.augment = counting_augment
         Recording.made.append(self)
 
 
@@ -66,6 +76,14 @@ def test_it_stops_once_the_smoothed_loss_passes_four_times_its_minimum(fast_conf
     assert result.stopped_early and len(recording[0].seen) == len(result.lrs) < 60
     assert result.smoothed[-1] > 4 * min(result.smoothed)
     assert all(s <= 4 * min(result.smoothed[: k + 1]) for k, s in enumerate(result.smoothed[:-1]))
+
+
+def test_gradient_clipping_and_augmentation_apply_as_in_training(fast_config, recording, monkeypatch):
+    clipped = []
+    clip = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda p, c: clipped.append(c) or clip(p, c))
+    result = lr_find.ramp(fast_config(ONE_THREAD, "train.grad_clip=0.5", "data.augment.shift=1"), 12, 1e-4, 1e-2)
+    assert clipped == [0.5] * 12 and recording[0].augmented == 12 == len(result.lrs)
 
 
 def test_a_gentle_ramp_runs_every_step(fast_config):
