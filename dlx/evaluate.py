@@ -17,9 +17,10 @@ from torchmetrics.classification import (MulticlassAccuracy, MulticlassConfusion
                                          MulticlassPrecision, MulticlassRecall)
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 
-from dlx import analysis, committee, gallery
-from dlx.data.base import CLASSIFICATION, REGRESSION, DataSpec
+from dlx import analysis, committee, crossval, gallery, registry
+from dlx.data.base import CLASSIFICATION, LANGUAGE, REGRESSION, DataSpec
 from dlx.errors import DlxError
+from dlx.metrics import DEFAULTS
 from dlx.restore import Trained, load_trained
 
 SPLITS = ("train", "val", "test")
@@ -69,8 +70,14 @@ def predict(trained: Trained, split: str) -> Tensor:
     return outputs.softmax(dim=1) if trained.data.spec.task == CLASSIFICATION else outputs
 
 
+def language_metrics(spec: DataSpec) -> MetricCollection:
+    """Perplexity and bits per character, as training logs them."""
+    return MetricCollection({name: registry.metrics.get(name).build(spec) for name in DEFAULTS[LANGUAGE]})
+
+
 def measure(spec: DataSpec, outputs: Tensor, y: Tensor) -> dict[str, Tensor]:
-    metrics = (classification_metrics(spec) if spec.task == CLASSIFICATION else regression_metrics(spec)).to(outputs.device)
+    kind = {CLASSIFICATION: classification_metrics, LANGUAGE: language_metrics}.get(spec.task, regression_metrics)
+    metrics = kind(spec).to(outputs.device)
     metrics.update(outputs, y)
     return {name: value.cpu() for name, value in metrics.compute().items()}
 
@@ -156,6 +163,10 @@ def _figures(report: dict[str, Any], members: list[Trained], outputs: Tensor, y:
 def _load(runs: list[Path], request: Request) -> list[Trained]:
     if request.split not in SPLITS:
         raise DlxError(f"--split '{request.split}': choose train, val or test")
+    for run in runs:
+        if crossval.is_parent(run):
+            raise DlxError(f"{run} is a cross-validation: evaluate one fold ({run}/fold-1) or its folds as a committee "
+                           f"on the test split they share ({run}/fold-* --ensemble mean)")
     if request.ensemble is None:
         if len(runs) > 1:
             raise DlxError(f"{len(runs)} runs given: evaluate them as a committee with --ensemble vote or --ensemble mean")
@@ -164,7 +175,7 @@ def _load(runs: list[Path], request: Request) -> list[Trained]:
         raise DlxError(f"--ensemble '{request.ensemble}': choose vote or mean")
     if len(runs) < 2:
         raise DlxError("--ensemble: a committee needs two or more runs")
-    return committee.load_members(runs, request.checkpoint, request.data_overrides)
+    return committee.load_members(runs, request.checkpoint, request.data_overrides, request.split)
 
 
 def _check(request: Request, spec: DataSpec) -> None:

@@ -198,3 +198,12 @@ def test_generate_beam_and_greedy_from_the_command_line(tiny_run):
 def test_generate_refuses_bad_requests_in_one_line(tiny_run, args, message):
     result = CliRunner().invoke(app, ["generate", str(tiny_run), *args])
     assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output
+
+
+def test_evaluate_reports_perplexity_and_bits_per_character(tiny_run):
+    import json
+
+    result = CliRunner().invoke(app, ["evaluate", str(tiny_run), "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)["metrics"]
+    assert math.isclose(metrics["bpc"], math.log2(metrics["perplexity"]), rel_tol=1e-4)
