@@ -17,21 +17,22 @@ Mode = Literal["vote", "mean"]
 MODES = ("vote", "mean")
 
 
-def split_of(trained: Trained) -> dict:
-    """What fixes a run's examples and their split: its data section and the seed the split was drawn with."""
+def split_of(trained: Trained, split: str) -> dict:
+    """What fixes a run's examples in `split`: its data section and the seed the split was drawn with. The folds
+    of a cross-validation share their test split, so on it they make a committee."""
     data = trained.config.data
-    return {"data": data.model_dump(mode="json", exclude={"split_seed"}),
+    return {"data": data.model_dump(mode="json", exclude={"split_seed"} | ({"fold"} if split == "test" else set())),
             "split seed": trained.config.seed if data.split_seed is None else data.split_seed}
 
 
-def load_members(paths: list[Path], which: str, data_overrides: list[str]) -> list[Trained]:
+def load_members(paths: list[Path], which: str, data_overrides: list[str], split: str) -> list[Trained]:
     """Every member, or a DlxError naming the first one whose data or split differs from the first member's."""
     if len(set(map(Path.resolve, map(Path, paths)))) < len(paths):
         raise DlxError("a committee member is listed twice; give each run once")
     members = [load_trained(path, which, data_overrides) for path in paths]
-    first = split_of(members[0])
+    first = split_of(members[0], split)
     for member in members[1:]:
-        other = split_of(member)
+        other = split_of(member, split)
         for key in first:
             if other[key] != first[key]:
                 raise DlxError(f"{member.run.path} and {members[0].run.path} differ in their {key} "

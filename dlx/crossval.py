@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from dlx.config import Config, apply_overrides, validate
 from dlx.config import load as load_config
@@ -101,11 +101,9 @@ def summarise(summaries: list[dict[str, Any]]) -> dict[str, Any]:
 def print_summary(console: Console, path: Path, summary: dict[str, Any]) -> None:
     console.print(f"[bold]{path}[/]: {summary['folds']}-fold cross-validation, {summary['seconds']:.1f}s; "
                   f"mean ± standard deviation over the folds", highlight=False)
-    table = Table()
-    table.add_column("split")
-    names = list(summary["metrics"]["test"])
-    for name in names:
-        table.add_column(name, justify="right")
-    for split, values in summary["metrics"].items():
-        table.add_row(split, *(f"{values[n]['mean']:.4f} ± {values[n]['std']:.4f}" for n in names))
+    splits = list(summary["metrics"])
+    table = Table("metric", *(Column(split, justify="right") for split in splits))
+    for name in summary["metrics"]["test"]:
+        table.add_row(name, *(f"{summary['metrics'][s][name]['mean']:.4f} ± {summary['metrics'][s][name]['std']:.4f}"
+                              for s in splits))
     console.print(table)

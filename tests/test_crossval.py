@@ -3,6 +3,7 @@ trains one child run per fold and summarises them; each child's config reproduce
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -72,6 +73,27 @@ def test_train_folds_makes_child_runs_and_a_summary(tmp_path):
     _, val, test = fold_indices(y, child.data.fold, child.seed, child.data.split, True)
     splits = build.splits(child, torch.device("cpu"))
     assert torch.equal(splits["val"][1], y[val]) and torch.equal(splits["test"][1], y[test])
+
+    folds = [str(parent / "fold-1"), str(parent / "fold-2")]
+    on_test = runner.invoke(app, ["evaluate", *folds, "--ensemble", "mean", "--out", str(tmp_path / "cv")])
+    assert on_test.exit_code == 0, on_test.output  # the folds share the test split: a committee there
+    on_val = runner.invoke(app, ["evaluate", *folds, "--ensemble", "mean", "--split", "val"])
+    assert on_val.exit_code == 2 and "data.fold" in on_val.stderr
+    parent_alone = runner.invoke(app, ["evaluate", str(parent)])
+    assert parent_alone.exit_code == 2 and "is a cross-validation" in parent_alone.stderr
+    from dlx.runs_table import find
+
+    rows = {row.name: row for row in find(runs)}
+    assert rows["digits_cnn"].status == "cross-validated (2 folds)" and {"digits_cnn/fold-1", "digits_cnn/fold-2"} <= set(rows)
+    assert rows["digits_cnn"].best == pytest.approx(summary["metrics"]["val"]["accuracy"]["mean"])
+
+    # as if stopped before the second fold: --resume on the parent trains what is missing and summarises again
+    shutil.rmtree(parent / "fold-2")
+    (parent / "cv_summary.json").unlink()
+    resumed = runner.invoke(app, ["train", "--resume", str(parent), "--quiet"])
+    assert resumed.exit_code == 0, resumed.output
+    again = json.loads((parent / "cv_summary.json").read_text())
+    assert again["metrics"]["val"]["accuracy"]["values"] == pytest.approx(accuracies)  # a CPU run reproduces exactly
 
 
 def test_bad_folds_exit_2_and_leave_nothing(tmp_path):
