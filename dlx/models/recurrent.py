@@ -61,8 +61,8 @@ class Recurrent(nn.Module):
         if self.output == "mean":
             return self.head(out.mean(dim=1))  # (B, D*H) -> (B, outputs)
         h = state[0] if isinstance(state, tuple) else state  # an LSTM's state is (h, c)
-        last = torch.cat(list(h[-self.directions:]), dim=1)  # final states of the top layer, both directions: (B, D*H)
-        return self.head(last)
+        last = h[-self.directions:].transpose(0, 1)  # final states of the top layer, both directions: (B, D, H)
+        return self.head(last.flatten(1))  # (B, D*H) -> (B, outputs)
 
 
 for _cell, _config, _what in [("rnn", RNNConfig, "vanilla RNN (tanh or ReLU)"), ("lstm", RecurrentConfig, "LSTM"),
