@@ -31,3 +31,15 @@ def fast_config():
         return load(EXPERIMENTS / experiment, [*FAST, *overrides])
 
     return make
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models run faster on one thread: a second only adds synchronisation, costly on a busy machine.
+    Use with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

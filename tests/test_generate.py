@@ -16,14 +16,7 @@ from dlx.generate.sampling import filter_logits
 
 SPEC = DataSpec((8,), LANGUAGE, num_classes=7, class_names=tuple("abcdefg"))
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: a second thread only adds synchronisation, which a busy machine makes costly."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class KnownLogits(nn.Module):

@@ -21,14 +21,7 @@ SHAKESPEARE = ROOT.parent / "shared" / "data"
 LANGUAGE_MODELS = [n for n in registry.models.names() if registry.models.get(n).meta.get("task") == LANGUAGE]
 CPU = torch.device("cpu")
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: a second thread only adds synchronisation, which a busy machine makes costly."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_vocab_round_trips():
