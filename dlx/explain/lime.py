@@ -22,6 +22,7 @@ from dlx.explain.base import Explanation
 from dlx.registry import explainers
 
 Positive = Annotated[float, Field(gt=0.0)]
+BATCH_VALUES = 2**22  # input values per forward pass (16 MB of float32): all 1000 samples of a 32x32 RGB image
 
 
 def superpixels(x: Tensor, method: Literal["slic", "quickshift"], segments: int, compactness: float,
@@ -93,7 +94,7 @@ def lime(model: nn.Module, x: Tensor, target: int, *,
          ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5,  # quickshift: colour against position
          fill: Literal["mean"] | float = "mean",  # a removed superpixel: its mean colour, or this value (model's input space)
          samples: Annotated[int, Field(ge=2, le=10_000_000)] = 1000,
-         batch_size: Annotated[int, Field(ge=1)] = 250,  # sub-images per forward pass
+         batch_size: Annotated[int, Field(ge=1)] | None = None,  # sub-images per forward pass; None: 4M input values
          kernel_width: Positive = 0.25,  # nu
          surrogate: Literal["lasso", "top_k"] = "lasso",
          alpha: Annotated[float, Field(ge=0.0)] = 0.01,  # the surrogate's regularisation (lasso: L1; top_k: ridge)
@@ -108,6 +109,7 @@ def lime(model: nn.Module, x: Tensor, target: int, *,
         labels = torch.arange(x.shape[1], device=x.device)
         removed = torch.full_like(x, 0.0 if fill == "mean" else fill)
     features = int(labels.max()) + 1
+    batch_size = batch_size or max(1, min(samples, BATCH_VALUES // x.numel()))
     generator = torch.Generator().manual_seed(seed)
     binary = torch.randint(0, 2, (samples, features), generator=generator)
     binary[0] = 1  # the unperturbed input itself anchors the surrogate at the prediction being explained
