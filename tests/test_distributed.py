@@ -30,6 +30,24 @@ def test_two_processes_follow_the_single_process_loss_curve_and_write_one_run(fa
     assert summary["metrics"]["test"]["accuracy"] == pytest.approx(single["metrics"]["test"]["accuracy"], abs=0.01)
 
 
+def test_a_run_interrupted_in_one_process_resumes_in_two(fast_config, runs_dir, tmp_path, monkeypatch):
+    from tests.test_train import InterruptAt
+
+    from dlx.train.interrupts import Interrupted
+
+    _, straight = loop.start(fast_config(*MLP, "name=straight"), runs_dir, quiet=True)
+    real_loss = loop.build.loss
+    monkeypatch.setattr(loop.build, "loss", lambda *args: InterruptAt(real_loss(*args), 25))
+    with pytest.raises(Interrupted):
+        loop.start(fast_config(*MLP, "name=stopped"), runs_dir, quiet=True)
+    done = subprocess.run([sys.executable, "-m", "dlx", "train", "--resume", str(runs_dir / "stopped"), "--quiet",
+                           "--nproc", "2"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    resumed = json.loads((runs_dir / "stopped" / "summary.json").read_text())
+    assert resumed["steps"] == straight["steps"]
+    assert resumed["metrics"]["val"]["loss"] == pytest.approx(straight["metrics"]["val"]["loss"], rel=1e-4)
+
+
 def test_checkpoint_keys_of_wrapped_models_load_into_the_plain_module():
     state = {"_orig_mod.net.0.weight": 1, "module.net.0.bias": 2, "net.1.weight": 3}
     assert checkpoint.plain_keys(state) == {"net.0.weight": 1, "net.0.bias": 2, "net.1.weight": 3}
