@@ -209,6 +209,18 @@ def test_lime_is_reproducible_exactly_for_a_seed(settings):
         assert len(first.ranking) <= 3 and (first.extras["weights"] != 0).sum() <= 3
 
 
+def test_lime_fills_removed_superpixels_with_a_given_colour():
+    model = linear_image_model(W)
+    result = explain("lime", model, X, 0, samples=300, fill=[1.0, -2.0], alpha=1e-6, segments=1)
+    # one superpixel: removing it replaces the whole image by the colour (1, -2)
+    coloured = torch.tensor([1.0, -2.0]).reshape(1, 2, 1, 1).expand_as(X)
+    with torch.no_grad():
+        drop = model(X)[0, 0] - model(coloured)[0, 0]
+    assert result.params["superpixels"] == 1 and result.extras["weights"][0] == pytest.approx(float(drop), rel=1e-3)
+    with pytest.raises(DlxError, match="lime.fill: 3 values"):
+        explain("lime", model, X, 0, samples=10, fill=[1.0, 2.0, 3.0])
+
+
 def test_lime_records_every_parameter_it_used():
     result = explain("lime", linear_image_model(W), X, 0, samples=50, fill=0.0)
     for key in ("segmentation", "segments", "compactness", "superpixels", "fill", "samples", "batch_size",

@@ -18,6 +18,7 @@ from skimage.segmentation import quickshift, slic
 from sklearn.linear_model import Lasso, Ridge
 from torch import Tensor, nn
 
+from dlx.errors import DlxError
 from dlx.explain.base import Explanation
 from dlx.registry import explainers
 
@@ -53,6 +54,15 @@ def mean_fill(x: Tensor, segments: Tensor) -> Tensor:
     count = torch.bincount(flat).to(x.dtype)
     sums = torch.zeros(channels, len(count), dtype=x.dtype, device=x.device).index_add_(1, flat, x[0].reshape(channels, -1))
     return (sums / count)[:, segments][None]
+
+
+def colour(x: Tensor, fill: float | list[float]) -> Tensor:
+    """`x` painted in one value, or in one value per channel (per feature for a table)."""
+    values = torch.as_tensor(fill, dtype=x.dtype, device=x.device).reshape(-1)
+    if len(values) not in (1, x.shape[1]):
+        raise DlxError(f"lime.fill: {len(values)} values, but the model's inputs have {x.shape[1]} "
+                       f"{'channels' if x.dim() == 4 else 'features'}; give 1 value, {x.shape[1]} or 'mean'")
+    return values.reshape(1, -1, *[1] * (x.dim() - 2)).expand_as(x)
 
 
 def class_scores(model: nn.Module, x: Tensor, fill: Tensor, segments: Tensor, samples: Tensor, target: int,
@@ -92,7 +102,9 @@ def lime(model: nn.Module, x: Tensor, target: int, *,
          kernel_size: Positive = 2.0,  # quickshift: the Gaussian's width; larger gives fewer superpixels
          max_dist: Positive = 6.0,  # quickshift: the cut-off distance
          ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5,  # quickshift: colour against position
-         fill: Literal["mean"] | float = "mean",  # a removed superpixel: its mean colour, or this value (model's input space)
+         # a removed superpixel: its mean colour, or this value, or one value per channel (in the model's input
+         # space, where 0 is the training mean when the run standardises)
+         fill: Literal["mean"] | float | list[float] = "mean",
          samples: Annotated[int, Field(ge=2, le=10_000_000)] = 1000,
          batch_size: Annotated[int, Field(ge=1)] | None = None,  # sub-images per forward pass; None: 4M input values
          kernel_width: Positive = 0.25,  # nu
@@ -104,10 +116,10 @@ def lime(model: nn.Module, x: Tensor, target: int, *,
     if image:
         segments = segments or min(50, max(1, x.shape[-2] * x.shape[-1] // 4))  # small images: about 2x2 pixels each
         labels = superpixels(x, segmentation, segments, compactness, kernel_size, max_dist, ratio, seed)
-        removed = mean_fill(x, labels) if fill == "mean" else torch.full_like(x, fill)
+        removed = mean_fill(x, labels) if fill == "mean" else colour(x, fill)
     else:  # a table: each feature is a "superpixel"; a removed feature takes the training mean (0 when standardised)
         labels = torch.arange(x.shape[1], device=x.device)
-        removed = torch.full_like(x, 0.0 if fill == "mean" else fill)
+        removed = torch.zeros_like(x) if fill == "mean" else colour(x, fill)
     features = int(labels.max()) + 1
     batch_size = batch_size or max(1, min(samples, BATCH_VALUES // x.numel()))
     generator = torch.Generator().manual_seed(seed)
