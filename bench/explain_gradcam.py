@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
+import cpu_threads  # bench/cpu_threads.py, beside this script
 import dlx.models  # noqa: F401  (registers the models)
 from dlx.data.base import CLASSIFICATION, DataSpec
 from dlx.explain.base import default_sigma, to_input_size
@@ -62,12 +63,9 @@ def compare(name: str, model: nn.Module, x: torch.Tensor, repeats: int) -> float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=None, help="torch's CPU threads (default: its own choice); "
-                        "1 gives steadier figures on a machine busy with other work")
+    cpu_threads.add_option(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    cpu_threads.apply(args)
     torch.manual_seed(0)
     digits = DataSpec((1, 8, 8), CLASSIFICATION, num_classes=10)
     ratios = {

@@ -28,6 +28,7 @@ import torch
 from lime.lime_image import LimeImageExplainer
 from sklearn.linear_model import Ridge
 
+import cpu_threads  # bench/cpu_threads.py, beside this script
 from dlx import build  # noqa: F401  (registers every entry)
 from dlx.config import load
 from dlx.explain.lime import lime as dlx_lime
@@ -78,12 +79,9 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=None, help="torch's CPU threads (default: its own choice); "
-                        "1 gives steadier figures on a machine busy with other work")
+    cpu_threads.add_option(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    cpu_threads.apply(args)
     with tempfile.TemporaryDirectory() as folder:
         trained = load_trained(train(Path(folder), args.epochs), device="cpu")
     model, (xs, _) = trained.model, trained.data["test"]

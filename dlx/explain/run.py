@@ -3,7 +3,7 @@
 For every sample, in <out>/<sample>/: a PNG per method (the course's panel: input, raw map, map rescaled to
 the input and smoothed, overlay; a bar chart for tables), the raw arrays (.npy), a comparison figure when
 several methods drew maps, and explanation.json. The same figures go to the run's TensorBoard.
-Everything the user asked for is checked before anything is computed or written.
+Everything the user asked for is checked, and every explanation computed, before anything is written.
 """
 from __future__ import annotations
 
