@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 $(BIN)/dlx: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,postgres]'
 	touch $(BIN)/dlx
 
 train: $(BIN)/dlx

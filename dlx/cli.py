@@ -11,6 +11,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import dlx
@@ -29,7 +30,7 @@ RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where run folders are
 
 
 def fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)  # a message's [..] is text
     raise typer.Exit(2)
 
 
@@ -45,6 +46,8 @@ def user_errors(command):
             return command(*args, **kwargs)
         except DlxError as e:
             fail(str(e))
+        except OSError as e:  # a full disk, a missing folder, no permission: a fault of the machine, not of dlx
+            fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else f"cannot read or write a file ({e})")
         except Interrupted as e:
             err.print(f"[yellow]{e}[/]", highlight=False)
             raise typer.Exit(e.exit_code) from None

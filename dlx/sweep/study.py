@@ -36,6 +36,7 @@ WORKER, BEAT, INTERRUPTED, TARGET, FINGERPRINT = "dlx:worker", "dlx:beat", "dlx:
 BEAT_EVERY = 30.0  # seconds between heartbeats of a running trial
 STALE_AFTER = 300.0  # a trial of another host without a heartbeat for this long is interrupted
 READY_WAIT = 60.0  # how long a joining worker waits for the creator to enqueue the slots
+SCHEMA_TRIES = 3
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -74,10 +75,18 @@ def open_storage(where: Where) -> BaseStorage:
         return JournalStorage(JournalFileBackend(str(where.journal)))
     import sqlalchemy.exc
 
-    shown = _redact(where.url)
-    engine = {"connect_args": {"connect_timeout": 10}} if where.url.startswith("postgresql") else {}
+    shown, url = _redact(where.url), where.url
+    if url.startswith("postgresql://"):  # the driver dlx[postgres] installs, whatever SQLAlchemy's default
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    engine = {"connect_args": {"connect_timeout": 10}} if url.startswith("postgresql") else {}
     try:
-        return optuna.storages.RDBStorage(where.url, engine_kwargs=engine)
+        for attempt in range(SCHEMA_TRIES):
+            try:  # one storage object (with Optuna's cache) for everything this process does
+                return optuna.storages.get_storage(optuna.storages.RDBStorage(url, engine_kwargs=engine))
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+                if attempt == SCHEMA_TRIES - 1:  # two machines creating the tables of a new database at once
+                    raise
+                time.sleep(1.0)
     except ImportError as e:
         raise DlxError(f"--storage {shown}: the database driver is missing ({e}); for PostgreSQL: "
                        "pip install 'dlx[postgres]'") from None
