@@ -24,6 +24,7 @@ def log_model_and_data(writer, model: nn.Module, data: Splits) -> None:
     model.eval()  # tracing runs the model: in eval mode it changes no batch-norm statistics and draws no dropout
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # add_graph traces with torch.jit, which warns of its future
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # and of Python-side shape checks (RNNs, attention)
         writer.add_graph(model, x[:2])
     model.train(was_training)
 
