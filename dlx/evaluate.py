@@ -18,7 +18,7 @@ from torchmetrics.classification import (MulticlassAccuracy, MulticlassConfusion
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 
 from dlx import analysis, committee, crossval, gallery, registry
-from dlx.data.base import CLASSIFICATION, LANGUAGE, REGRESSION, DataSpec
+from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, DataSpec
 from dlx.errors import DlxError
 from dlx.metrics import DEFAULTS
 from dlx.restore import Trained, load_trained
@@ -55,6 +55,11 @@ def classification_metrics(spec: DataSpec) -> MetricCollection:
     })
 
 
+def reconstruction_metrics(spec: DataSpec) -> MetricCollection:
+    """An autoencoder's errors over every reconstructed value, whatever the input's shape."""
+    return MetricCollection({"mse": MeanSquaredError(), "rmse": MeanSquaredError(squared=False), "mae": MeanAbsoluteError()})
+
+
 def regression_metrics(spec: DataSpec) -> MetricCollection:
     n = spec.out_features
     return MetricCollection({"mse": MeanSquaredError(num_outputs=n), "rmse": MeanSquaredError(squared=False, num_outputs=n),
@@ -76,7 +81,8 @@ def language_metrics(spec: DataSpec) -> MetricCollection:
 
 
 def measure(spec: DataSpec, outputs: Tensor, y: Tensor) -> dict[str, Tensor]:
-    kind = {CLASSIFICATION: classification_metrics, LANGUAGE: language_metrics}.get(spec.task, regression_metrics)
+    kind = {CLASSIFICATION: classification_metrics, LANGUAGE: language_metrics,
+            RECONSTRUCTION: reconstruction_metrics}.get(spec.task, regression_metrics)
     metrics = kind(spec).to(outputs.device)
     metrics.update(outputs, y)
     return {name: value.cpu() for name, value in metrics.compute().items()}
@@ -152,12 +158,7 @@ def _figures(report: dict[str, Any], members: list[Trained], outputs: Tensor, y:
         figures["residuals"] = plots.residuals_figure(outputs.cpu(), y.cpu(), title)
     if "top_losses" in report:
         figures["top-losses"] = plots.gallery_figure(gallery.cards(report["top_losses"], members, split), title)
-    paths = []
-    for kind, figure in figures.items():
-        paths.append(folder / f"{kind}-{split}.png")
-        figure.savefig(paths[-1], dpi=120)
-        plots.close(figure)
-    return paths
+    return [plots.save(figure, folder / f"{kind}-{split}.png", dpi=120) for kind, figure in figures.items()]
 
 
 def _load(runs: list[Path], request: Request) -> list[Trained]:
