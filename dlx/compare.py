@@ -45,10 +45,7 @@ def compare(paths: list[Path], out: Path) -> dict[str, Any]:
     curves += sorted({f.get("train.monitor") for f in flat} - set(curves) - {None})
     from dlx import plots
 
-    figure = plots.learning_curves_figure(histories, curves)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=120)
-    plots.close(figure)
+    plots.save(plots.learning_curves_figure(histories, curves), out, dpi=120)
     return report
 
 
