@@ -3,9 +3,11 @@
 The baseline is what one writes in an afternoon: PyTorch's own transformer layers (pre-norm, causal
 mask), 4 layers of width 192 with 6 heads (1.8M parameters), block 128, batch 32, AdamW at a constant
 1e-3, validation loss every 200 steps. Both train on the same contiguous train block of tiny
-Shakespeare for the same wall-clock budget, one after the other in this process; then both final
-models are measured alike on every window of the validation block. Prints the final losses and
-tokens/s, writes the two validation curves (loss against minutes) to bench/shakespeare_10min.png.
+Shakespeare for the same wall-clock budget, one after the other (or side by side: two processes with
+--only); then both final models are measured alike on every window of the validation block. Prints the
+final losses, tokens/s and the load average, writes each side's result to
+bench/shakespeare_10min-<side>.json and the validation curves (loss against minutes) to
+bench/shakespeare_10min.png.
 
     DLX_DATA=../shared/data python bench/shakespeare_10min.py [--minutes 10] [--threads N]
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -90,7 +93,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
-    parser.add_argument("--only", choices=["baseline", "dlx"], default=None, help="run one side only (recipe tuning)")
+    parser.add_argument("--only", choices=["baseline", "dlx"], default=None,
+                        help="run one side only (recipe tuning, or the two sides side by side in two processes)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="a dlx override (recipe tuning)")
     args = parser.parse_args()
     if args.threads:
@@ -99,22 +103,31 @@ def main() -> None:
                                *args.overrides])
     data = build.splits(config, torch.device("cpu"))
     full_val = fixed_windows(data.streams["val"], 128, limit=10**9)  # every window of the validation block
-    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         sides = {"baseline": lambda: baseline(data, args.minutes), "dlx": lambda: with_dlx(config, Path(tmp))}
         for name, train in sides.items():
             if args.only in (None, name):
-                started = time.perf_counter()
+                load_before, started = os.getloadavg()[0], time.perf_counter()
                 model, curve, tokens = train()
                 seconds = time.perf_counter() - started
-                results[name] = {"val_loss": val_loss(model, *full_val), "tokens_per_second": tokens / seconds,
-                                 "parameters": sum(p.numel() for p in model.parameters()), "curve": curve}
-                print(f"{name:8s} val loss {results[name]['val_loss']:.4f} nats/char "
-                      f"({results[name]['val_loss'] / math.log(2):.3f} bpc)  {results[name]['tokens_per_second']:7.0f} "
-                      f"tokens/s  {results[name]['parameters']} parameters  ({seconds / 60:.1f} min)", flush=True)
-    print(f"{args.minutes:g} minutes each, {torch.get_num_threads()} threads; target: dlx <= 1.80, baseline ~1.84")
-    (HERE / "shakespeare_10min.json").write_text(json.dumps(results, indent=1))
-    for name, result in results.items():
+                result = {"val_loss": val_loss(model, *full_val), "tokens_per_second": tokens / seconds,
+                          "parameters": sum(p.numel() for p in model.parameters()), "minutes": seconds / 60,
+                          "threads": torch.get_num_threads(), "load_average": [load_before, os.getloadavg()[0]],
+                          "curve": curve}
+                (HERE / f"shakespeare_10min-{name}.json").write_text(json.dumps(result, indent=1))
+                print(f"{name:8s} val loss {result['val_loss']:.4f} nats/char ({result['val_loss'] / math.log(2):.3f} "
+                      f"bpc)  {result['tokens_per_second']:7.0f} tokens/s  {result['parameters']} parameters  "
+                      f"({result['minutes']:.1f} min, {result['threads']} threads, load average "
+                      f"{load_before:.1f} -> {os.getloadavg()[0]:.1f})", flush=True)
+    print(f"budget {args.minutes:g} minutes each; target: dlx <= 1.80 nats/char, the baseline's reference 1.84")
+    plot()
+
+
+def plot() -> None:
+    """Both sides' validation curves from their JSON files (written by this run or a parallel one)."""
+    for path in sorted(HERE.glob("shakespeare_10min-*.json")):
+        result = json.loads(path.read_text())
+        name = path.stem.split("-", 1)[1]
         plt.plot(*zip(*result["curve"]), marker=".", label=f"{name}: {result['val_loss']:.3f} at the end")
     plt.xlabel("minutes")
     plt.ylabel("validation loss (nats/char)")
@@ -122,7 +135,6 @@ def main() -> None:
     plt.legend()
     plt.grid(alpha=0.3)
     plt.savefig(HERE / "shakespeare_10min.png", dpi=120, bbox_inches="tight")
-
 
 if __name__ == "__main__":
     main()

@@ -392,8 +392,9 @@ def generate(
         sys.stdout.write(text)
         sys.stdout.flush()
 
-    options = generation.Options(prompt, max_new_tokens, temperature, top_k, top_p, strategy, beam_width, num_samples,
-                                 seed, checkpoint)
+    options = generation.Options(prompt=prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                                 top_p=top_p, strategy=strategy, beam_width=beam_width, num_samples=num_samples,
+                                 seed=seed, checkpoint=checkpoint)
     samples = generation.generate(run, options, write if stream else (lambda text: None),
                                   lambda note: err.print(note, style="dim", highlight=False))
     if not stream:

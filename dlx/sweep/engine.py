@@ -24,10 +24,10 @@ from dlx.train.interrupts import Interrupted, catch_stop_signals
 
 def sweep(path: Path, trials: int | None = None, jobs: int = 1, storage: str | None = None, study_name: str | None = None,
           resume: bool = False, timeout: float | None = None, status: bool = False, runs_dir: Path = Path("runs"),
-          console: Console | None = None) -> None:
+          epochs: int | None = None, console: Console | None = None) -> None:
     """Run (or resume, or join) a sweep, then report; with status=True only report."""
     console = console or Console()
-    checked = load_sweep(path, trials)
+    checked = load_sweep(path, trials, epochs)
     name = study_name or checked.name
     if not RUN_NAME.match(name):
         raise DlxError(f"--study '{name}': a study name is letters, digits, '.', '_' and '-'")

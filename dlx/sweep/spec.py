@@ -105,11 +105,12 @@ def logged_metrics(config: Config) -> list[str]:
     return ["train/epoch_loss", "val/loss", *(f"val/{m}" for m in names)]
 
 
-def load_sweep(path: str | Path, trials: int | None = None) -> Sweep:
-    """Read and check a sweep file; every problem is one DlxError line, raised before any trial starts."""
+def load_sweep(path: str | Path, trials: int | None = None, epochs: int | None = None) -> Sweep:
+    """Read and check a sweep file (`epochs` replaces its epochs per trial); every problem is one
+    DlxError line, raised before any trial starts."""
     path = Path(path)
     try:
-        file = SweepFile.model_validate(read_yaml(path))
+        file = SweepFile.model_validate({**read_yaml(path), **({"epochs": epochs} if epochs else {})})
     except pydantic.ValidationError as e:
         raise DlxError(f"{path}: {'; '.join(_file_problems(e))}") from None
     try:
