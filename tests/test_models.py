@@ -128,7 +128,7 @@ def test_vgg_layouts_take_cifar_and_imagenet_sizes(name, convs):
 @pytest.mark.parametrize("name, in_shape, problem", [
     ("mnist_small_cnn", (10,), "needs images"),
     ("lenet5", (1, 8, 8), "8x8 image is too small"),
-    ("tv_vgg16", (3, 16, 16), "16x16 image is too small"),
+    ("vgg16", (3, 16, 16), "16x16 image is too small"),
     ("lstm", (1, 8, 8), "needs sequences"),
     ("conv_autoencoder", (1, 10, 10), "divisible by 4"),
 ])

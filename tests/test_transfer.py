@@ -65,6 +65,5 @@ def test_freeze_by_module_prefix():
 
 
 def test_grey_images_are_repeated_to_rgb():
-    entry = models.get("tv_resnet18")
-    model = entry.build(DataSpec((1, 32, 32), CLASSIFICATION, num_classes=3))
+    model = ENTRY.build(DataSpec((1, 32, 32), CLASSIFICATION, num_classes=3))
     assert model(torch.zeros(2, 1, 32, 32)).shape == (2, 3)
