@@ -49,7 +49,7 @@ def user_errors(command):
         except OSError as e:  # a full disk, a missing folder, no permission: a fault of the machine, not of dlx
             fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else f"cannot read or write a file ({e})")
         except Interrupted as e:
-            err.print(f"[yellow]{e}[/]", highlight=False)
+            err.print(f"[yellow]{escape(str(e))}[/]", highlight=False, soft_wrap=True)  # the command in one piece
             raise typer.Exit(e.exit_code) from None
 
     return wrapper
@@ -250,7 +250,7 @@ def lr_find(
               highlight=False, soft_wrap=True)
 
 
-runs_app = typer.Typer(help="The runs in a runs folder: a table, comparisons, deletion.", no_args_is_help=False)
+runs_app = typer.Typer(no_args_is_help=False)
 app.add_typer(runs_app, name="runs", rich_help_panel=INSPECT_PANEL)
 RunsFolder = Annotated[Path, typer.Option("--runs-dir", help="The runs folder.")]
 
@@ -272,7 +272,7 @@ def runs(
     from dlx import runs_table
 
     rows = runs_table.order(runs_table.select(runs_table.find(runs_dir), filters or []), sort)
-    out.print(runs_table.table(rows, f"{len(rows)} runs in {runs_dir}"))
+    out.print(runs_table.table(rows, f"{len(rows)} run{'' if len(rows) == 1 else 's'} in {runs_dir}"))
 
 
 @runs_app.command("compare")
@@ -413,6 +413,7 @@ def generate(
 def sweep(
     sweep_file: Annotated[Path, typer.Argument(metavar="SWEEP.yaml", help="A sweep file, e.g. experiments/digits_mlp_sweep.yaml.")],
     trials: Annotated[Optional[int], typer.Option(min=1, help="Trials in total (default: the sweep file's).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Epochs per trial (default: the sweep file's).")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes on this machine; they share its CPU threads.")] = 1,
     storage: Annotated[Optional[str], typer.Option(help="A database URL shared by many machines, e.g. postgresql://user:pw@host/db "
                                                    "(default: a journal file in runs/<study>/).")] = None,
@@ -430,7 +431,7 @@ def sweep(
     from dlx.sweep.engine import sweep as run_sweep
 
     run_sweep(sweep_file, trials=trials, jobs=jobs, storage=storage, study_name=study, resume=resume, timeout=timeout,
-              status=status, runs_dir=runs_dir, console=out)
+              status=status, runs_dir=runs_dir, epochs=epochs, console=out)
 
 
 def run() -> None:
