@@ -19,12 +19,20 @@ from dlx.registry import losses
 Positive = Annotated[float, Field(gt=0.0)]
 
 
+def positions(logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """Classes last, as a language model's (B, T, V) with next tokens (B, T): every position becomes one
+    example, (B*T, V) and (B*T,). PyTorch's classes-second layout, (B, C) or a per-step (B, C, T), passes as is."""
+    if logits.shape[:-1] == target.shape:
+        return logits.flatten(0, -2), target.flatten()
+    return logits, target
+
+
 class CrossEntropy(nn.CrossEntropyLoss):
-    """Logits (B, C) with classes (B,), or a language model's (B, T, V) with next tokens (B, T):
-    every position is one example (the negative log-likelihood per character, for text)."""
+    """Logits (B, C) with classes (B,); per position: (B, C, T) with (B, T), or a language model's (B, T, V)
+    with next tokens (B, T) (the negative log-likelihood per character, for text)."""
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return super().forward(logits.flatten(0, -2), target.flatten())
+        return super().forward(*positions(logits, target))
 
 
 @losses.register("cross_entropy", "categorical cross-entropy on softmax outputs, averaged over examples "
@@ -84,9 +92,9 @@ class NegativeLogLikelihood(nn.Module):
         super().__init__()
         self.log_probs = log_probs
 
-    def forward(self, output: Tensor, target: Tensor) -> Tensor:  # (B, C) and (B,), or (B, T, V) and (B, T)
-        log_probs = output if self.log_probs else F.log_softmax(output, dim=-1)
-        return F.nll_loss(log_probs.flatten(0, -2), target.flatten())
+    def forward(self, output: Tensor, target: Tensor) -> Tensor:  # as CrossEntropy
+        output, target = positions(output, target)
+        return F.nll_loss(output if self.log_probs else F.log_softmax(output, dim=1), target)
 
 
 @losses.register("nll", "negative log-likelihood -log p(target), averaged (= cross-entropy on logits)",

@@ -224,6 +224,18 @@ def test_runsum_label_is_the_digit_sum_modulo_10():
     assert data.x.shape == (50, 6, 10) and torch.equal(data.x.argmax(-1).sum(1) % 10, data.y)
 
 
+def test_per_step_labels_mark_where_the_pattern_ends_and_the_running_sum():
+    bits = registry.datasets.get("bitpattern").build(n=64, length=10, per_step=True)
+    stream = bits.x.squeeze(-1).long()
+    for row, labels in zip(stream, bits.y):
+        ends = [t for t in range(10) if t >= 3 and row[t - 3 : t + 1].tolist() == [1, 0, 1, 1]]
+        assert labels.nonzero().flatten().tolist() == ends
+    sums = registry.datasets.get("runsum").build(n=20, length=5, per_step=True)
+    assert sums.y.shape == (20, 5) and torch.equal(sums.y, sums.x.argmax(-1).cumsum(1) % 10)
+    splits = make_splits(sums, (0.6, 0.2, 0.2), 0, False, torch.device("cpu"))  # not stratified: labels are (N, T)
+    assert [len(splits[s][1]) for s in ("train", "val", "test")] == [12, 4, 4]
+
+
 @pytest.mark.parametrize("name", ["xor", "moons", "circles", "spirals", "blobs", "oak", "bitpattern", "runsum"])
 def test_generated_sets_are_fixed_by_their_seed(name):
     entry = registry.datasets.get(name)

@@ -19,7 +19,9 @@ T = torch.tensor
 CASES = {
     "cross_entropy": [({}, T([[LN3, 0.0]]), T([0]), math.log(4 / 3)),  # softmax (3/4, 1/4)
                       ({"label_smoothing": 0.2}, T([[LN3, 0.0]]), T([0]), -(0.9 * math.log(0.75) + 0.1 * math.log(0.25))),
-                      ({}, T([[[LN3, 0.0], [0.0, 0.0]]]), T([[0, 1]]), (math.log(4 / 3) + math.log(2)) / 2)],
+                      ({}, T([[[LN3, 0.0], [0.0, 0.0]]]), T([[0, 1]]), (math.log(4 / 3) + math.log(2)) / 2),  # (B, T, V)
+                      ({}, T([[[LN3, 0.0, 0.0], [0.0, 0.0, 0.0]]]), T([[0, 1, 1]]),  # per step, classes second: (B, C, T)
+                       (math.log(4 / 3) + 2 * math.log(2)) / 3)],
     "mse": [({}, T([[1.0, 2.0, 3.0]]), T([[0.0, 0.0, 0.0]]), 14 / 3),
             ({"half": True}, T([[1.0, 2.0, 3.0]]), T([[0.0, 0.0, 0.0]]), 7.0)],  # 1/2 (1 + 4 + 9)
     "mae": [({}, T([[1.0, -2.0, 3.0]]), T([[0.0, 0.0, 0.0]]), 2.0)],
@@ -28,7 +30,8 @@ CASES = {
             ({}, T([[0.0, LN3]]), T([1]), -math.log(0.75)),  # two logits: the logit is their difference
             ({}, T([[0.0]]), T([[0.25]]), math.log(2))],  # a float target in [0, 1]
     "nll": [({}, T([[LN3, 0.0]]), T([0]), math.log(4 / 3)),
-            ({"inputs": "log_probs"}, T([[math.log(0.75), math.log(0.25)]]), T([1]), math.log(4))],
+            ({"inputs": "log_probs"}, T([[math.log(0.75), math.log(0.25)]]), T([1]), math.log(4)),
+            ({}, T([[[LN3, 0.0], [0.0, 0.0]]]), T([[0, 1]]), (math.log(4 / 3) + math.log(2)) / 2)],  # (B, T, V)
     # anchors 0 and 1 share class 0; squared distances d01 = 1, d02 = 4, d12 = 5; anchor 2 has no positive.
     # alpha 4: anchor 0 gives 1 - 4 + 4 = 1, anchor 1 gives max(1 - 5 + 4, 0) = 0
     "triplet": [({"alpha": 4.0}, T([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]]), T([0, 0, 1]), 0.5)],

@@ -145,7 +145,7 @@ def make_splits(data: ArrayData, fractions: tuple[float, float, float], seed: in
                 device: torch.device, standardizer: Standardizer | None = None, fold: Fold | None = None) -> Splits:
     """Split (by `fold` for cross-validation), standardise (with `standardizer` if given, e.g. a trained run's,
     else fitted on train) and move."""
-    stratify = data.task == CLASSIFICATION
+    stratify = data.task == CLASSIFICATION and data.y.dim() == 1  # labels per step (N, T): a plain random split
     if data.test is not None:  # the official test split stays; what is left is divided train:val by the first two fractions
         fractions = (fractions[0], fractions[1], 0.0)
     if fold is None:
