@@ -58,6 +58,7 @@ class Row:
     monitor: str = "val/loss"
     best: float | None = None  # the monitored value at the best epoch
     test: float | None = None  # the same metric on the test split
+    folds: int | None = None  # cross-validation: the number of folds
     spread: dict[str, float] = field(default_factory=dict)  # cross-validation: std of best and test
     values: dict[str, float] = field(default_factory=dict)  # every final metric, as split/metric, for --sort
 
@@ -108,8 +109,8 @@ def _unfinished_status(run: Run) -> str:
     try:  # memory-mapped: only the loop's few numbers are read, not the weights
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         return INTERRUPTED if state["loop"]["batch"] > 0 else UNFINISHED
-    except Exception:  # a checkpoint being written, or not one: the status stays unknown
-        return UNFINISHED
+    except Exception:  # noqa: BLE001  torch.load on a half-written or foreign file raises errors of many kinds
+        return UNFINISHED  # and the status stays unknown
 
 
 def _parent_row(path: Path, runs_dir: Path) -> Row:
@@ -121,8 +122,8 @@ def _parent_row(path: Path, runs_dir: Path) -> Row:
     summary = json.loads((path / crossval.SUMMARY).read_text())
     final = summary["metrics"]
     val, test = final.get(split if split in final else "val", {}).get(metric), final.get("test", {}).get(metric)
-    return Row(str(path.relative_to(runs_dir)), config, f"{CROSS_VALIDATED} ({summary['folds']} folds)",
-               max(summary["epochs"]), summary["seconds"], monitor, val and val["mean"], test and test["mean"],
+    return Row(str(path.relative_to(runs_dir)), config, CROSS_VALIDATED, max(summary["epochs"]), summary["seconds"],
+               monitor, val["mean"] if val else None, test["mean"] if test else None, folds=summary["folds"],
                spread={k: v["std"] for k, v in (("best", val), ("test", test)) if v},
                values={f"{s}/{k}": v["mean"] for s, values in final.items() for k, v in values.items()})
 
@@ -171,7 +172,8 @@ def table(rows: list[Row], title: str) -> Table:
         out.add_column(column, justify="left" if column in ("data / model", "status") else "right")
     for row in rows:
         metric = row.monitor.split("/")[-1]
-        out.add_row(row.name, row.experiment, row.status, "" if row.epochs is None else str(row.epochs),
+        status = row.status if row.folds is None else f"{row.status} ({row.folds} folds)"
+        out.add_row(row.name, row.experiment, status, "" if row.epochs is None else str(row.epochs),
                     _number(row.best, row.spread.get("best"), None if shared else row.monitor),
                     _number(row.test, row.spread.get("test"), None if shared else f"test/{metric}"),
                     "" if row.seconds is None else f"{row.seconds:.1f}s")
