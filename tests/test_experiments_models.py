@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from dlx.cli import app
@@ -16,13 +15,7 @@ DOWNLOADED = ["mnist_small_cnn", "mnist_strong_cnn", "fashion_mnist_cnn", "cifar
               "transfer_resnet18"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These small models run faster on one thread, and the second core stays free for the other tests."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread is faster
 
 
 def train(name: str, runs_dir, *overrides: str) -> dict:
@@ -53,6 +46,11 @@ def test_xor_needs_a_hidden_layer(runs_dir):
 def test_bitpattern_rnn_finds_1011(runs_dir):
     summary = train("bitpattern_rnn", runs_dir)
     assert summary["metrics"]["test"]["accuracy"] >= 0.99
+
+
+def test_runsum_lstm_learns_the_running_sum(runs_dir):
+    summary = train("runsum_lstm", runs_dir)
+    assert summary["metrics"]["test"]["accuracy"] >= 0.99  # every step of every test stream
 
 
 def test_autoencoder_shows_reconstructions_in_tensorboard(runs_dir):

@@ -26,13 +26,7 @@ SMALL = {
 IMAGE_SIDE = {"lenet5": 28, "mnist_small_cnn": 20, "tv_vgg16": 32, "vgg11": 32, "vgg16": 32}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread, and the second core stays free for the other tests."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread is faster
 
 
 def small(name: str) -> dict:
