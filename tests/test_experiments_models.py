@@ -1,13 +1,17 @@
 """The course's model experiments: every one on embedded data trains to the end, and the lessons hold."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from torchvision import datasets as tv
 from typer.testing import CliRunner
 
 from dlx.cli import app
 from dlx.config import load
 from dlx.train import loop
 from tests.conftest import EXPERIMENTS
+from tests.test_datasets import write_cifar, write_image_folder, write_mnist_like
 
 EMBEDDED = ["xor_mlp", "xor_perceptron", "iris_mlp", "digits_mlp", "moons_mlp", "digits_autoencoder",
             "bitpattern_rnn", "runsum_lstm"]
@@ -34,6 +38,23 @@ def test_downloaded_experiment_validates(name):
     result = CliRunner().invoke(app, ["config", str(EXPERIMENTS / f"{name}.yaml")])
     assert result.exit_code == 0, result.output
     assert f"name: {name}" in result.output
+
+
+def tiny_data(name: str, root: Path) -> list[str]:
+    """Overrides that point an experiment at a few images written in its dataset's real format."""
+    if name.startswith("cifar10"):
+        return [f"data.root={write_cifar(root, tv.CIFAR10, n=20)}"]
+    if name == "transfer_resnet18":  # no ImageNet weights offline: the pretrained path has its own tests
+        folder = write_image_folder(root / "images", classes=("cat", "dog", "owl"), per_class=8)
+        return [f"data.path={folder}", "data.size=32", "model.pretrained=false"]
+    kind = tv.FashionMNIST if name.startswith("fashion") else tv.MNIST
+    return [f"data.root={write_mnist_like(root, kind, n_train=60, n_test=10)}"]
+
+
+@pytest.mark.parametrize("name", DOWNLOADED)
+def test_downloaded_experiment_trains_on_tiny_files_in_the_real_format(name, tmp_path, runs_dir):
+    summary = train(name, runs_dir, "train.epochs=1", *tiny_data(name, tmp_path / "data"))
+    assert summary["epochs"] == 1 and set(summary["metrics"]) == {"train", "val", "test"}
 
 
 def test_xor_needs_a_hidden_layer(runs_dir):
