@@ -52,7 +52,7 @@ def load_language_model(run_path: str | Path, which: str) -> tuple[nn.Module, Vo
     spec = DataSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
     model = build.model(config, spec)
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(checkpoints.plain_keys(state["model"]))  # also from a compiled or distributed run
     except RuntimeError as e:
         raise DlxError(f"{run.checkpoint(which)}: its weights do not fit this run's model "
                        f"({str(e).splitlines()[0][:160]})") from None
