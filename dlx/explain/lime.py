@@ -132,7 +132,7 @@ def lime(model: nn.Module, x: Tensor, target: int, *,
     pixels = torch.bincount(labels.flatten(), minlength=features)
     order = np.argsort(-np.abs(coef), kind="stable")
     name = "superpixel" if image else "feature"
-    ranking: list[dict[str, Any]] = [{name: int(j), "weight": float(coef[j]), "pixels": int(pixels[j])}
+    ranking: list[dict[str, Any]] = [{name: int(j), "weight": float(coef[j]), **({"pixels": int(pixels[j])} if image else {})}
                                      for j in order if coef[j] != 0]
     params = {"segmentation": segmentation if image else "one per feature", "superpixels": features,
               "fill": fill, "samples": samples, "batch_size": batch_size, "kernel_width": kernel_width,
