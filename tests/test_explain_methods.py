@@ -15,6 +15,8 @@ from dlx.explain.base import to_input_size
 from dlx.explain.lime import kernel
 from dlx.registry import explainers
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def explain(method: str, model: nn.Module, x: torch.Tensor, target: int, **settings):
     return explainers.get(method).build(model.eval(), x, target, **explainers.get(method).resolve(settings, method))

@@ -21,6 +21,7 @@ from dlx.registry import explainers
 from dlx.restore import load_trained
 from tests.conftest import EXPERIMENTS, FAST
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 runner = CliRunner()
 METHODS = ("saliency", "smoothgrad", "gradcam", "occlusion", "lime", "classviz", "filters")
 
@@ -30,7 +31,7 @@ def dlx(*args: str):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
+def runs(tmp_path_factory, one_thread) -> dict[str, Path]:
     """A digits CNN, a digits MLP (no conv layer) and an iris MLP (a table model), a few seconds each."""
     from dlx import build  # noqa: F401  (registers every entry)
     from dlx.config import load
