@@ -54,7 +54,7 @@ class Augmenter:
         self.standardizer = standardizer
 
     def __call__(self, x: Tensor, step: int) -> Tensor:  # (B, C, H, W)
-        self.generator.manual_seed(hash((self.seed, step)))
+        self.generator.manual_seed((self.seed * 0x9E3779B97F4A7C15 + step) % 2**64)  # distinct per (seed, step)
         if self.config.geometric:
             x = self._geometric(x)
         if self.config.colour:
