@@ -145,7 +145,11 @@ def _figures(report: dict[str, Any], members: list[Trained], outputs: Tensor, y:
     title = f"{Path(report['run']).name if len(members) == 1 else report['run']}: {split} split, {report['checkpoint']} checkpoint"
     figures = {}
     if "confusion_matrix" in report:
-        figures["confusion_matrix"] = plots.confusion_matrix_figure(report["confusion_matrix"], spec.class_names, title)
+        if "binary" in report:  # a two-class decision at the chosen threshold
+            matrix, where = report["binary"]["confusion_matrix"], f"{title}, threshold {report['binary']['threshold']:g}"
+        else:
+            matrix, where = report["confusion_matrix"], title
+        figures["confusion_matrix"] = plots.confusion_matrix_figure(matrix, spec.class_names, where)
         if len(members) == 1:
             members[0].run.writer.add_figure(f"eval/{split}/confusion_matrix", figures["confusion_matrix"],
                                              members[0].checkpoint["loop"]["step"])

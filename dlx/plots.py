@@ -12,7 +12,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 def confusion_matrix_figure(matrix: list[list[int]], class_names: tuple[str, ...], title: str) -> Figure:
     n = len(matrix)
-    figure, ax = plt.subplots(figsize=(1.0 + 0.5 * n, 0.8 + 0.5 * n))
+    figure, ax = plt.subplots(figsize=(max(4.5, 1.0 + 0.5 * n), max(3.5, 0.8 + 0.5 * n)))  # room for the title
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(n), class_names, rotation=90 if n > 10 else 0)
     ax.set_yticks(range(n), class_names)
