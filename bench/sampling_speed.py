@@ -13,6 +13,7 @@ import statistics
 import time
 from pathlib import Path
 
+import cpu_threads
 import torch
 
 from dlx import build
@@ -34,10 +35,9 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=256)
     parser.add_argument("--tokens", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
+    cpu_threads.add_option(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    cpu_threads.apply(args)
     config = load(EXPERIMENT, [f"model.block_size={args.block}"])
     spec = DataSpec((args.block,), LANGUAGE, num_classes=65, class_names=tuple(chr(32 + i) for i in range(65)))
     torch.manual_seed(0)

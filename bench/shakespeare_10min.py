@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cpu_threads
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
@@ -92,13 +93,12 @@ def with_dlx(config, runs: Path) -> tuple[nn.Module, list[tuple[float, float]], 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
+    cpu_threads.add_option(parser)
     parser.add_argument("--only", choices=["baseline", "dlx"], default=None,
                         help="run one side only (recipe tuning, or the two sides side by side in two processes)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="a dlx override (recipe tuning)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    cpu_threads.apply(args)
     config = load(EXPERIMENT, ["train.device=cpu", "samples.every=null", f"train.max_minutes={args.minutes}",
                                *args.overrides])
     data = build.splits(config, torch.device("cpu"))

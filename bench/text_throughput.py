@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import torch
+import cpu_threads
 from loop_overhead import dlx_loop
 from rich.console import Console
 
@@ -66,10 +67,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=60, help="steps per epoch (two epochs per run)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
+    cpu_threads.add_option(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    cpu_threads.apply(args)
     overrides = ["train.device=cpu", "train.epochs=2", "train.max_minutes=null", "samples.every=null",
                  f"data.steps_per_epoch={args.steps}"]
     if not (Path(os.environ.get("DLX_DATA", "~/.cache/dlx")).expanduser() / "tinyshakespeare" / "input.txt").is_file():
