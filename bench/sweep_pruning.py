@@ -1,13 +1,15 @@
 """dlx sweep: what Hyperband pruning saves, and what a second worker process buys.
 
 1. The same TPE sweep (MLP on the embedded digits: learning rate, hidden layers, dropout, batch size)
-   with pruner none and with pruner hyperband (one thread each): the best val/accuracy of each and
-   the epochs each trained. Target: the same best metric within 0.5 points for at most 40% of the epochs.
+   with pruner none and with pruner hyperband (one thread each, a constant learning rate: pruning
+   judges a trial by its first epochs, which a warm-up schedule such as 1cycle makes unrepresentative),
+   over a few seeds: the best val/accuracy and the epochs trained.
+   Target: the same best metric within 0.5 points for at most 40% of the epochs.
 2. The same random sweep with --jobs 1 and --jobs 2 (after a warm-up, so neither pays for starting
-   the worker server), with dlx's default split of the CPU threads between the workers: trials per
-   second from the first trial's start to the last one's end, and the ratio.
+   the worker server), with dlx's default split of the CPU threads between the workers and with one
+   thread per trial: trials per second from the first trial's start to the last one's end, and the ratio.
 
-    python bench/sweep_pruning.py [--trials 30] [--epochs 20] [--throughput-trials 8]
+    python bench/sweep_pruning.py [--trials 30] [--epochs 20] [--seeds 0 1 2] [--only pruning|throughput]
 """
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ SPACE = {
 
 def write(folder: Path, name: str, threads: tuple[str, ...] = (), **fields) -> Path:
     spec = {"name": name, "experiment": str(EXPERIMENT), "metric": "val/accuracy", "seed": 0, "space": SPACE,
-            "set": ["model.name=mlp", "model.sizes=64", "train.device=cpu", "train.patience=null", *threads], **fields}
+            "set": ["model.name=mlp", "model.sizes=64", "schedule.name=constant", "train.device=cpu", "train.patience=null",
+                    *threads], **fields}
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
@@ -54,37 +57,52 @@ def epochs_trained(study) -> int:
     return sum(len(t.intermediate_values) for t in study.get_trials(deepcopy=False))
 
 
+def pruning(folder: Path, trials: int, epochs: int, seeds: list[int]) -> None:
+    print(f"TPE, {trials} trials of up to {epochs} epochs, one thread each; pruner none vs hyperband:")
+    gaps, shares = [], []
+    for seed in seeds:
+        same = {"method": "tpe", "trials": trials, "epochs": epochs, "seed": seed, "threads": ("train.threads=1",)}
+        plain, plain_s = run(folder, f"tpe-none-{seed}", pruner="none", **same)
+        pruned, pruned_s = run(folder, f"tpe-hyperband-{seed}", pruner="hyperband", **same)
+        gaps.append(100 * (plain.best_value - pruned.best_value))
+        shares.append(epochs_trained(pruned) / epochs_trained(plain))
+        cut = sum(t.state.name == "PRUNED" for t in pruned.get_trials(deepcopy=False))
+        print(f"  seed {seed}: best val/accuracy {100 * plain.best_value:.2f} vs {100 * pruned.best_value:.2f} "
+              f"(gap {gaps[-1]:+.2f} points), epochs {epochs_trained(plain)} vs {epochs_trained(pruned)} ({shares[-1]:.0%}), "
+              f"{plain_s:.0f}s vs {pruned_s:.0f}s, {cut} trials pruned")
+    gap, share = sum(gaps) / len(gaps), sum(shares) / len(shares)
+    verdict = "PASS" if abs(gap) <= 0.5 and share <= 0.4 else "FAIL"
+    print(f"  mean gap {gap:+.2f} points (target within 0.5), mean epochs {share:.0%} of none's (target <= 40%): {verdict}")
+
+
+def throughput(folder: Path, trials: int) -> None:
+    """--jobs 2 vs --jobs 1 with dlx's default split of the CPU threads, and with one thread per trial."""
+    for label, threads in (("default thread split", ()), ("one thread per trial", ("train.threads=1",))):
+        rates = {}
+        for jobs in (1, 2):
+            _, seconds = run(folder, f"jobs-{jobs}-{len(threads)}", jobs=jobs, method="random", trials=trials, epochs=3,
+                             threads=threads)
+            rates[jobs] = trials / seconds
+        print(f"{label}: --jobs 1 {rates[1]:.2f} trials/s, --jobs 2 {rates[2]:.2f} trials/s: "
+              f"throughput ratio {rates[2] / rates[1]:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--throughput-trials", type=int, default=8)
+    parser.add_argument("--only", choices=("pruning", "throughput"))
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         run(folder, "warm-up", method="random", trials=1, epochs=1)  # starts the worker server once
-
-        same = {"method": "tpe", "trials": args.trials, "epochs": args.epochs, "threads": ("train.threads=1",)}
-        plain, plain_s = run(folder, "tpe-none", pruner="none", **same)
-        pruned, pruned_s = run(folder, "tpe-hyperband", pruner="hyperband", **same)
-        gap = 100 * (plain.best_value - pruned.best_value)
-        share = epochs_trained(pruned) / epochs_trained(plain)
-        pruned_count = sum(t.state.name == "PRUNED" for t in pruned.get_trials(deepcopy=False))
-        print(f"TPE, {args.trials} trials of up to {args.epochs} epochs:")
-        print(f"  pruner none:      best val/accuracy {100 * plain.best_value:.2f}  epochs {epochs_trained(plain):4d}  {plain_s:.0f}s")
-        print(f"  pruner hyperband: best val/accuracy {100 * pruned.best_value:.2f}  epochs {epochs_trained(pruned):4d}  "
-              f"{pruned_s:.0f}s  ({pruned_count} trials pruned)")
-        print(f"  best metric gap {gap:+.2f} points (target within 0.5); epochs {share:.0%} of none's (target <= 40%): "
-              f"{'PASS' if abs(gap) <= 0.5 and share <= 0.4 else 'FAIL'}")
-
-        n = args.throughput_trials
-        rates = {}
-        for jobs in (1, 2):
-            _, seconds = run(folder, f"jobs-{jobs}", jobs=jobs, method="random", trials=n, epochs=3)
-            rates[jobs] = n / seconds
-            print(f"--jobs {jobs}: {n} trials in {seconds:.1f}s = {rates[jobs]:.2f} trials/s")
-        print(f"throughput --jobs 2 / --jobs 1: {rates[2] / rates[1]:.2f}x")
+        if args.only != "throughput":
+            pruning(folder, args.trials, args.epochs, args.seeds)
+        if args.only != "pruning":
+            throughput(folder, args.throughput_trials)
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

@@ -42,7 +42,8 @@ def sweep(path: Path, trials: int | None = None, jobs: int = 1, storage: str | N
         return
     shared = study.prepare(checked, store, where, resume, trials)
     deadline = time.time() + timeout if timeout else None
-    run_workers(checked, where, shared, store, jobs, deadline, console)
+    again = f"dlx sweep {path}" + (f" --study {name}" if study_name else "") + (" --storage URL" if storage else "")
+    run_workers(checked, where, shared, store, jobs, deadline, console, resume_hint=f"resume with: {again} --resume")
     report.show(checked, shared, where, console)
 
 
@@ -59,7 +60,8 @@ def _death(exitcode: int) -> str:
     return f"worker process exited with code {exitcode}"
 
 
-def run_workers(checked: Sweep, where: Where, shared, store, jobs: int, deadline: float | None, console: Console) -> None:
+def run_workers(checked: Sweep, where: Where, shared, store, jobs: int, deadline: float | None, console: Console,
+                resume_hint: str) -> None:
     """Run `jobs` worker processes until the slots are done; a worker that dies is replaced."""
     ctx = worker_context()
     threads = None if _sets_threads(checked) else worker.cpu_threads(jobs)
@@ -92,4 +94,4 @@ def run_workers(checked: Sweep, where: Where, shared, store, jobs: int, deadline
                         processes.append(start())
                         replaced += 1
     if stop.signum is not None:
-        raise Interrupted(stop.signum, f"resume with: dlx sweep {checked.path} --resume")
+        raise Interrupted(stop.signum, resume_hint)
