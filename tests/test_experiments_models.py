@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from dlx.cli import app
 from dlx.config import load
+from dlx.errors import DlxError
 from dlx.train import loop
 from tests.conftest import EXPERIMENTS
 from tests.test_datasets import write_cifar, write_image_folder, write_mnist_like
@@ -87,3 +88,13 @@ def test_autoencoder_shows_reconstructions_in_tensorboard(runs_dir):
     report = CliRunner().invoke(app, ["evaluate", str(runs_dir / "digits_autoencoder"), "--json"])
     assert report.exit_code == 0, report.output
     assert '"mse"' in report.output
+
+
+@pytest.mark.parametrize("name, override, problem", [
+    ("bitpattern_rnn", "data.per_step=true", "these labels are per step: use .* output: steps"),
+    ("runsum_lstm", "data.per_step=false", "these labels are one per example: use output: last or mean"),
+])
+def test_outputs_that_do_not_fit_the_targets_are_a_clear_error(name, override, problem, runs_dir):
+    with pytest.raises(DlxError, match=problem):
+        train(name, runs_dir, override)
+    assert not runs_dir.exists()  # found while building, before the run folder

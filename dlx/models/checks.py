@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dlx.data.base import DataSpec
+from dlx.data.base import CLASSIFICATION, LANGUAGE, DataSpec, Splits
 from dlx.errors import DlxError
 
 
@@ -35,3 +35,27 @@ def feature_shape(features: nn.Module, in_shape: tuple[int, ...], model: str, mi
                        f"and poolings (it needs at least {minimum}); choose a model for small images, e.g. cnn") from None
     finally:
         features.train(was_training)
+
+
+def check_targets(model: nn.Module, data: Splits, name: str) -> None:
+    """One forward pass on two training examples: the outputs must fit the targets, else a DlxError says how."""
+    spec = data.spec
+    if spec.task == LANGUAGE:  # text windows are drawn at random: its models check their own sizes
+        return
+    x, y = (t[:2] for t in data["train"])
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        got = tuple(model(x).shape[1:])
+    model.train(was_training)
+    per_example = tuple(y.shape[1:])
+    expected = (spec.num_classes, *per_example) if spec.task == CLASSIFICATION else per_example
+    if got == expected:
+        return
+    hint = ""
+    if spec.task == CLASSIFICATION and per_example:
+        hint = "; these labels are per step: use a model with a prediction per step (rnn, lstm, gru with output: steps)"
+    elif spec.task == CLASSIFICATION and len(got) > 1:
+        hint = "; these labels are one per example: use output: last or mean"
+    raise DlxError(f"model '{name}' gives outputs of shape {got} per example, but the {spec.task} targets need "
+                   f"{expected}{hint}")
