@@ -31,6 +31,7 @@ from dlx.data.text import TextSplits
 from dlx.errors import DlxError, did_you_mean
 from dlx.metrics import HIGHER_IS_BETTER
 from dlx.runs import Run, write_atomic
+from dlx.models.checks import check_targets
 from dlx.train import checkpoint, tensorboard
 from dlx.train.distributed import World, device_for, join_world
 from dlx.train.interrupts import Interrupted, catch_stop_signals
@@ -54,6 +55,8 @@ class LoopState:
     best_epoch: int = 0
     bad_evals: int = 0  # evaluations since the monitored metric last improved
     finished: bool = False
+    skipped: int = 0  # batches whose loss was NaN or infinite, left out (train.on_nan: skip)
+    epoch_skipped: int = 0  # of them in the current epoch
 
 
 def monitor_mode(config: Config) -> str:
@@ -80,6 +83,8 @@ class Trainer:
     def __init__(self, config: Config, console: Console | None = None, quiet: bool = False,
                  on_epoch: OnEpoch | None = None):
         self.world = join_world()
+        if self.world.distributed and config.train.on_nan == "skip":  # a rank skipping its backward would hang the others
+            raise DlxError("train.on_nan=skip trains in one process only; use train.on_nan=stop with --nproc")
         if not self.world.is_main:  # only rank 0 talks to the user
             console, quiet = Console(file=io.StringIO()), True
         self.config, self.console, self.quiet = config, console or Console(stderr=True), quiet
@@ -91,6 +96,7 @@ class Trainer:
         self.data = build.splits(config, self.device)
         self.spec = self.data.spec
         self.model = build.model(config, self.spec).to(self.device)
+        check_targets(self.model, self.data, config.model.name)  # a wrong output shape is a user's mistake, not a traceback
         if config.train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.forward_model = self._wrapped(self.model)  # what training calls: DDP and/or compiled around the model
@@ -181,6 +187,7 @@ class Trainer:
         progress = make_progress(self.console, self.quiet, self.total_steps, cfg.epochs, self.state.step)
         saver = checkpoint.CheckpointWriter()
         hint = f"resume with: dlx train --resume {run.path}"
+        self.last_good = (run.checkpoint("last"), self.state.step) if self.state.step else None
         try:
             with catch_stop_signals() as stop:
                 while self.state.epoch < cfg.epochs and not self.state.finished:
@@ -194,6 +201,9 @@ class Trainer:
                         saver.submit(run.checkpoint("last"), self.checkpoint_state())
                         raise Interrupted(signum, hint)
                     self._end_epoch(run, progress, saver, time.perf_counter() - epoch_started)
+        except OSError as e:  # a full or failing disk under metrics.jsonl, TensorBoard or summary.json
+            raise DlxError(f"cannot write to {e.filename or run.path} ({e.strerror or e}); the checkpoints "
+                           f"already saved are intact: {hint}") from None
         finally:
             progress.close()
             saver.close()
@@ -218,18 +228,24 @@ class Trainer:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self.autocast():
                 loss = loss_fn(model(x), y)
-            self._backward(loss if weight == 1.0 else loss * weight)
             state.batch += 1
-            loss = loss.detach()
-            self.epoch_loss += loss
-            since_log += loss
-            batches_since_log += 1
+            if cfg.on_nan == "skip" and not torch.isfinite(loss):  # a device read every step, only when asked for
+                state.skipped += 1
+                state.epoch_skipped += 1
+            else:
+                self._backward(loss if weight == 1.0 else loss * weight)
+                loss = loss.detach()
+                self.epoch_loss += loss
+                since_log += loss
+                batches_since_log += 1
             if state.batch % cfg.accumulate and state.batch < len(self.train_batches):
                 continue  # gradients keep adding up until the group is complete
             self._optimizer_step()
             state.step += 1
-            if state.step % cfg.log_every == 0:  # the only read of a device value on the hot path
+            if state.step % cfg.log_every == 0 and batches_since_log:  # the only read of a device value on the hot path
                 mean = since_log.item() / batches_since_log
+                if not math.isfinite(mean):
+                    raise self._diverged(mean)
                 since_log.zero_()
                 batches_since_log = 0
                 lr = self.optimizer.param_groups[0]["lr"]
@@ -269,12 +285,15 @@ class Trainer:
 
     def _end_epoch(self, run: Run, progress, saver, seconds: float) -> None:
         cfg, state = self.config.train, self.state
-        batches_run = state.batch
-        state.epoch += 1
-        state.batch = 0
-        values = {"epoch": state.epoch, "train/epoch_loss": self.world.mean(self.epoch_loss).item() / batches_run}
-        self.epoch_loss.zero_()
+        counted = state.batch - state.epoch_skipped
+        epoch_loss = self.world.mean(self.epoch_loss).item() / counted if counted else math.nan
         val = measure(self.eval_model, self.data.batches("val", cfg.eval_batch_size), self.loss_fn, self.metrics)
+        if not (math.isfinite(epoch_loss) and math.isfinite(val["loss"])):
+            raise self._diverged(epoch_loss if not math.isfinite(epoch_loss) else val["loss"])  # before anything is saved
+        state.epoch += 1
+        state.batch = state.epoch_skipped = 0
+        values = {"epoch": state.epoch, "train/epoch_loss": epoch_loss}
+        self.epoch_loss.zero_()
         values.update({f"val/{k}": v for k, v in val.items()})
         run.log(state.step, values)
         tensorboard.log_reconstructions(run.writer, self.eval_model, self.data, state.step)
@@ -295,8 +314,16 @@ class Trainer:
                 state.finished = True  # early stopping
         if state.epoch % cfg.checkpoint_every == 0 or state.epoch == cfg.epochs or state.finished:
             saver.submit(run.checkpoint("last"), self.checkpoint_state())
+            self.last_good = (run.checkpoint("last"), state.step)
         if self.on_epoch is not None:
             self.on_epoch(state.epoch, values)  # after the checkpoints, so a hook that raises (a sweep pruning) loses nothing
+
+    def _diverged(self, value: float) -> DlxError:
+        """Training stops before a diverged model is evaluated or saved: best.pt and last.pt keep the last good state."""
+        saved = (f"the last good checkpoint is {self.last_good[0]} (step {self.last_good[1]})" if self.last_good
+                 else "no checkpoint was saved yet")
+        return DlxError(f"the training loss is {value} at step {self.state.step}; {saved}; lower optimizer.lr, set "
+                        "train.grad_clip, or leave such batches out with train.on_nan=skip")
 
     def _summarise(self, run: Run, seconds: float) -> dict[str, Any]:
         """Final metrics of the best model on every split, written to summary.json and TensorBoard's hparams."""
@@ -306,7 +333,8 @@ class Trainer:
                                 self.loss_fn, self.metrics) for split in ("train", "val", "test")}
         summary = {
             "run": run.name, "metrics": final, "best_epoch": self.state.best_epoch, "epochs": self.state.epoch,
-            "steps": self.state.step, "early_stopped": self.state.epoch < self.config.train.epochs,
+            "steps": self.state.step, "skipped_batches": self.state.skipped,
+            "early_stopped": self.state.epoch < self.config.train.epochs,
             "monitor": {self.config.train.monitor: self.state.best}, "seconds": round(seconds, 3),
             "device": str(self.device), "parameters": sum(p.numel() for p in self.model.parameters()),
             "versions": {"dlx": dlx.__version__, "torch": torch.__version__, "python": platform.python_version()},
@@ -348,11 +376,16 @@ def resume(run_path: str | Path, quiet: bool = False, console: Console | None = 
     """Continue a run from its last checkpoint, with its own saved config, under any number of processes."""
     run = Run.open(run_path)
     config = load_config(run.config_path)
-    last = checkpoint.load(run.checkpoint("last"))
-    best_path = run.checkpoint("best")
-    best = checkpoint.load(best_path) if best_path.is_file() else None
+    last_path, best_path = run.checkpoint("last"), run.checkpoint("best")
+    # no last.pt: the run stopped (a kill, a crash) before its first checkpoint, so it has nothing to lose
+    last = checkpoint.load(last_path) if last_path.is_file() else None
+    best = checkpoint.load(best_path) if last is not None and best_path.is_file() else None
     trainer = Trainer(config, console, quiet)
-    trainer.restore(last, best)
+    if last is None:
+        trainer.console.print(f"{run.path}: no checkpoint yet (it stopped before its first epoch ended); "
+                              "training from the start", highlight=False)
+    else:
+        trainer.restore(last, best)
     if trainer.state.finished or trainer.state.epoch >= config.train.epochs:
         raise DlxError(f"{run.path}: this run has finished; start a new one with `dlx train {run.config_path}`")
     if trainer.world.is_main:
