@@ -183,3 +183,12 @@ def test_logistic_steepness():
     logistic = next(m for m in model.modules() if type(m).__name__ == "Logistic")
     x = torch.linspace(-3, 3, 7)
     assert torch.allclose(logistic(x), 1 / (1 + torch.exp(-2.5 * x)))
+
+
+def test_mlp_takes_the_course_layer_string():
+    entry, spec = models.get("mlp"), DataSpec((2,), CLASSIFICATION, num_classes=2)
+    model = entry.build(spec, **entry.resolve({"layers": "2-4-3-2"}, "model"))
+    assert [(m.in_features, m.out_features) for m in model.modules() if isinstance(m, torch.nn.Linear)] == \
+        [(2, 4), (4, 3), (3, 2)]
+    with pytest.raises(DlxError, match="must start with the data's 2 inputs and end with its 2 outputs"):
+        entry.build(spec, **entry.resolve({"layers": "4-4-3-2"}, "model"))

@@ -22,7 +22,8 @@ Dropout = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 @dataclass
 class MLPConfig:
-    sizes: str | int = "64"  # hidden layer sizes, "4-3" (the course's "2-4-3-2" on 2 inputs and 2 classes); "" for none
+    sizes: str | int = "64"  # hidden layer sizes, "4-3"; "" for none (a linear model)
+    layers: str | None = None  # or the course's whole net, "2-4-3-2": inputs-hidden-...-outputs, checked against the data
     activation: ActivationName = "relu"
     steepness: Steepness = 1.0  # lambda of the logistic activation 1/(1+exp(-lambda x)); the others ignore it
     dropout: Dropout = 0.0  # after each hidden layer; the course's keep probability 1/2 is dropout 0.5
@@ -58,12 +59,24 @@ def dense_stack(widths: list[int], act: ActivationName, init: InitName, *, steep
     return layers
 
 
+def hidden_sizes(config: MLPConfig, spec: DataSpec) -> list[int]:
+    """The hidden sizes: model.sizes, or the middle of model.layers once its ends match the data."""
+    if config.layers is None:
+        return parse_sizes(config.sizes)
+    layers = parse_sizes(config.layers, "model.layers")
+    ends = (math.prod(spec.in_shape), spec.num_outputs)
+    if len(layers) < 2 or (layers[0], layers[-1]) != ends:
+        raise DlxError(f"model.layers: '{config.layers}' must start with the data's {ends[0]} inputs and end with its "
+                       f"{ends[1]} outputs, e.g. '{ends[0]}-8-{ends[1]}'")
+    return layers[1:-1]
+
+
 @models.register("mlp", "multilayer perceptron, hidden sizes like '64-32', any course activation, dropout, "
                         "batch norm, initialiser", config=MLPConfig, inputs="any")
 class MLP(nn.Module):
     def __init__(self, spec: DataSpec, config: MLPConfig):
         super().__init__()
-        widths = [math.prod(spec.in_shape), *parse_sizes(config.sizes)]
+        widths = [math.prod(spec.in_shape), *hidden_sizes(config, spec)]
         output = nn.Linear(widths[-1], classifier_outputs(spec, "mlp"))
         initialize(output, config.init, "identity")  # logits: softmax (in the loss) or identity follows
         hidden = dense_stack(widths, config.activation, config.init, steepness=config.steepness,
