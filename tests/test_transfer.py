@@ -41,7 +41,7 @@ def test_pretrained_loads_the_cached_weights_and_sizes_a_new_head(torch_home):
     torch.save(imagenet.state_dict(), path)
     model = build(pretrained=True, freeze="trunk")
     assert torch.equal(model.net.features[0][0].weight, imagenet.features[0][0].weight)
-    assert model.head == "classifier.3" and model.net.classifier[3].out_features == 4
+    assert model.head_name == "classifier.3" and model.net.classifier[3].out_features == 4
     trainable = [n for n, p in model.net.named_parameters() if p.requires_grad]
     assert trainable == ["classifier.3.weight", "classifier.3.bias"]
     model.train()

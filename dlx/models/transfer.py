@@ -74,7 +74,7 @@ class TorchvisionNet(nn.Module):
         self.net = torchvision.models.get_model(arch, weights=None)
         if config.pretrained:
             self.net.load_state_dict(pretrained_state(arch))
-        self.head = replace_head(self.net, classifier_outputs(spec, name))
+        self.head_name = replace_head(self.net, classifier_outputs(spec, name))
         feature_shape(self.net, (3, *spec.in_shape[1:]), name, "32x32")
         self._freeze(config.freeze)
 
@@ -83,7 +83,7 @@ class TorchvisionNet(nn.Module):
             return
         params = dict(self.net.named_parameters())
         if freeze == "trunk":
-            frozen = [n for n in params if not n.startswith(self.head + ".")]
+            frozen = [n for n in params if not n.startswith(self.head_name + ".")]
         else:
             frozen = []
             for prefix in freeze:
