@@ -418,9 +418,9 @@ def sweep(
     storage: Annotated[Optional[str], typer.Option(help="A database URL shared by many machines, e.g. postgresql://user:pw@host/db "
                                                    "(default: a journal file in runs/<study>/).")] = None,
     study: Annotated[Optional[str], typer.Option(help="The study's name and runs/ folder (default: the sweep's name).")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue a stopped sweep; trials its workers left unfinished run again.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue a stopped sweep; trials its workers left unfinished run again.")] = False,
     timeout: Annotated[Optional[float], typer.Option(min=0, help="Start no new trial after this many seconds.")] = None,
-    status: Annotated[bool, typer.Option(help="Only report: the trial table, importances, best.yaml and plots.")] = False,
+    status: Annotated[bool, typer.Option("--status", help="Only report: the trial table, importances, best.yaml and plots.")] = False,
     runs_dir: RunsDir = Path("runs"),
 ) -> None:
     """Hyperparameter search over any config values with Optuna: each trial is an ordinary run."""
