@@ -112,5 +112,5 @@ class TorchvisionNet(nn.Module):
 
 for _arch, _title in ARCHS.items():
     models.register(f"tv_{_arch}", f"torchvision's {_title} (ImageNet layout); pretrained: true for transfer "
-                                   f"learning, freeze: trunk | none | [prefixes]",
+                                   f"learning, freeze: trunk, none or module prefixes",
                     config=TorchvisionConfig, inputs="image")(partial(TorchvisionNet, arch=_arch))
