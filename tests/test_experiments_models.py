@@ -83,7 +83,8 @@ def test_autoencoder_shows_reconstructions_in_tensorboard(runs_dir):
     events.Reload()
     grids = events.Images("reconstructions/val")
     assert len(grids) == 3  # one per epoch
-    assert (grids[0].width, grids[0].height) == (8 * 10 + 2, 4 * 10 + 2)  # 8 columns, 2 rows of digits over 2 of reconstructions
+    # 8 columns; 2 rows of digits over 2 rows of their reconstructions; 8x8 images with 2-pixel borders
+    assert (grids[0].width, grids[0].height) == (8 * 10 + 2, 4 * 10 + 2)
     assert summary["metrics"]["test"]["mse"] < 0.6  # standardised pixels: 1.0 is predicting the mean
     report = CliRunner().invoke(app, ["evaluate", str(runs_dir / "digits_autoencoder"), "--json"])
     assert report.exit_code == 0, report.output

@@ -48,7 +48,9 @@ def fitting_data(name: str) -> tuple[DataSpec, torch.Tensor, torch.Tensor]:
         x = torch.randn(16, 3, side, side, generator=g)
         x[:, :, : side // 2] += (2 * y - 1).float().view(-1, 1, 1, 1)
         task = entry.meta.get("task", CLASSIFICATION)
-        return DataSpec((3, side, side), task, num_classes=2 if task == CLASSIFICATION else 0), x, x if task == RECONSTRUCTION else y
+        if task == RECONSTRUCTION:
+            return DataSpec((3, side, side), task), x, x
+        return DataSpec((3, side, side), task, num_classes=2), x, y
     x = torch.randn(64, 6, generator=g)  # tables: two classes split by a plane, or the table itself
     if entry.meta.get("task") == RECONSTRUCTION:
         return DataSpec((6,), RECONSTRUCTION), x, x

@@ -71,8 +71,8 @@ def hidden_sizes(config: MLPConfig, spec: DataSpec) -> list[int]:
     return layers[1:-1]
 
 
-@models.register("mlp", "multilayer perceptron, hidden sizes '64-32' or layers '2-4-3-2', any course activation, dropout, "
-                        "batch norm, initialiser", config=MLPConfig, inputs="any")
+@models.register("mlp", "multilayer perceptron, hidden sizes '64-32' or layers '2-4-3-2', any course activation, "
+                        "dropout, batch norm, initialiser", config=MLPConfig, inputs="any")
 class MLP(nn.Module):
     def __init__(self, spec: DataSpec, config: MLPConfig):
         super().__init__()

@@ -33,7 +33,8 @@ ARCHS = {
 @dataclass
 class TorchvisionConfig:
     pretrained: bool = False  # torchvision's ImageNet weights for the trunk; the head always starts fresh
-    freeze: Literal["trunk", "none"] | list[str] = "none"  # trunk: train the new head only; or module prefixes, e.g. [conv1, layer1]
+    # trunk: train the new head only; none: fine-tune everything; or module prefixes, e.g. [conv1, layer1]
+    freeze: Literal["trunk", "none"] | list[str] = "none"
 
 
 def weights_path(weights: torchvision.models.WeightsEnum) -> Path:
