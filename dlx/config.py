@@ -75,6 +75,9 @@ class TrainSection(Section):
     log_every: Annotated[int, Field(ge=1)] = 10  # steps between train/loss points
     checkpoint_every: Annotated[int, Field(ge=1)] = 1  # epochs between last.pt writes
     max_minutes: Annotated[float, Field(gt=0.0)] | None = None  # a time budget: then end the epoch early and finish
+    # a NaN or infinite loss: stop (naming the step and the last good checkpoint), or skip that batch's update
+    # (skip reads the loss every step; stop only where it is read anyway: at each log point and epoch end)
+    on_nan: Literal["stop", "skip"] = "stop"
     # fast paths, each measured in bench/
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast; fp16 adds a GradScaler against underflow
     compile: bool = False  # torch.compile the model; checkpoints keep the plain module's keys

@@ -32,6 +32,14 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def _entry(line: str) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) and "step" in entry else None
+
+
 class Run:
     def __init__(self, path: Path):
         self.path = path
@@ -92,9 +100,10 @@ class Run:
                 self.writer.add_scalar(key, value, step)
 
     def history(self) -> list[dict[str, Any]]:
+        """The evaluations logged; a line cut short (a kill or a full disk in the middle of a write) is left out."""
         if not self.metrics_path.is_file():
             return []
-        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+        return [entry for line in self.metrics_path.read_text(errors="replace").splitlines() if (entry := _entry(line))]
 
     def truncate_history(self, step: int) -> None:
         """Forget evaluations after `step` here and in TensorBoard: a resumed run logs them again."""

@@ -1,0 +1,145 @@
+"""A failing disk (ENOSPC) while a checkpoint, the metrics log, the config or an evaluation is written: one clear
+line and exit 2, the previous checkpoint stays valid, and the run resumes to the same end as an unbroken one."""
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dlx.cli import app
+from dlx.config import load
+from dlx.train import checkpoint, loop
+from tests.reliability.procs import COMMON, DIGITS, assert_same_run, sets
+
+RECIPE = [*COMMON, "optimizer.name=sgd", "optimizer.momentum=0.9", "optimizer.lr=0.05", "schedule.name=one_cycle",
+          "train.epochs=6", "train.patience=null"]
+runner = CliRunner()
+
+
+def disk_full(path: str = "") -> OSError:
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path or None)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    return loop.start(load(DIGITS, [*RECIPE, "name=straight"]), tmp_path_factory.mktemp("reference"), quiet=True)[0].path
+
+
+def train(runs: Path):
+    return runner.invoke(app, ["train", DIGITS, *sets(RECIPE), "--name", "r", "--runs-dir", str(runs), "--quiet"])
+
+
+def error_line(result) -> str:
+    *_, last = result.stderr.splitlines()
+    assert result.exit_code == 2 and last.startswith("error: ") and "Traceback" not in result.output, result.output
+    return last
+
+
+def fail_on(monkeypatch, what: str, nth: int) -> None:
+    """os.fsync raises ENOSPC on the nth sync of a temporary file whose name contains `what`."""
+    real, seen = os.fsync, []
+
+    def fsync(fd: int) -> None:
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        if what in name:
+            seen.append(name)
+            if len(seen) == nth:
+                raise disk_full(name)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+def test_checkpoints_reach_the_disk_in_the_order_submitted(tmp_path, monkeypatch):
+    """best.pt before the last.pt that names its epoch: a kill between the two never leaves a last.pt whose best
+    epoch is missing from best.pt (the writer used to take the newest first)."""
+    busy, go, written, real = threading.Event(), threading.Event(), [], checkpoint.save
+
+    def slow_save(state, path):
+        busy.set()
+        go.wait()
+        written.append((path.name, state["epoch"]))
+        real(state, path)
+
+    monkeypatch.setattr(checkpoint, "save", slow_save)
+    writer = checkpoint.CheckpointWriter()
+    writer.submit(tmp_path / "last.pt", {"epoch": 1})
+    busy.wait()  # the disk is slow with epoch 1's last.pt; epoch 2 queues its best.pt, then last.pt
+    writer.submit(tmp_path / "best.pt", {"epoch": 2})
+    writer.submit(tmp_path / "last.pt", {"epoch": 2})
+    go.set()
+    writer.close()
+    assert written == [("last.pt", 1), ("best.pt", 2), ("last.pt", 2)]
+
+
+def test_a_full_disk_during_a_checkpoint_write_keeps_the_previous_one_and_the_run_resumes(tmp_path, monkeypatch,
+                                                                                           reference):
+    fail_on(monkeypatch, ".last.pt.", 3)
+    line = error_line(train(tmp_path))
+    assert "could not write a checkpoint" in line and "No space left on device" in line
+    run = tmp_path / "r"
+    assert checkpoint.load(run / "checkpoints" / "last.pt")["loop"]["epoch"] == 2
+    assert not [p for p in (run / "checkpoints").iterdir() if p.suffix == ".tmp"]  # no half-written file left
+    monkeypatch.undo()
+    assert runner.invoke(app, ["train", "--resume", str(run), "--quiet"]).exit_code == 0
+    assert_same_run(run, reference)
+
+
+class TornWrites:
+    """A file on a disk that fills up: half of what is written gets there, then ENOSPC."""
+
+    def __init__(self, file):
+        self.file = file
+
+    def write(self, text: str) -> int:
+        self.file.write(text[: len(text) // 2])
+        self.file.flush()
+        raise disk_full(self.file.name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
+def test_a_full_disk_while_logging_metrics_says_so_and_the_run_resumes_past_the_torn_line(tmp_path, monkeypatch,
+                                                                                        reference):
+    real_open, appends = Path.open, []
+
+    def open_(self, mode="r", *args, **kwargs):
+        file = real_open(self, mode, *args, **kwargs)
+        if self.name == "metrics.jsonl" and mode == "a":
+            appends.append(self)
+            return TornWrites(file) if len(appends) == 4 else file
+        return file
+
+    monkeypatch.setattr(Path, "open", open_)
+    line = error_line(train(tmp_path))
+    run = tmp_path / "r"
+    assert f"cannot write to {run / 'metrics.jsonl'} (No space left on device)" in line
+    assert f"resume with: dlx train --resume {run}" in line
+    assert not (run / "metrics.jsonl").read_text().endswith("\n")  # the torn line is there
+    monkeypatch.undo()
+    assert runner.invoke(app, ["train", "--resume", str(run), "--quiet"]).exit_code == 0
+    assert_same_run(run, reference)
+
+
+def test_a_full_disk_before_training_starts_is_one_line(tmp_path, monkeypatch):
+    fail_on(monkeypatch, ".config.yaml.", 1)
+    line = error_line(train(tmp_path))
+    assert "config.yaml" in line and "No space left on device" in line
+
+
+def test_a_full_disk_under_evaluate_is_one_line_and_the_run_is_untouched(tmp_path, monkeypatch, reference):
+    before = {p.name: p.read_bytes() for p in reference.iterdir() if p.is_file()}
+    fail_on(monkeypatch, ".evaluation.json.", 1)
+    line = error_line(runner.invoke(app, ["evaluate", str(reference)]))
+    assert "No space left on device" in line
+    monkeypatch.undo()
+    after = {p.name: p.read_bytes() for p in reference.iterdir() if p.is_file() and p.name in before}
+    assert after == before
