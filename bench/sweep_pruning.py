@@ -9,7 +9,7 @@
    the worker server), with dlx's default split of the CPU threads between the workers and with one
    thread per trial: trials per second from the first trial's start to the last one's end, and the ratio.
 
-    python bench/sweep_pruning.py [--trials 30] [--epochs 20] [--seeds 0 1 2] [--only pruning|throughput]
+    python bench/sweep_pruning.py [--trials 60] [--epochs 20] [--seeds 0 1 2] [--only pruning|throughput]
 """
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def throughput(folder: Path, trials: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--throughput-trials", type=int, default=8)
