@@ -10,6 +10,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
+from dlx.errors import DlxError
+
 CLASSIFICATION, REGRESSION = "classification", "regression"
 RECONSTRUCTION = "reconstruction"  # the target is the input itself (autoencoders); compared like regression
 LANGUAGE = "language"  # next-token prediction: inputs (B, T) token ids, outputs (B, T, vocabulary) logits
@@ -148,6 +150,8 @@ def make_splits(data: ArrayData, fractions: tuple[float, float, float], seed: in
     stratify = data.task == CLASSIFICATION and data.y.dim() == 1  # labels per step (N, T): a plain random split
     if data.test is not None:  # the official test split stays; what is left is divided train:val by the first two fractions
         fractions = (fractions[0], fractions[1], 0.0)
+    if fractions[0] <= 0:
+        raise DlxError(f"data.split: the train fraction is {fractions[0]}; give it a share above 0, e.g. [0.6, 0.2, 0.2]")
     if fold is None:
         train, val, test = split_indices(data.y, fractions, seed, stratify)
     else:

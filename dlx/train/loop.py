@@ -94,6 +94,10 @@ class Trainer:
             torch.set_num_threads(config.train.threads)
         torch.manual_seed(config.seed)  # model initialisation and dropout
         self.data = build.splits(config, self.device)
+        empty = [split for split in ("train", "val", "test") if not len(self.data.batches(split, 1))]
+        if empty:  # training needs examples to learn from, to pick the best model on and to report on
+            raise DlxError(f"data.split {list(config.data.split)} leaves the {' and '.join(empty)} split"
+                           f"{'s' if len(empty) > 1 else ''} without examples; give each a larger share")
         self.spec = self.data.spec
         self.model = build.model(config, self.spec).to(self.device)
         check_targets(self.model, self.data, config.model.name)  # a wrong output shape is a user's mistake, not a traceback
