@@ -17,7 +17,7 @@ train: $(BIN)/dlx
 	$(BIN)/dlx train experiments/digits_cnn.yaml
 
 test: $(BIN)/dlx
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
 
 bench: $(BIN)/dlx
 	$(BIN)/python bench/loop_overhead.py
