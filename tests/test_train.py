@@ -101,3 +101,19 @@ def test_tensorboard_holds_scalars_hparams_images_and_graph(fast_config, runs_di
     hparams = events.PluginTagToContent("hparams")
     assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= set(hparams)
     assert b"optimizer.lr" in hparams["_hparams_/session_start_info"]
+
+
+def test_regression_with_several_targets_logs_each_metric_as_one_number(runs_dir, monkeypatch):
+    import torch
+
+    from dlx.config import validate
+    from dlx.data.base import REGRESSION, ArrayData
+
+    x = torch.randn(200, 3, generator=torch.Generator().manual_seed(0))
+    monkeypatch.setattr(loop.build, "dataset", lambda config: ArrayData(x, torch.stack([x.sum(1), x[:, 0]], 1), REGRESSION))
+    config = validate({"name": "two", "data": {"name": "diabetes"}, "model": {"name": "mlp", "sizes": "16"},
+                       "loss": {"name": "mse"}, "train": {"epochs": 2, "device": "cpu"},
+                       "eval": {"metrics": ["mse", "mae", "rmse", "r2"]}})
+    _, summary = loop.start(config, runs_dir, quiet=True)
+    assert summary["metrics"]["test"]["mse"] == pytest.approx(summary["metrics"]["test"]["loss"], rel=1e-5)
+    assert all(isinstance(v, float) for v in summary["metrics"]["test"].values())

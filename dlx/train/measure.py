@@ -24,5 +24,6 @@ def measure(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], loss_fn:
         metrics.update(out, y)
     model.train(was_training)
     values = {"loss": total.item() / count}
-    values.update({name: value.item() for name, value in metrics.compute().items()})
+    # a metric over several regression targets is a vector: its mean over the targets is logged
+    values.update({name: value.float().mean().item() for name, value in metrics.compute().items()})
     return values
