@@ -369,7 +369,8 @@ def generate(
     strategy: Annotated[Literal["sample", "greedy", "beam"], typer.Option(help="sample, greedy or beam.")] = "sample",
     beam_width: Annotated[int, typer.Option(min=1, help="Beams kept by --strategy beam.")] = 4,
     num_samples: Annotated[int, typer.Option(min=1, help="Independent samples.")] = 1,
-    seed: Annotated[Optional[int], typer.Option(min=0, help="Fixes the samples (default: a fresh seed, printed).")] = None,
+    seed: Annotated[Optional[int], typer.Option(min=0, max=2**63 - 1, help="Fixes the samples (default: a fresh seed, "
+                                                "printed).")] = None,
     stream: Annotated[bool, typer.Option(help="Print characters as they are generated.")] = True,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Also write the text to this file.")] = None,
     checkpoint: Annotated[Literal["best", "last"], typer.Option(help="best or last.")] = "best",

@@ -159,6 +159,10 @@ def make_splits(data: ArrayData, fractions: tuple[float, float, float], seed: in
     parts = {"train": (data.x[train], data.y[train]), "val": (data.x[val], data.y[val]),
              "test": (data.x[test], data.y[test]) if data.test is None else data.test}
     if standardize and data.x.is_floating_point():
+        expected = (1, data.x.shape[1], 1, 1) if data.x.dim() == 4 else (1, *data.x.shape[1:])  # as fit() makes them
+        if standardizer is not None and {tuple(standardizer.mean.shape), tuple(standardizer.std.shape)} != {expected}:
+            raise DlxError(f"the checkpoint's standardisation statistics have shape {tuple(standardizer.mean.shape)}, "
+                           f"this data needs {expected}: the checkpoint belongs to another run")
         standardizer = standardizer or Standardizer.fit(parts["train"][0])
         parts = {k: (standardizer(x), y) for k, (x, y) in parts.items()}
     if data.task == RECONSTRUCTION:  # the target is what the model sees, standardised alike

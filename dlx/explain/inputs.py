@@ -1,6 +1,7 @@
 """The samples to explain: image files prepared exactly as the run's data, or rows of one of its splits."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,11 +32,13 @@ def read_image(path: Path, spec: DataSpec, standardizer: Standardizer | None, de
                        f"explain rows of a split with --index")
     channels, height, width = spec.in_shape
     try:
-        with Image.open(path) as opened:
-            opened.load()
-            image = opened.convert("RGB")
-            grey_file = opened.mode in GREY_MODES
-    except (OSError, UnidentifiedImageError, ValueError) as e:
+        with warnings.catch_warnings():  # over PIL's pixel limit (about 89 million) an image is refused, not decoded
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                opened.load()
+                image = opened.convert("RGB")
+                grey_file = opened.mode in GREY_MODES
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
         reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
         raise DlxError(f"--input {path}: cannot read it as an image ({reason})") from None
     pixels = np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0

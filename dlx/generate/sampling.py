@@ -12,7 +12,9 @@ def filter_logits(logits: Tensor, temperature: float = 1.0, top_k: int | None = 
     top-k keeps the k most likely tokens; top-p (nucleus) keeps the fewest most likely tokens whose
     probabilities sum to at least p, after the temperature, as in Holtzman et al. 2019.
     """
-    logits = logits / temperature
+    # the largest at 0 first (softmax does not change) and a temperature the dtype can hold: a tiny temperature
+    # then gives large negative logits, never inf - inf or 0 / 0 = NaN
+    logits = (logits - logits.amax(dim=-1, keepdim=True)) / max(temperature, torch.finfo(logits.dtype).tiny)
     if top_k is not None and top_k < logits.shape[-1]:
         values, index = logits.topk(top_k, dim=-1)  # exactly k, ties or not
         logits = torch.full_like(logits, float("-inf")).scatter(-1, index, values)

@@ -56,6 +56,8 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001  a damaged file can fail anywhere in unpickling; any failure means unreadable
         reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        if "Weights only load failed" in reason:  # torch's own text would suggest turning the protection off
+            reason = "it holds Python objects other than tensors and numbers, and dlx never runs a file's code"
         raise DlxError(f"{path}: not a readable dlx checkpoint (corrupt, truncated or unsafe: {reason})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise DlxError(f"{path}: not a dlx checkpoint (no '{FORMAT}' marker)")
