@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,9 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
     if not path.is_file():
         raise DlxError(f"{path}: no such checkpoint")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about odd pickles too: the one line below says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001  a damaged file can fail anywhere in unpickling; any failure means unreadable
         reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         if "Weights only load failed" in reason:  # torch's own text would suggest turning the protection off
