@@ -133,3 +133,27 @@ def test_bad_input_is_one_line_and_exit_2_before_any_trial(tmp_path, changes, ar
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not list(runs.glob("*/trial-*"))
+
+
+@pytest.mark.parametrize("beat_age, gone", [(10.0, False), (10_000.0, True)])
+def test_a_trial_of_another_machine_is_interrupted_only_when_its_heartbeat_is_old(tmp_path, beat_age, gone):
+    import time
+
+    from dlx.sweep import study
+    from dlx.sweep.spec import load_sweep
+
+    checked = load_sweep(write_sweep(tmp_path, trials=2))
+    where = study.Where(tmp_path / "runs" / "tiny", "tiny")
+    storage = study.open_storage(where)
+    shared = study.prepare(checked, storage, where, resume=False, trials=None)
+    trial_id = study.claim(shared, storage)
+    storage.set_trial_param(trial_id, "optimizer.lr", 0.01, checked.space["optimizer.lr"].distribution())
+    storage.set_trial_system_attr(trial_id, study.WORKER, {"host": "another-machine", "pid": 1})
+    storage.set_trial_system_attr(trial_id, study.BEAT, time.time() - beat_age)
+    assert study.recover(shared, storage, where) == ([0] if gone else [])
+    trials = shared.get_trials()
+    if gone:  # failed as interrupted (not counted), and its values queued again
+        assert trials[0].state == TrialState.FAIL and not study.counted(trials[0])
+        assert trials[-1].state == TrialState.WAITING and trials[-1].system_attrs["fixed_params"] == {"optimizer.lr": 0.01}
+    else:
+        assert trials[0].state == TrialState.RUNNING and len(trials) == 2

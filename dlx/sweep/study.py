@@ -251,7 +251,7 @@ def _gone(trial: FrozenTrial, now: float) -> bool:
     if worker and worker["host"] == socket.gethostname():
         return not alive(worker["pid"])
     started = trial.datetime_start.timestamp() if trial.datetime_start else now
-    return now - max(trial.system_attrs.get(BEAT, 0.0), started) > STALE_AFTER
+    return now - trial.system_attrs.get(BEAT, started) > STALE_AFTER  # the last sign of life
 
 
 def _finish_failed(storage: BaseStorage, trial: FrozenTrial, system: dict[str, Any], user: dict[str, Any]) -> bool:
