@@ -204,7 +204,7 @@ def _record(members: list[Trained], report: dict[str, Any], folder: Path) -> Non
     metrics of a single run also go to its TensorBoard."""
     key = f"{report['split']}/{report['checkpoint']}"
     path = folder / "evaluation.json"
-    existing = json.loads(path.read_text()) if path.is_file() else {}
+    existing = _earlier(path)
     if len(members) == 1:
         run = members[0].run
         run.write_json("evaluation.json", {**existing, key: report})
@@ -216,6 +216,17 @@ def _record(members: list[Trained], report: dict[str, Any], folder: Path) -> Non
         from dlx.runs import write_atomic
 
         write_atomic(path, (json.dumps({**existing, key: report}, indent=2) + "\n").encode())
+
+
+def _earlier(path: Path) -> dict[str, Any]:
+    """The reports already in evaluation.json; a damaged file, or a link planted in its place, starts afresh."""
+    if path.is_symlink() or not path.is_file():
+        return {}
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return earlier if isinstance(earlier, dict) else {}
 
 
 def print_report(console: Console, report: dict[str, Any]) -> None:

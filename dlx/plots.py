@@ -1,6 +1,7 @@
 """Figures that dlx writes to run folders (matplotlib, without a display)."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -8,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+
+from dlx.runs import write_atomic  # noqa: E402
 
 
 def confusion_matrix_figure(matrix: list[list[int]], class_names: tuple[str, ...], title: str) -> Figure:
@@ -34,11 +37,14 @@ def close(figure: Figure) -> None:
 
 
 def save(figure: Figure, path: Path, dpi: int = 100) -> Path:
-    """Lay the figure out, write it (creating the folder) and free it."""
+    """Lay the figure out, write it (creating the folder) and free it. Written atomically: a kill leaves no half
+    image, and a symbolic link planted at `path` (a run folder from elsewhere) is replaced, never written through."""
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=dpi)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, dpi=dpi, format=path.suffix.lstrip(".") or None)
     close(figure)
+    write_atomic(path, buffer.getvalue())
     return path
 
 

@@ -194,6 +194,9 @@ def _hint(name: str, known: set[str]) -> str:
 
 def removable(path: Path) -> Path:
     """`path` if it is a run or a cross-validation folder, else a DlxError: rm never deletes anything else."""
+    if path.is_symlink():  # deleting through a link would remove a folder the user did not name
+        raise DlxError(f"{path}: a symbolic link, not a run folder; remove the link itself with rm, or name the folder "
+                       "it points to")
     if not path.is_dir():
         raise DlxError(f"{path}: no such run folder")
     if not (is_run(path) or crossval.is_parent(path)):
