@@ -47,15 +47,20 @@ def table(checked: Sweep, shared: optuna.Study) -> Table:
              f"({states[TrialState.COMPLETE]} complete, {states[TrialState.PRUNED]} pruned, {states[TrialState.FAIL]} failed)")
     grid = Table(title=title)
     for column in ("trial", "state", checked.metric, "epochs", *checked.space, "seconds", "note"):
-        grid.add_column(column, justify="right" if column not in ("state", "note") else "left")
+        grid.add_column(column, justify="left" if column in ("state", "note") else "right", overflow="fold")
     for t in ranked(checked, trials):
         value = shown_value(t)
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
         note = t.user_attrs.get("error", "") or (f"re-run of {t.user_attrs['retry_of']}" if "retry_of" in t.user_attrs else "")
         grid.add_row(str(t.number), t.state.name.lower(), "" if value is None else f"{value:.4f}",
-                     str(len(t.intermediate_values)), *(space.render(t.params[p]) if p in t.params else "" for p in checked.space),
+                     str(len(t.intermediate_values)), *(_short(t.params[p]) if p in t.params else "" for p in checked.space),
                      "" if seconds is None else f"{seconds:.1f}", note)
     return grid
+
+
+def _short(value) -> str:
+    """A parameter value as narrow as a table cell needs: 4 significant digits, strings unquoted."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def importances(shared: optuna.Study) -> dict[str, float] | str:
