@@ -157,3 +157,14 @@ def test_a_trial_of_another_machine_is_interrupted_only_when_its_heartbeat_is_ol
         assert trials[-1].state == TrialState.WAITING and trials[-1].system_attrs["fixed_params"] == {"optimizer.lr": 0.01}
     else:
         assert trials[0].state == TrialState.RUNNING and len(trials) == 2
+
+
+def test_timeout_starts_no_new_trial_and_resume_finishes_the_sweep(tmp_path):
+    sweep = write_sweep(tmp_path, trials=2)
+    runs = tmp_path / "runs"
+    stopped = dlx("sweep", sweep, "--timeout", 0, "--runs-dir", runs)
+    assert stopped.exit_code == 0 and "0 of 2 trials done" in stopped.output
+    assert [t.state for t in journal_study(runs / "tiny").get_trials()] == [TrialState.WAITING] * 2
+    resumed = dlx("sweep", sweep, "--resume", "--runs-dir", runs)
+    assert resumed.exit_code == 0 and "2 of 2 trials done (2 complete" in resumed.output
+    assert len(journal_study(runs / "tiny").get_trials()) == 2

@@ -41,7 +41,7 @@ def sweep(path: Path, trials: int | None = None, jobs: int = 1, storage: str | N
         report.show(checked, study.load(checked, store, where), where, console)
         return
     shared = study.prepare(checked, store, where, resume, trials)
-    deadline = time.time() + timeout if timeout else None
+    deadline = time.time() + timeout if timeout is not None else None
     again = f"dlx sweep {path}" + (f" --study {name}" if study_name else "") + (" --storage URL" if storage else "")
     run_workers(checked, where, shared, store, jobs, deadline, console, resume_hint=f"resume with: {again} --resume")
     report.show(checked, shared, where, console)
