@@ -21,7 +21,7 @@ app = typer.Typer(name="dlx", help="Deep-learning experiments from YAML: train, 
 out = Console()
 err = Console(stderr=True)
 
-RUN_PANEL, INSPECT_PANEL, SOON_PANEL = "Run", "Inspect", "Coming"
+RUN_PANEL, INSPECT_PANEL = "Run", "Inspect"
 
 Overrides = Annotated[Optional[list[str]], typer.Option("--set", "-s", metavar="KEY=VALUE",
                                                         help="Override a config value, e.g. optimizer.lr=0.01 (repeatable).")]
@@ -309,10 +309,6 @@ def runs_rm(
     out.print(f"deleted {path}", highlight=False)
 
 
-def _not_yet(command: str) -> None:
-    fail(f"`dlx {command}` is not available yet in dlx {dlx.__version__}")
-
-
 @app.command(rich_help_panel=RUN_PANEL)
 @user_errors
 def explain(
@@ -433,11 +429,3 @@ def sweep(
 
     run_sweep(sweep_file, trials=trials, jobs=jobs, storage=storage, study_name=study, resume=resume, timeout=timeout,
               status=status, runs_dir=runs_dir, epochs=epochs, console=out)
-
-
-def run() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    run()

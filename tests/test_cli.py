@@ -71,16 +71,6 @@ def test_config_prints_the_resolved_config_with_overrides():
     assert result.exit_code == 0 and "width: 64" in result.stdout and "lr: 0.002" in result.stdout
 
 
-@pytest.mark.parametrize("command", ["explain", "generate", "sweep"])
-def test_commands_still_to_come_say_so(command):
-    from dlx import cli
-
-    if "not available yet" not in (getattr(cli, command).__doc__ or ""):
-        pytest.skip(f"dlx {command} exists now")
-    result = dlx(command, "x")
-    assert result.exit_code == 2 and "not available yet" in result.stderr
-
-
 def bad_yaml(tmp: Path) -> str:
     (tmp / "bad.yaml").write_text("model: {name: cnn\n")
     return str(tmp / "bad.yaml")
