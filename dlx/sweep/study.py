@@ -161,17 +161,20 @@ def top_up(study: optuna.Study, sweep: Sweep, trials: int) -> int:
 
 def prepare(sweep: Sweep, storage: BaseStorage, where: Where, resume: bool, trials: int | None) -> optuna.Study:
     """Create the study with its slots, join it (another machine's `dlx sweep`), or resume it."""
+    taken = DlxError(f"{where.folder} already holds sweep '{where.study}'; continue it with --resume, "
+                     "see it with --status, or start another with --study NAME")
     found = exists(storage, where.study)
     if resume and not found:
         raise DlxError(f"nothing to resume: no study '{where.study}' in {where.describe()}; start it without --resume")
     if found and not resume and where.url is None:
-        raise DlxError(f"{where.folder} already holds sweep '{where.study}'; continue it with --resume, "
-                       "see it with --status, or start another with --study NAME")
+        raise taken
     if not found:
         try:
             study = optuna.create_study(study_name=where.study, storage=storage, direction=sweep.direction)
         except optuna.exceptions.DuplicatedStudyError:
-            pass  # another machine created it a moment ago: join
+            if where.url is None:  # another `dlx sweep` here created it a moment ago
+                raise taken from None
+            # another machine created it a moment ago: join
         else:
             study.set_user_attr(FINGERPRINT, sweep.fingerprint())
             top_up(study, sweep, sweep.trials)  # sets TARGET last: the study is ready for joiners
