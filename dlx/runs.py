@@ -111,6 +111,13 @@ class Run:
         kept = [h for h in self.history() if h["step"] <= step]
         write_atomic(self.metrics_path, "".join(json.dumps(h) + "\n" for h in kept).encode())
 
+    def discard_partial_writes(self) -> None:
+        """Delete the temporary files of writes a kill cut short (write_atomic's): the files they were to replace
+        are intact."""
+        for folder in (self.path, self.path / "checkpoints"):
+            for partial in folder.glob(".*.tmp"):
+                partial.unlink(missing_ok=True)
+
     def write_json(self, name: str, data: dict[str, Any]) -> Path:
         path = self.path / name
         write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())

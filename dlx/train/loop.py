@@ -393,6 +393,7 @@ def resume(run_path: str | Path, quiet: bool = False, console: Console | None = 
     if trainer.state.finished or trainer.state.epoch >= config.train.epochs:
         raise DlxError(f"{run.path}: this run has finished; start a new one with `dlx train {run.config_path}`")
     if trainer.world.is_main:
+        run.discard_partial_writes()
         run.truncate_history(trainer.state.step)
     else:
         run = _run_folder(trainer, run.path.parent, run.name)

@@ -62,6 +62,15 @@ def kill_after(proc: subprocess.Popen, run: Path, epochs: int, delay: float, sig
     return proc.wait(timeout=120)
 
 
+def error_line(result) -> str:
+    """A CliRunner result's last line on stderr (--quiet prints a line per epoch before it): exit 2 and the one
+    error line, no traceback."""
+    *_, last = result.stderr.splitlines()
+    assert result.exit_code == 2 and last.startswith("error: ") and result.stderr.count("error: ") == 1, result.output
+    assert "Traceback" not in result.output
+    return last
+
+
 def assert_valid_checkpoints(run: Path) -> None:
     """Whatever a kill left: every checkpoint there loads (never a half-written file)."""
     for path in (run / "checkpoints").glob("*.pt"):

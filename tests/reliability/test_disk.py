@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from dlx.cli import app
 from dlx.config import load
 from dlx.train import checkpoint, loop
-from tests.reliability.procs import COMMON, DIGITS, assert_same_run, sets
+from tests.reliability.procs import COMMON, DIGITS, assert_same_run, error_line, sets
 
 RECIPE = [*COMMON, "optimizer.name=sgd", "optimizer.momentum=0.9", "optimizer.lr=0.05", "schedule.name=one_cycle",
           "train.epochs=6", "train.patience=null"]
@@ -31,12 +31,6 @@ def reference(tmp_path_factory) -> Path:
 
 def train(runs: Path):
     return runner.invoke(app, ["train", DIGITS, *sets(RECIPE), "--name", "r", "--runs-dir", str(runs), "--quiet"])
-
-
-def error_line(result) -> str:
-    *_, last = result.stderr.splitlines()
-    assert result.exit_code == 2 and last.startswith("error: ") and "Traceback" not in result.output, result.output
-    return last
 
 
 def fail_on(monkeypatch, what: str, nth: int) -> None:

@@ -60,4 +60,5 @@ def test_adam_killed_in_the_middle_of_a_checkpoint_write_ends_as_the_uninterrupt
         kill_after(again, run, write + RANDOM.randint(1, 3), RANDOM.uniform(0, 0.05))
         assert_valid_checkpoints(run)
     resume_in_process(run)
+    assert not list(run.glob("**/.*.tmp"))  # the cut-short write's temporary file is gone
     assert_same_run(run, reference["adam"])

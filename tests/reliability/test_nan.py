@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from dlx.cli import app
 from dlx.train import checkpoint, loop
-from tests.reliability.procs import COMMON, DIGITS, sets
+from tests.reliability.procs import COMMON, DIGITS, error_line, sets
 
 # 5 optimizer steps an epoch
 RECIPE = [*COMMON, "optimizer.name=sgd", "optimizer.momentum=0.9", "optimizer.lr=0.05", "train.epochs=6",
@@ -39,13 +39,6 @@ def poison(monkeypatch):
         monkeypatch.setattr(loop.build, "loss", lambda *args: PoisonAt(real(*args), calls, value))
 
     return install
-
-
-def error_line(result) -> str:
-    """The last line on stderr (--quiet prints a line per epoch before it), which must be the only error line."""
-    *_, last = result.stderr.splitlines()
-    assert last.startswith("error: ") and result.stderr.count("error") == 1 and "Traceback" not in result.output
-    return last
 
 
 def train(tmp_path, *overrides: str):
