@@ -360,9 +360,13 @@ def start(config: Config, runs_root: Path, quiet: bool = False, console: Console
     """Build everything, then create the run folder, then train. A build error leaves no folder behind."""
     trainer = Trainer(config, console, quiet, on_epoch)
     run = _run_folder(trainer, runs_root, config.name)
-    write_atomic(run.config_path, dump_config(config.model_copy(update={"name": run.name})).encode())
-    if isinstance(trainer.data, TextSplits):
-        write_atomic(run.path / "vocab.json", trainer.data.vocab.to_json().encode())
+    try:
+        write_atomic(run.config_path, dump_config(config.model_copy(update={"name": run.name})).encode())
+        if isinstance(trainer.data, TextSplits):
+            write_atomic(run.path / "vocab.json", trainer.data.vocab.to_json().encode())
+    except OSError:  # a full disk: a folder without its config would be no run, only litter
+        shutil.rmtree(run.path, ignore_errors=True)
+        raise
     return run, _fit(trainer, run)
 
 

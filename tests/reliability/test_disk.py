@@ -127,6 +127,7 @@ def test_a_full_disk_before_training_starts_is_one_line(tmp_path, monkeypatch):
     fail_on(monkeypatch, ".config.yaml.", 1)
     line = error_line(train(tmp_path))
     assert "config.yaml" in line and "No space left on device" in line
+    assert list(tmp_path.iterdir()) == []  # no half-made run folder
 
 
 def test_a_full_disk_under_evaluate_is_one_line_and_the_run_is_untouched(tmp_path, monkeypatch, reference):
