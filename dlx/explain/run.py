@@ -7,6 +7,7 @@ Everything the user asked for is checked, and every explanation computed, before
 """
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from dlx.explain import inputs, layers, render
 from dlx.explain.base import Explanation, default_sigma, to_input_size
 from dlx.registry import explainers
 from dlx.restore import Trained, load_trained
+from dlx.runs import write_atomic
 
 
 COURSE_ORDER = ("saliency", "smoothgrad", "gradcam", "occlusion", "lime", "classviz", "filters")
@@ -113,6 +115,10 @@ def explain(run_path: str | Path, methods: list[str], *, files: list[Path] = (),
                else inputs.from_split(trained.data, split, list(indices)))
     found = [_explain_sample(trained, sample, chosen, resolved, fixed_target) for sample in samples]
     out = Path(out) if out is not None else trained.run.path / "explanations"
+    linked = [p for p in (out, *(out / s.name for s in samples)) if p.is_symlink()]
+    if linked:  # a run folder from elsewhere may carry links that would take the files out of it
+        raise DlxError(f"{linked[0]}: a symbolic link; dlx writes explanations into real folders only (remove the link, "
+                       "or choose another --out)")
     try:
         return [_write(trained, sample, report, explanations, out / sample.name, smooth)
                 for sample, (report, explanations) in zip(samples, found)]
@@ -157,7 +163,7 @@ def _write(trained: Trained, sample: inputs.Sample, report: dict[str, Any], expl
             size = tuple(x.shape[-2:])
             sigma = default_sigma(size) if smooth is None else smooth
             rescaled = to_input_size(explanation.raw, size, sigma).cpu().numpy()
-            np.save(folder / f"{method}_rescaled.npy", rescaled)
+            write_atomic(folder / f"{method}_rescaled.npy", _npy(rescaled))
             entry["arrays"].append(f"{method}_rescaled.npy")
             entry["rescaled"] = {"size": list(size), "smoothing_sigma_pixels": sigma}
             rescaled_maps[method] = rescaled
@@ -180,7 +186,7 @@ def _write(trained: Trained, sample: inputs.Sample, report: dict[str, Any], expl
     if len(rescaled_maps) > 1:
         figure = render.comparison(image, rescaled_maps, title)
         report["comparison"] = _save_figure(figure, folder / "comparison.png", writer, f"explain/{sample.name}/comparison", step)
-    (folder / "explanation.json").write_text(json.dumps(report, indent=2) + "\n")
+    write_atomic(folder / "explanation.json", (json.dumps(report, indent=2) + "\n").encode())
     writer.flush()
     return folder
 
@@ -188,13 +194,23 @@ def _write(trained: Trained, sample: inputs.Sample, report: dict[str, Any], expl
 def _save_arrays(folder: Path, method: str, explanation: Explanation) -> list[str]:
     arrays: dict[str, Tensor] = {method: explanation.raw, **{f"{method}_{k}": v for k, v in explanation.extras.items()}}
     for name, values in arrays.items():
-        np.save(folder / f"{name}.npy", values.detach().cpu().numpy())
+        write_atomic(folder / f"{name}.npy", _npy(values.detach().cpu().numpy()))
     return [f"{name}.npy" for name in arrays]
+
+
+def _npy(values: np.ndarray) -> bytes:
+    """An array as .npy bytes. Every file goes through write_atomic: a kill leaves no half file, and a link planted
+    in a run folder (one from elsewhere) is replaced, never written through."""
+    buffer = io.BytesIO()
+    np.save(buffer, values)
+    return buffer.getvalue()
 
 
 def _save_figure(figure, path: Path, writer, tag: str, step: int) -> str:
     """The same pixels to the PNG file and to TensorBoard."""
     rgb = render.to_rgb(figure)
-    Image.fromarray(rgb).save(path)
+    png = io.BytesIO()
+    Image.fromarray(rgb).save(png, format="PNG")
+    write_atomic(path, png.getvalue())
     writer.add_image(tag, rgb, step, dataformats="HWC")
     return path.name

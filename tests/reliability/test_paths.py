@@ -85,3 +85,23 @@ def test_a_link_planted_in_a_run_folder_is_replaced_not_written_through(trained,
     assert dlx("evaluate", run).exit_code == 0
     assert victim.read_text() == "precious"
     assert not (run / "confusion_matrix-test.png").is_symlink() and not (run / "evaluation.json").is_symlink()
+
+
+def test_explain_writes_no_file_through_a_link_planted_in_the_run_folder(tmp_path):
+    from PIL import Image
+
+    run = loop.start(load(DIGITS, ["model.width=4", "model.hidden=16", "train.epochs=1", "train.device=cpu",
+                                   "name=cnn"]), tmp_path / "runs", quiet=True, console=Console(file=io.StringIO()))[0].path
+    Image.new("L", (8, 8), 90).save(tmp_path / "digit.png")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (run / "explanations").symlink_to(elsewhere, target_is_directory=True)
+    assert "a symbolic link" in one_error_line(dlx("explain", run, "-m", "saliency", "--input", tmp_path / "digit.png"))
+    (run / "explanations").unlink()
+    (run / "explanations" / "digit").mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (run / "explanations" / "digit" / "saliency.npy").symlink_to(victim)
+    assert dlx("explain", run, "-m", "saliency", "--input", tmp_path / "digit.png").exit_code == 0
+    assert victim.read_text() == "precious" and list(elsewhere.iterdir()) == []
+    assert not (run / "explanations" / "digit" / "saliency.npy").is_symlink()
