@@ -114,11 +114,12 @@ def explain(run_path: str | Path, methods: list[str], *, files: list[Path] = (),
     samples = (inputs.from_files(list(files), spec, standardizer, trained.device) if files
                else inputs.from_split(trained.data, split, list(indices)))
     found = [_explain_sample(trained, sample, chosen, resolved, fixed_target) for sample in samples]
+    inside_run = out is None
     out = Path(out) if out is not None else trained.run.path / "explanations"
-    linked = [p for p in (out, *(out / s.name for s in samples)) if p.is_symlink()]
+    linked = [p for p in (out, *(out / s.name for s in samples)) if inside_run and p.is_symlink()]
     if linked:  # a run folder from elsewhere may carry links that would take the files out of it
-        raise DlxError(f"{linked[0]}: a symbolic link; dlx writes explanations into real folders only (remove the link, "
-                       "or choose another --out)")
+        raise DlxError(f"{linked[0]}: a symbolic link in the run folder; dlx writes explanations there into real folders "
+                       "only (remove the link, or choose a folder with --out)")
     try:
         return [_write(trained, sample, report, explanations, out / sample.name, smooth)
                 for sample, (report, explanations) in zip(samples, found)]
