@@ -7,6 +7,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
+REDRAW_SECONDS = 0.25
+
+
 def _fmt(values: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.4g}" for k, v in values.items() if k != "epoch")
 
@@ -47,14 +50,18 @@ class LiveProgress:
 
     def step(self, step: int, epoch: int, loss: float, lr: float) -> None:
         self.bar.update(self.task, completed=step, epoch=epoch + 1, loss=f"{loss:.4f}", lr=f"{lr:.3g}")
-        now = time.perf_counter()
-        if now - self.last_refresh > 0.1:  # redrawing is the expensive part: at most ten times a second
-            self.bar.refresh()
-            self.last_refresh = now
+        self._redraw()
 
     def epoch(self, epoch: int, values: dict[str, float]) -> None:
         self.bar.update(self.task, epoch=epoch, val=_fmt({k: v for k, v in values.items() if k.startswith("val/")}))
-        self.bar.refresh()
+        self._redraw()
+
+    def _redraw(self) -> None:
+        """Redrawing costs milliseconds, so at most a few times a second; the fields are always current."""
+        now = time.perf_counter()
+        if now - self.last_refresh > REDRAW_SECONDS:
+            self.bar.refresh()
+            self.last_refresh = now
 
     def close(self) -> None:
         self.bar.refresh()
