@@ -5,7 +5,7 @@ and measuring validation loss and accuracy after each; dlx also logs to TensorBo
 progress display (into a buffer, as on a terminal), writes checkpoints and the summary. Runs
 alternate, and the median of each is compared. Prints the time ratio dlx / bare (target <= 1.05).
 
-    python bench/loop_overhead.py [--device cpu|cuda] [--repeats 5] [--epochs N] [EXPERIMENT ...]
+    python bench/loop_overhead.py [--device cpu|cuda] [--repeats 5] [--threads N] [--epochs N] [EXPERIMENT ...]
 """
 from __future__ import annotations
 
@@ -94,7 +94,8 @@ def compare(experiment: str, args) -> float:
             dlx.append(dlx_loop(Trainer(config, terminal), Path(tmp)))
     ratio = statistics.median(dlx) / statistics.median(bare)
     print(f"{experiment:28s} bare {statistics.median(bare):7.3f}s  dlx {statistics.median(dlx):7.3f}s  "
-          f"ratio {ratio:.3f}  (median of {args.repeats}, {config.train.epochs} epochs, {args.device})")
+          f"ratio {ratio:.3f}  (median of {args.repeats}, {config.train.epochs} epochs, {args.device}, "
+          f"{torch.get_num_threads()} threads)")
     return ratio
 
 
@@ -102,10 +103,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
     parser.add_argument("--epochs", type=int, default=None, help="default: each experiment's own")
     parser.add_argument("experiments", nargs="*",
                         default=["digits_mlp_bench.yaml", "digits_cnn.yaml", "mnist_sized_cnn.yaml"])
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     for experiment in args.experiments:
         compare(experiment, args)
 
