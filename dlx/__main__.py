@@ -1,3 +1,3 @@
-from dlx.cli import app
+from dlx.cli import run
 
-app(prog_name="dlx")
+run()

@@ -429,3 +429,16 @@ def sweep(
 
     run_sweep(sweep_file, trials=trials, jobs=jobs, storage=storage, study_name=study, resume=resume, timeout=timeout,
               status=status, runs_dir=runs_dir, epochs=epochs, console=out)
+
+
+def run() -> None:
+    """The `dlx` console script: Typer's own usage errors (a bad option value) also end in one line, exit 2."""
+    try:
+        code = app(prog_name="dlx", standalone_mode=False)
+    except typer.Abort:
+        sys.exit(130)
+    except typer.TyperException as e:  # click's usage errors, as Typer carries them
+        message = e.format_message() if hasattr(e, "format_message") else str(e)
+        err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)

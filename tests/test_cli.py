@@ -126,3 +126,16 @@ def test_bad_input_is_one_line_and_exit_2_and_leaves_no_run(case, tmp_path, trai
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
     assert "Traceback" not in result.output
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["generate", "x", "--max-new-tokens", "abc"], "Invalid value for '--max-new-tokens'"),
+    (["train", "--bogus"], "No such option: --bogus"),
+])
+def test_the_console_script_turns_typer_usage_errors_into_one_line(args, message, tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "dlx", *args], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and message in done.stderr and done.stderr.count("\n") == 1, done.stderr
