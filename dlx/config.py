@@ -74,6 +74,9 @@ class TrainSection(Section):
     grad_clip: Annotated[float, Field(gt=0.0)] | None = None  # clip the gradient's global L2 norm to this
     log_every: Annotated[int, Field(ge=1)] = 10  # steps between train/loss points
     checkpoint_every: Annotated[int, Field(ge=1)] = 1  # epochs between last.pt writes
+    # and at least this many seconds between them, so millisecond epochs do not spend their time on the disk;
+    # the last epoch, early stopping and a stop signal always write; 0: every checkpoint_every epochs
+    checkpoint_seconds: Annotated[float, Field(ge=0.0)] = 10.0
     max_minutes: Annotated[float, Field(gt=0.0)] | None = None  # a time budget: then end the epoch early and finish
     # a NaN or infinite loss: stop (naming the step and the last good checkpoint), or skip that batch's update
     # (skip reads the loss every step; stop only where it is read anyway: at each log point and epoch end)

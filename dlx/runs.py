@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,11 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+# scalars reach TensorBoard's writer in batches, this often and at close (the writer itself flushes to disk every
+# 10 s): its writer thread, woken for every point, would cost a loop of millisecond steps a tenth of its time
+SCALAR_BATCH_SECONDS = 10.0
+
+
 def _entry(line: str) -> dict[str, Any] | None:
     try:
         entry = json.loads(line)
@@ -45,6 +51,8 @@ class Run:
         self.path = path
         self._writer = None
         self._purge_step: int | None = None
+        self._scalars: list[tuple[str, float, int, float]] = []  # (tag, value, step, wall time) not yet handed over
+        self._scalars_sent = time.monotonic()
 
     @classmethod
     def create(cls, root: Path, name: str) -> Run:
@@ -88,7 +96,9 @@ class Run:
         if self._writer is None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(log_dir=str(self.path), flush_secs=10, purge_step=self._purge_step)
+            # a queue long enough that a batch of scalars never waits for the writer thread
+            self._writer = SummaryWriter(log_dir=str(self.path), max_queue=1000, flush_secs=10,
+                                         purge_step=self._purge_step)
         return self._writer
 
     def log(self, step: int, values: dict[str, float]) -> None:
@@ -97,7 +107,25 @@ class Run:
             f.write(json.dumps({"step": step, **values}) + "\n")
         for key, value in values.items():
             if key != "epoch":
-                self.writer.add_scalar(key, value, step)
+                self.scalar(key, value, step)
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        """A point of a TensorBoard curve, handed to the writer with others (see SCALAR_BATCH_SECONDS)."""
+        self._scalars.append((tag, value, step, time.time()))
+        if time.monotonic() - self._scalars_sent > SCALAR_BATCH_SECONDS:
+            self.send_scalars()
+
+    def send_scalars(self) -> None:
+        """One event per step, holding every value of that step (as SummaryWriter.add_scalar writes each)."""
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        steps: dict[int, tuple[float, list[Summary.Value]]] = {}
+        for tag, value, step, wall_time in self._scalars:
+            steps.setdefault(step, (wall_time, []))[1].append(Summary.Value(tag=tag, simple_value=value))
+        for step, (wall_time, values) in steps.items():
+            self.writer.file_writer.add_summary(Summary(value=values), step, wall_time)
+        self._scalars.clear()
+        self._scalars_sent = time.monotonic()
 
     def history(self) -> list[dict[str, Any]]:
         """The evaluations logged; a line cut short (a kill or a full disk in the middle of a write) is left out."""
@@ -131,6 +159,8 @@ class Run:
             raise DlxError(f"{path}: cannot read ({e})") from None
 
     def close(self) -> None:
+        if self._scalars:
+            self.send_scalars()
         if self._writer is not None:
             self._writer.close()
             self._writer = None

@@ -73,6 +73,49 @@ def test_an_interrupted_and_resumed_run_ends_as_an_uninterrupted_one(fast_config
     assert [h["val/loss"] for h in run.history()] == [h["val/loss"] for h in Run.open(runs_dir / "straight").history()]
 
 
+def record_checkpoint_writes(monkeypatch) -> list[tuple[str, int]]:
+    """(file, epoch) of every checkpoint the loop hands to the writer, in order."""
+    writes, submit = [], loop.checkpoint.CheckpointWriter.submit
+
+    def recording(writer, path, state):
+        writes.append((path.name, state["loop"]["epoch"]))
+        submit(writer, path, state)
+
+    monkeypatch.setattr(loop.checkpoint.CheckpointWriter, "submit", recording)
+    return writes
+
+
+@pytest.mark.parametrize("seconds, expected", [
+    ("0", [("best.pt", 1), ("last.pt", 1), ("best.pt", 2), ("last.pt", 2), ("last.pt", 3), ("last.pt", 4)]),
+    ("3600", [("best.pt", 2), ("last.pt", 4)]),  # only the last epoch; best.pt (epoch 2) just before it
+], ids=["every-epoch", "paced"])
+def test_last_pt_waits_checkpoint_seconds_and_best_pt_goes_just_before_it(fast_config, runs_dir, monkeypatch, seconds,
+                                                                          expected):
+    writes = record_checkpoint_writes(monkeypatch)
+    # epochs 1 and 2 improve the monitored metric, 3 and 4 do not
+    improved = iter([True, True, False, False])
+    monkeypatch.setattr(loop, "improved", lambda *args: next(improved))
+    run, summary = loop.start(fast_config("train.epochs=4", f"train.checkpoint_seconds={seconds}"), runs_dir,
+                              quiet=True)
+    assert writes == expected
+    assert summary["best_epoch"] == 2
+    assert loop.checkpoint.load(run.checkpoint("best"))["loop"]["epoch"] == 2
+
+
+def test_a_failing_epoch_hook_still_leaves_the_best_model_on_disk(fast_config, runs_dir, monkeypatch):
+    writes = record_checkpoint_writes(monkeypatch)
+
+    def prune(epoch, values):  # as a sweep prunes a trial
+        if epoch == 2:
+            raise RuntimeError("pruned")
+
+    with pytest.raises(RuntimeError, match="pruned"):
+        loop.start(fast_config("train.epochs=4", "train.checkpoint_seconds=3600"), runs_dir, quiet=True,
+                   on_epoch=prune)
+    assert [name for name, _ in writes] == ["best.pt"]  # no last.pt yet: the first was not due
+    assert loop.checkpoint.load(runs_dir / "digits_cnn" / "checkpoints" / "best.pt")["loop"]["epoch"] in (1, 2)
+
+
 def test_resuming_a_finished_run_says_so(fast_config, runs_dir):
     run, _ = loop.start(fast_config("train.epochs=1"), runs_dir, quiet=True)
     with pytest.raises(Exception, match="has finished"):

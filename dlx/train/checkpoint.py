@@ -1,13 +1,16 @@
 """Checkpoints: written atomically (never a half-written file), loaded with weights_only=True (never code).
 
 Writes go through a background thread so that a checkpoint costs the training loop only a copy of the
-state in memory; `CheckpointWriter.close()` waits until everything queued is on disk.
+state in memory; `CheckpointWriter.close()` waits until everything queued is on disk. `RunCheckpoints`
+decides when a run's best.pt and last.pt are written.
 """
 from __future__ import annotations
 
 import io
 import threading
+import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +115,39 @@ class CheckpointWriter:
             self._lock.notify()
         self._thread.join()
         self._raise_if_failed()
+
+
+class RunCheckpoints:
+    """A run's best.pt and last.pt. last.pt is written when asked, but no sooner than `min_seconds` after the
+    previous one unless forced (the last epoch, early stopping, a stop signal): an epoch of milliseconds would
+    otherwise spend most of its time on the disk. The best state waits in memory and goes to disk just before
+    the next last.pt, so best.pt is never older than the last.pt beside it: a kill between the two writes leaves a
+    best.pt the resumed run reaches again, bit for bit."""
+
+    def __init__(self, best: Path, last: Path, min_seconds: float, step: int):
+        self.best_path, self.last_path, self.min_seconds = best, last, min_seconds
+        self.writer = CheckpointWriter()
+        self.pending_best: dict[str, Any] | None = None
+        self.written_at = time.perf_counter()
+        self.last_good = (last, step) if step else None  # the newest last.pt and its step, for error messages
+
+    def new_best(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Keeps a snapshot of `state` for best.pt, and returns it."""
+        self.pending_best = snapshot(state)
+        return self.pending_best
+
+    def save_last(self, state: Callable[[], dict[str, Any]], step: int, force: bool = False) -> None:
+        """Writes last.pt from `state()` if it is due (its state is only gathered then)."""
+        if not force and time.perf_counter() - self.written_at < self.min_seconds:
+            return
+        self.flush_best()
+        self.writer.submit(self.last_path, state())
+        self.last_good, self.written_at = (self.last_path, step), time.perf_counter()
+
+    def flush_best(self) -> None:
+        if self.pending_best is not None:
+            self.writer.submit(self.best_path, self.pending_best)
+            self.pending_best = None
+
+    def close(self) -> None:
+        self.writer.close()

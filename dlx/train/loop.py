@@ -189,9 +189,9 @@ class Trainer:
         if self.state.step == 0 and self.world.is_main:
             tensorboard.log_model_and_data(writer, self.model, self.data)
         progress = make_progress(self.console, self.quiet, self.total_steps, cfg.epochs, self.state.step)
-        saver = checkpoint.CheckpointWriter()
+        self.checkpoints = checkpoint.RunCheckpoints(run.checkpoint("best"), run.checkpoint("last"),
+                                                     cfg.checkpoint_seconds, self.state.step)
         hint = f"resume with: dlx train --resume {run.path}"
-        self.last_good = (run.checkpoint("last"), self.state.step) if self.state.step else None
         try:
             with catch_stop_signals() as stop:
                 while self.state.epoch < cfg.epochs and not self.state.finished:
@@ -202,15 +202,18 @@ class Trainer:
                         self.data_order.set_state(self.epoch_order_state)  # replay this epoch's order, then skip
                     signum = self._train_epoch(run, progress, stop)
                     if signum is not None:
-                        saver.submit(run.checkpoint("last"), self.checkpoint_state())
+                        self.checkpoints.save_last(self.checkpoint_state, self.state.step, force=True)
                         raise Interrupted(signum, hint)
-                    self._end_epoch(run, progress, saver, time.perf_counter() - epoch_started)
+                    self._end_epoch(run, progress, time.perf_counter() - epoch_started)
         except OSError as e:  # a full or failing disk under metrics.jsonl, TensorBoard or summary.json
             raise DlxError(f"cannot write to {e.filename or run.path} ({e.strerror or e}); the checkpoints "
                            f"already saved are intact: {hint}") from None
+        except BaseException:  # a divergence, a signal, a hook that raised: the best model found so far is kept
+            self.checkpoints.flush_best()
+            raise
         finally:
             progress.close()
-            saver.close()
+            self.checkpoints.close()
         return self._summarise(run, time.perf_counter() - started)
 
     def _train_epoch(self, run: Run, progress, stop) -> int | None:
@@ -253,8 +256,8 @@ class Trainer:
                 since_log.zero_()
                 batches_since_log = 0
                 lr = self.optimizer.param_groups[0]["lr"]
-                run.writer.add_scalar("train/loss", mean, state.step)
-                run.writer.add_scalar("train/lr", lr, state.step)
+                run.scalar("train/loss", mean, state.step)
+                run.scalar("train/lr", lr, state.step)
                 progress.step(state.step, state.epoch, mean, lr)
             if self.sampler is not None and world.is_main and state.step % self.config.samples.every == 0:
                 self.sampler(run.writer, self.model, state.step, self.console)
@@ -287,7 +290,7 @@ class Trainer:
         if self.ema is not None:
             self.ema.update_parameters(self.model)
 
-    def _end_epoch(self, run: Run, progress, saver, seconds: float) -> None:
+    def _end_epoch(self, run: Run, progress, seconds: float) -> None:
         cfg, state = self.config.train, self.state
         counted = state.batch - state.epoch_skipped
         epoch_loss = self.world.mean(self.epoch_loss).item() / counted if counted else math.nan
@@ -301,8 +304,8 @@ class Trainer:
         values.update({f"val/{k}": v for k, v in val.items()})
         run.log(state.step, values)
         tensorboard.log_reconstructions(run.writer, self.eval_model, self.data, state.step)
-        run.writer.add_scalar("time/epoch_seconds", seconds, state.step)
-        run.writer.add_scalar("time/samples_per_second", self.epoch_samples / max(seconds, 1e-9), state.step)
+        run.scalar("time/epoch_seconds", seconds, state.step)
+        run.scalar("time/samples_per_second", self.epoch_samples / max(seconds, 1e-9), state.step)
         progress.epoch(state.epoch, values)
 
         value = values[cfg.monitor]
@@ -310,21 +313,22 @@ class Trainer:
         self.schedule.end_epoch(better)  # reduce_on_plateau watches the metric that early stopping watches
         if better:
             state.best, state.best_epoch, state.bad_evals = value, state.epoch, 0
-            self.best_model = checkpoint.snapshot(self.eval_model.state_dict())
-            saver.submit(run.checkpoint("best"), {**self.checkpoint_state(), "model": self.best_model})
+            best = self.checkpoints.new_best({**self.checkpoint_state(), "model": self.eval_model.state_dict()})
+            self.best_model = best["model"]
         else:
             state.bad_evals += 1
             if cfg.patience is not None and state.bad_evals >= cfg.patience:
                 state.finished = True  # early stopping
-        if state.epoch % cfg.checkpoint_every == 0 or state.epoch == cfg.epochs or state.finished:
-            saver.submit(run.checkpoint("last"), self.checkpoint_state())
-            self.last_good = (run.checkpoint("last"), state.step)
+        final = state.epoch == cfg.epochs or state.finished
+        if final or state.epoch % cfg.checkpoint_every == 0:
+            self.checkpoints.save_last(self.checkpoint_state, state.step, force=final)
         if self.on_epoch is not None:
-            self.on_epoch(state.epoch, values)  # after the checkpoints, so a hook that raises (a sweep pruning) loses nothing
+            self.on_epoch(state.epoch, values)  # a hook that raises (a sweep pruning) still leaves best.pt current
 
     def _diverged(self, value: float) -> DlxError:
         """Training stops before a diverged model is evaluated or saved: best.pt and last.pt keep the last good state."""
-        saved = (f"the last good checkpoint is {self.last_good[0]} (step {self.last_good[1]})" if self.last_good
+        last_good = self.checkpoints.last_good
+        saved = (f"the last good checkpoint is {last_good[0]} (step {last_good[1]})" if last_good
                  else "no checkpoint was saved yet")
         return DlxError(f"the training loss is {value} at step {self.state.step}; {saved}; lower optimizer.lr, set "
                         "train.grad_clip, or leave such batches out with train.on_nan=skip")
@@ -343,6 +347,7 @@ class Trainer:
             "device": str(self.device), "parameters": sum(p.numel() for p in self.model.parameters()),
             "versions": {"dlx": dlx.__version__, "torch": torch.__version__, "python": platform.python_version()},
         }
+        run.send_scalars()  # the curves before the final metrics
         tensorboard.log_hparams(run.writer, self.config, final)
         run.write_json("summary.json", summary)
         return summary

@@ -19,7 +19,8 @@ from tests.conftest import EXPERIMENTS, ROOT
 DIGITS = str(EXPERIMENTS / "digits_cnn.yaml")
 # one thread in every process: the subprocess and the in-process reference must do the same arithmetic
 COMMON = ["model.name=mlp", "model.sizes=16", "model.dropout=0.3", "data.augment.shift=1", "train.batch_size=256",
-          "eval.metrics=[accuracy]", "train.device=cpu", "train.threads=1"]
+          "eval.metrics=[accuracy]", "train.device=cpu", "train.threads=1",
+          "train.checkpoint_seconds=0"]  # a last.pt every epoch: the kills land between and inside many writes
 # SGD with momentum and a schedule stepped every optimizer step
 SGD = [*COMMON, "optimizer.name=sgd", "optimizer.momentum=0.9", "optimizer.lr=0.05", "schedule.name=one_cycle",
        "train.epochs=40", "train.patience=null"]
