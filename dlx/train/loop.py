@@ -123,7 +123,8 @@ class Trainer:
         self.epoch_order_state = self.data_order.get_state()
         self.state = LoopState()
         self.mode = monitor_mode(config)
-        self.epoch_loss = torch.zeros((), device=self.device)  # sum over this epoch's batches
+        self.epoch_loss = torch.zeros((), device=self.device)  # sum over this epoch's batches up to the last log point
+        self.unlogged: list[torch.Tensor] = []  # the losses since, summed at the next log point in one operation
         self.best_model: dict[str, Any] | None = None
 
     def _wrapped(self, model: torch.nn.Module) -> torch.nn.Module:
@@ -152,7 +153,7 @@ class Trainer:
         return {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(), "loop": asdict(self.state), "rng": rng,
-            "epoch_loss": self.epoch_loss, "config": self.config.to_dict(),
+            "epoch_loss": self.epoch_loss, "unlogged": self._unlogged_tensor(), "config": self.config.to_dict(),
             "spec": asdict(self.spec),  # with the config, enough to rebuild the model without the data (dlx generate)
             "standardizer": self.data.standardizer.state_dict() if self.data.standardizer else None,
             "ema": self.ema.state_dict() if self.ema is not None else None,
@@ -175,6 +176,7 @@ class Trainer:
             self.data_order.set_state(state["rng"]["data"])
             self.epoch_order_state = state["rng"]["data_epoch_start"]
             self.epoch_loss = state["epoch_loss"].to(self.device)
+            self.unlogged = list(state.get("unlogged", torch.zeros(0)).to(self.device).unbind())
         except (KeyError, RuntimeError, TypeError, ValueError) as e:
             raise DlxError(f"the checkpoint does not match this run's model or optimizer ({str(e).splitlines()[0]})") from None
         self.best_model = checkpoint.plain_keys(best["model"]) if best else None
@@ -221,7 +223,6 @@ class Trainer:
         cfg, state, world = self.config.train, self.state, self.world
         model, loss_fn = self.forward_model, self.loss_fn
         model.train()
-        since_log, batches_since_log = torch.zeros((), device=self.device), 0
         self.epoch_samples = 0  # trained on in this process, for samples/s
         for x, y in self.train_batches.epoch(self.data_order, start=state.batch):
             self.epoch_samples += len(x)
@@ -241,20 +242,16 @@ class Trainer:
                 state.epoch_skipped += 1
             else:
                 self._backward(loss if weight == 1.0 else loss * weight)
-                loss = loss.detach()
-                self.epoch_loss += loss
-                since_log += loss
-                batches_since_log += 1
+                self.unlogged.append(loss.detach())  # no device work per step for the logs
             if state.batch % cfg.accumulate and state.batch < len(self.train_batches):
                 continue  # gradients keep adding up until the group is complete
             self._optimizer_step()
             state.step += 1
-            if state.step % cfg.log_every == 0 and batches_since_log:  # the only read of a device value on the hot path
-                mean = since_log.item() / batches_since_log
+            if state.step % cfg.log_every == 0 and self.unlogged:  # the only read of a device value on the hot path
+                count = len(self.unlogged)
+                mean = self._add_unlogged().item() / count
                 if not math.isfinite(mean):
                     raise self._diverged(mean)
-                since_log.zero_()
-                batches_since_log = 0
                 lr = self.optimizer.param_groups[0]["lr"]
                 run.scalar("train/loss", mean, state.step)
                 run.scalar("train/lr", lr, state.step)
@@ -270,6 +267,17 @@ class Trainer:
                 state.finished = True  # the time budget is spent: this epoch ends here, evaluated and saved
                 return None
         return None
+
+    def _add_unlogged(self) -> torch.Tensor:
+        """Adds the losses since the last log point to the epoch's sum; returns their sum. The losses are added at
+        the same steps in a resumed run (a checkpoint keeps them), so its sums are the same to the last bit."""
+        chunk = self._unlogged_tensor().sum()
+        self.epoch_loss += chunk
+        self.unlogged.clear()
+        return chunk
+
+    def _unlogged_tensor(self) -> torch.Tensor:
+        return torch.stack(self.unlogged) if self.unlogged else torch.zeros(0, device=self.device)
 
     def _backward(self, loss: torch.Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
@@ -293,6 +301,7 @@ class Trainer:
     def _end_epoch(self, run: Run, progress, seconds: float) -> None:
         cfg, state = self.config.train, self.state
         counted = state.batch - state.epoch_skipped
+        self._add_unlogged()  # the batches after the epoch's last log point
         epoch_loss = self.world.mean(self.epoch_loss).item() / counted if counted else math.nan
         val = measure(self.eval_model, self.data.batches("val", cfg.eval_batch_size), self.loss_fn, self.metrics)
         if not (math.isfinite(epoch_loss) and math.isfinite(val["loss"])):
