@@ -2,10 +2,10 @@
 
 Both train the same model on the same in-memory tensors for the same epochs, shuffling every epoch
 and measuring validation loss and accuracy after each; dlx also logs to TensorBoard, draws its live
-progress display (into a buffer, as on a terminal), writes checkpoints and the summary. Runs
-alternate, and the median of each is compared. Prints the time ratio dlx / bare (target <= 1.05).
+progress display (into a buffer, as on a terminal), writes checkpoints and the summary. Runs come
+in pairs, and the median of the pairs' time ratios dlx / bare is printed (target <= 1.05).
 
-    python bench/loop_overhead.py [--device cpu|cuda] [--repeats 5] [--threads N] [--epochs N] [EXPERIMENT ...]
+    python bench/loop_overhead.py [--device cpu|cuda] [--repeats 7] [--threads N] [--epochs N] [EXPERIMENT ...]
 """
 from __future__ import annotations
 
@@ -89,21 +89,29 @@ def compare(experiment: str, args) -> float:
     terminal = Console(file=io.StringIO(), force_terminal=True, width=120)  # the live display, rendered
     bare, dlx = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(args.repeats):
-            bare.append(bare_loop(Trainer(config, terminal)))
-            dlx.append(dlx_loop(Trainer(config, terminal), Path(tmp)))
-    ratio = statistics.median(dlx) / statistics.median(bare)
+        for repeat in range(args.repeats):  # pairs, each in the other order than the last, so drift cancels
+            sides = [lambda: bare.append(bare_loop(Trainer(config, terminal))),
+                     lambda: dlx.append(dlx_loop(Trainer(config, terminal), Path(tmp)))]
+            for side in sides if repeat % 2 == 0 else sides[::-1]:
+                side()
+    # this machine's speed drifts from minute to minute: each pair ran under the same conditions, so the
+    # median of the pairs' ratios is the steadiest figure; the ratio of the medians is printed beside it
+    ratios = [d / b for b, d in zip(bare, dlx)]
+    ratio = statistics.median(ratios)
     print(f"{experiment:28s} bare {statistics.median(bare):7.3f}s  dlx {statistics.median(dlx):7.3f}s  "
-          f"ratio {ratio:.3f}  (median of {args.repeats}, {config.train.epochs} epochs, {args.device}, "
-          f"{torch.get_num_threads()} threads)")
+          f"ratio {ratio:.3f}  (of medians {statistics.median(dlx) / statistics.median(bare):.3f}; "
+          f"{args.repeats} pairs, {config.train.epochs} epochs, {args.device}, {torch.get_num_threads()} threads)")
+    if args.verbose:
+        print("  pairs:", "  ".join(f"{b:.3f}/{d:.3f}={d / b:.3f}" for b, d in zip(bare, dlx)))
     return ratio
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
+    parser.add_argument("--verbose", action="store_true", help="print every pair")
     parser.add_argument("--epochs", type=int, default=None, help="default: each experiment's own")
     parser.add_argument("experiments", nargs="*",
                         default=["digits_mlp_bench.yaml", "digits_cnn.yaml", "mnist_sized_cnn.yaml"])

@@ -50,6 +50,7 @@ class Run:
     def __init__(self, path: Path):
         self.path = path
         self._writer = None
+        self._metrics_file = None
         self._purge_step: int | None = None
         self._scalars: list[tuple[str, float, int, float]] = []  # (tag, value, step, wall time) not yet handed over
         self._scalars_sent = time.monotonic()
@@ -103,8 +104,10 @@ class Run:
 
     def log(self, step: int, values: dict[str, float]) -> None:
         """One evaluation: a line in metrics.jsonl and a point per value in TensorBoard."""
-        with self.metrics_path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"step": step, **values}) + "\n")
+        if self._metrics_file is None:  # open for the run: opening it for every line costs an epoch of milliseconds
+            self._metrics_file = self.metrics_path.open("a", encoding="utf-8")
+        self._metrics_file.write(json.dumps({"step": step, **values}) + "\n")
+        self._metrics_file.flush()  # a line is in the file (the OS's) as soon as it is logged
         for key, value in values.items():
             if key != "epoch":
                 self.scalar(key, value, step)
@@ -136,6 +139,9 @@ class Run:
     def truncate_history(self, step: int) -> None:
         """Forget evaluations after `step` here and in TensorBoard: a resumed run logs them again."""
         self._purge_step = step
+        if self._metrics_file is not None:  # the file is replaced below: later lines go to the new one
+            self._metrics_file.close()
+            self._metrics_file = None
         kept = [h for h in self.history() if h["step"] <= step]
         write_atomic(self.metrics_path, "".join(json.dumps(h) + "\n" for h in kept).encode())
 
@@ -159,6 +165,9 @@ class Run:
             raise DlxError(f"{path}: cannot read ({e})") from None
 
     def close(self) -> None:
+        if self._metrics_file is not None:
+            self._metrics_file.close()
+            self._metrics_file = None
         if self._scalars:
             self.send_scalars()
         if self._writer is not None:

@@ -84,33 +84,33 @@ def test_a_full_disk_during_a_checkpoint_write_keeps_the_previous_one_and_the_ru
 
 
 class TornWrites:
-    """A file on a disk that fills up: half of what is written gets there, then ENOSPC."""
+    """A file on a disk that fills up at its nth write: half of that write gets there, then ENOSPC."""
 
-    def __init__(self, file):
-        self.file = file
+    def __init__(self, file, nth: int):
+        self.file, self.writes_left = file, nth
 
     def write(self, text: str) -> int:
+        self.writes_left -= 1
+        if self.writes_left:
+            return self.file.write(text)
         self.file.write(text[: len(text) // 2])
         self.file.flush()
         raise disk_full(self.file.name)
 
-    def __enter__(self):
-        return self
+    def flush(self) -> None:
+        self.file.flush()
 
-    def __exit__(self, *exc):
+    def close(self) -> None:
         self.file.close()
 
 
 def test_a_full_disk_while_logging_metrics_says_so_and_the_run_resumes_past_the_torn_line(tmp_path, monkeypatch,
                                                                                         reference):
-    real_open, appends = Path.open, []
+    real_open = Path.open
 
     def open_(self, mode="r", *args, **kwargs):
         file = real_open(self, mode, *args, **kwargs)
-        if self.name == "metrics.jsonl" and mode == "a":
-            appends.append(self)
-            return TornWrites(file) if len(appends) == 4 else file
-        return file
+        return TornWrites(file, 4) if self.name == "metrics.jsonl" and mode == "a" else file  # the 4th epoch's line
 
     monkeypatch.setattr(Path, "open", open_)
     line = error_line(train(tmp_path))
