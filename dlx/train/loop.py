@@ -344,6 +344,7 @@ class Trainer:
 
     def _summarise(self, run: Run, seconds: float) -> dict[str, Any]:
         """Final metrics of the best model on every split, written to summary.json and TensorBoard's hparams."""
+        run.send_scalars()  # the curves reach TensorBoard's writer thread while the final metrics are measured
         if self.best_model is not None:
             self.eval_model.load_state_dict(self.best_model)
         final = {split: measure(self.eval_model, self.data.batches(split, self.config.train.eval_batch_size),
@@ -356,7 +357,6 @@ class Trainer:
             "device": str(self.device), "parameters": sum(p.numel() for p in self.model.parameters()),
             "versions": {"dlx": dlx.__version__, "torch": torch.__version__, "python": platform.python_version()},
         }
-        run.send_scalars()  # the curves before the final metrics
         tensorboard.log_hparams(run.writer, self.config, final)
         run.write_json("summary.json", summary)
         return summary
