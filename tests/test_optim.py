@@ -56,3 +56,33 @@ def test_decay_shrinks_weights_but_not_biases():
         p.grad = torch.zeros_like(p)  # no data gradient: only the decay acts
     opt.step()
     assert torch.allclose(net.weight, weight * (1 - 0.1 * 0.5)) and torch.equal(net.bias, bias)
+
+
+@pytest.mark.parametrize("name", registry.optimizers.names())
+def test_without_decay_every_parameter_is_in_one_group(name):
+    net = small_net()
+    (group,) = make(name, net, weight_decay=0.0).param_groups
+    assert {id(p) for p in group["params"]} == {id(p) for p in net.parameters()}
+
+
+FUSED = {"sgd", "adam", "adamw", "adagrad"}  # PyTorch's fused kernels on CPU and CUDA
+
+
+@pytest.mark.parametrize("name", registry.optimizers.names())
+def test_optimizers_with_a_fused_kernel_use_it_and_step_as_the_plain_one_does(name, monkeypatch):
+    from dlx import optim
+
+    net, plain_net = small_net(), small_net()
+    opt = make(name, net, weight_decay=0.1)
+    assert bool(opt.defaults.get("fused")) == (name in FUSED)
+    monkeypatch.setattr(optim, "FUSED_DEVICES", ())  # as on a device without fused kernels
+    plain = make(name, plain_net, weight_decay=0.1)
+    assert not plain.defaults.get("fused")
+    for model, optimizer in ((net, opt), (plain_net, plain)):
+        for _ in range(3):
+            optimizer.zero_grad()
+            model(torch.randn(8, 3, generator=torch.Generator().manual_seed(1))).pow(2).mean().backward()
+            optimizer.step()
+    for fused_p, plain_p in zip(net.parameters(), plain_net.parameters()):
+        torch.testing.assert_close(fused_p, plain_p)  # the same update, to rounding
+
