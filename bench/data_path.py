@@ -17,7 +17,7 @@ epoch's one-off costs, counts once and the others are scaled to a full epoch. Th
 warmed up before any clock runs, which favours the DataLoader. Also printed: the data path alone
 (batches drawn, augmented and moved to the device, no training).
 
-    python bench/data_path.py [--device cpu|cuda] [--batches 60] [--repeats 3] [--workers 2] [--threads N]
+    python bench/data_path.py [--device cpu|cuda] [--model cnn|mlp] [--batches 60] [--repeats 3] [--workers 2] [--threads N]
 """
 from __future__ import annotations
 
@@ -41,6 +41,8 @@ from dlx.train.loop import Trainer
 EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "digits_cnn.yaml"
 SAMPLES, SIDE, CLASSES = 60_000, 28, 10
 DLX = "dlx (tensors on the device, batched shift)"
+MODELS = {"cnn": lambda args: [f"model.width={args.width}", "model.hidden=64"],
+          "mlp": lambda args: ["model.name=mlp", "model.sizes=128-64"]}
 
 
 def generate(folder: Path, seed: int = 0) -> tuple[Path, np.ndarray, np.ndarray]:
@@ -113,6 +115,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes (also timed with 0)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--width", type=int, default=16, help="the CNN's first block width")
+    parser.add_argument("--model", choices=sorted(MODELS), default="cnn",
+                        help="what trains: the small CNN, or an MLP whose compute leaves the data path visible")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -120,8 +124,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         path, pixels, labels = generate(Path(tmp))
-        overrides = ["data.name=tensors", f"data.path={path}", "data.split=[1,0,0]",  # train: all 60,000, in order
-                     "data.augment.shift=1", f"model.width={args.width}", "model.hidden=64",
+        overrides = ["data.name=tensors", f"data.path={path}", "data.split=[0.99,0.01,0]",  # train: 59,400 of the 60,000
+                     "data.augment.shift=1", *MODELS[args.model](args),
                      f"train.batch_size={args.batch_size}", f"train.device={args.device}"]
         started = time.perf_counter()
         trainer = Trainer(load(EXPERIMENT, overrides))
@@ -155,7 +159,8 @@ def main() -> None:
     sides = {DLX: dlx_batches}
     sides.update({f"DataLoader, {w} workers (PIL + RandomCrop/ToTensor/Normalize)": (lambda d=d: d)
                   for w, d in loaders.items()})
-    print(f"{SAMPLES} x 1 x {SIDE} x {SIDE} generated images, batch {args.batch_size}, CNN width {args.width}, "
+    model = f"CNN width {args.width}" if args.model == "cnn" else "MLP 784-128-64-10"
+    print(f"{SAMPLES} x 1 x {SIDE} x {SIDE} generated images, batch {args.batch_size}, {model}, "
           f"{args.device}, {torch.get_num_threads()} threads; {limit} of {per_epoch} batches timed, scaled to an epoch; "
           f"dlx set-up (load, standardise, move) {setup:.2f}s once per run")
     for title, work in (("training (forward, backward, step)", None), ("data path alone", moved)):

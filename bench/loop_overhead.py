@@ -95,7 +95,7 @@ class BareLoop:
         """Loss and accuracy on a split, in batches of eval_batch_size as dlx takes them."""
         x, y = self.data[split]
         self.model.eval()
-        loss, correct = torch.zeros(()), torch.zeros((), dtype=torch.long)
+        loss, correct = torch.zeros((), device=x.device), torch.zeros((), dtype=torch.long, device=x.device)
         for i in range(0, len(x), self.eval_batch_size):
             out = self.model(x[i:i + self.eval_batch_size])
             target = y[i:i + self.eval_batch_size]
