@@ -20,7 +20,7 @@ test: $(BIN)/dlx
 	$(BIN)/python -m pytest -q -rs
 
 bench: $(BIN)/dlx
-	$(BIN)/python bench/loop_overhead.py
+	$(BIN)/python bench/loop_overhead.py --threads 1
 
 clean:
 	rm -rf $(VENV) runs
