@@ -1,0 +1,27 @@
+"""The benchmarks the README quotes still run (tiny settings: these are smoke tests, not timings)."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def bench(*args: str) -> str:
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_loop_overhead_prints_both_ratios():
+    out = bench("bench/loop_overhead.py", "--epochs", "2", "--repeats", "1", "--threads", "1", "digits_cnn.yaml")
+    by_hand, loop_only = (float(r) for r in re.findall(r"ratio (\d+\.\d+)", out))
+    assert 0.2 < by_hand < 5 and 0.2 < loop_only < 5, out
+
+
+def test_data_path_prints_the_speed_up_for_training_and_for_the_data_path_alone():
+    out = bench("bench/data_path.py", "--model", "mlp", "--batches", "3", "--repeats", "1", "--workers", "0",
+                "--threads", "1")
+    assert "training (forward, backward, step)" in out and "data path alone" in out
+    assert len(re.findall(r"dlx is \d+\.\dx faster", out)) == 2, out
