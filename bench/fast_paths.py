@@ -1,19 +1,22 @@
-"""The training switches measured: torch.compile and channels_last on vs off (and bf16 autocast).
+"""The training switches measured: channels_last, torch.compile, bf16, threads, accumulation, EMA vs plain.
 
-Trains the same experiment with each switch off and on, in one process, and prints the time per
-epoch of each and the ratio against the plain run. Whatever they give on this machine is the answer:
-on a 2-core CPU they may well cost more than they save.
+Trains the same experiment with each switch off and on, in one process, in rounds (every switch once
+a round, each compared with the plain run of its round, the order reversed every other round: this
+machine's speed drifts from minute to minute), and prints the median ratio of the time per epoch
+against the plain run. Whatever they give
+on this machine is the answer: on a 2-core CPU they may well cost more than they save.
 
-    python bench/fast_paths.py [--device cpu|cuda] [--epochs 3] [--experiment bench/mnist_sized_cnn.yaml]
+    python bench/fast_paths.py [--device cpu|cuda] [--epochs 3] [--repeats 4] [--experiment bench/mnist_sized_cnn.yaml]
 """
 from __future__ import annotations
 
 import argparse
 import io
+import statistics
 import tempfile
-import time
 from pathlib import Path
 
+import torch
 from rich.console import Console
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -27,16 +30,21 @@ SWITCHES = {
     "channels_last": ["train.channels_last=true"],
     "compile": ["train.compile=true"],
     "bf16": ["train.precision=bf16"],
+    "one thread": ["train.threads=1"],
+    "accumulate 4": ["train.accumulate=4"],  # a step every 4 batches: the same examples, a quarter of the steps
+    "ema": ["train.ema=0.999"],  # a moving average of the weights, updated every step
 }
 
 
 def epoch_seconds(experiment: Path, overrides: list[str], runs: Path) -> float:
     """Seconds per epoch, not counting the first epoch (where compilation happens)."""
     config = load(experiment, overrides)
+    threads = torch.get_num_threads()
     trainer = Trainer(config, Console(file=io.StringIO()), quiet=True)
     run = Run.create(runs, config.name)
     trainer.fit(run)
     run.close()
+    torch.set_num_threads(threads)  # train.threads sets the process's count: the next run starts from the same
     events = EventAccumulator(str(run.path))
     events.Reload()
     seconds = [e.value for e in events.Scalars("time/epoch_seconds")]
@@ -47,15 +55,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=4, help="rounds of every switch; the median ratio counts")
     parser.add_argument("--experiment", type=Path, default=Path(__file__).parent / "mnist_sized_cnn.yaml")
     args = parser.parse_args()
     base = [f"train.device={args.device}", f"train.epochs={args.epochs}", "train.patience=null"]
+    ratios: dict[str, list[float]] = {name: [] for name in SWITCHES}
+    plain_seconds = []
     with tempfile.TemporaryDirectory() as tmp:
-        plain = None
-        for name, switch in SWITCHES.items():
-            seconds = epoch_seconds(args.experiment, base + switch, Path(tmp))
-            plain = plain or seconds
-            print(f"{name:14s} {seconds:7.3f} s/epoch  ratio to plain {seconds / plain:.3f}  ({args.device})")
+        for repeat in range(args.repeats):  # a round of every switch, each against the plain run of its round,
+            order = list(SWITCHES) if repeat % 2 == 0 else list(SWITCHES)[::-1]  # forwards, then backwards
+            seconds = {name: epoch_seconds(args.experiment, base + SWITCHES[name], Path(tmp)) for name in order}
+            plain_seconds.append(seconds["plain"])
+            for name in SWITCHES:
+                ratios[name].append(seconds[name] / seconds["plain"])
+    print(f"plain: {statistics.median(plain_seconds):.3f} s/epoch ({args.device}, {torch.get_num_threads()} threads)")
+    for name, values in ratios.items():
+        print(f"{name:14s} ratio to plain {statistics.median(values):.3f}  (rounds: {' '.join(f'{v:.3f}' for v in values)})")
 
 
 if __name__ == "__main__":
