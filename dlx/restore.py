@@ -49,7 +49,7 @@ def load_trained(run_path: str | Path, which: str = "best", data_overrides: list
     data = build.splits(config, dev, standardizer)
     model = build.model(config, data.spec).to(dev)
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(checkpoints.plain_keys(state["model"]))  # also a compiled or distributed model's
     except (KeyError, RuntimeError) as e:
         raise DlxError(f"{run.checkpoint(which)}: its weights do not fit this run's model "
                        f"({str(e).splitlines()[0][:160]})") from None

@@ -74,3 +74,17 @@ def test_the_background_writer_reports_a_failed_write(tmp_path):
     writer.submit(tmp_path / "missing-folder" / "a.pt", {"w": torch.zeros(1)})
     with pytest.raises(DlxError, match="could not write a checkpoint"):
         writer.close()
+
+
+def test_a_checkpoint_saved_with_a_wrappers_key_prefixes_still_restores(tmp_path, fast_config):
+    from dlx.restore import load_trained
+    from dlx.train import loop
+
+    run, _ = loop.start(fast_config("train.epochs=1"), tmp_path, quiet=True)
+    path = run.checkpoint("best")
+    state = checkpoint.load(path)
+    plain = state["model"]
+    state["model"] = {f"_orig_mod.{k}": v for k, v in plain.items()}  # as torch.compile's wrapper names them
+    checkpoint.save({k: v for k, v in state.items() if k != "format"}, path)
+    restored = load_trained(run.path).model.state_dict()
+    assert all(torch.equal(restored[k], v) for k, v in plain.items())
