@@ -6,6 +6,7 @@ import fnmatch
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from dlx import build  # noqa: F401  (registers every entry)
 from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, DataSpec
@@ -194,3 +195,15 @@ def test_mlp_takes_the_course_layer_string():
         [(2, 4), (4, 3), (3, 2)]
     with pytest.raises(DlxError, match="must start with the data's 2 inputs and end with its 2 outputs"):
         entry.build(spec, **entry.resolve({"layers": "4-4-3-2"}, "model"))
+
+
+def test_evaluating_runs_without_gradients_in_eval_mode_and_restores_the_mode_even_on_an_error():
+    from dlx.models.modes import evaluating
+
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5)).train()
+    with evaluating(model):
+        assert not model.training and not model[1].training and not torch.is_grad_enabled()
+    assert model.training and torch.is_grad_enabled()
+    with pytest.raises(RuntimeError), evaluating(model):
+        raise RuntimeError("a failing forward pass")
+    assert model.training

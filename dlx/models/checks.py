@@ -6,6 +6,7 @@ from torch import nn
 
 from dlx.data.base import CLASSIFICATION, LANGUAGE, DataSpec, Splits
 from dlx.errors import DlxError
+from dlx.models.modes import evaluating
 
 
 def image_shape(spec: DataSpec, model: str) -> tuple[int, int, int]:
@@ -25,16 +26,12 @@ def classifier_outputs(spec: DataSpec, model: str) -> int:
 
 def feature_shape(features: nn.Module, in_shape: tuple[int, ...], model: str, minimum: str) -> torch.Size:
     """The shape of one sample after `features`, found by a dry run on zeros; too small an image is a DlxError."""
-    was_training = features.training
-    features.eval()  # batch norm cannot take one sample in training mode
     try:
-        with torch.no_grad():
+        with evaluating(features):  # batch norm cannot take one sample in training mode
             return features(torch.zeros(1, *in_shape)).shape[1:]
     except RuntimeError:
         raise DlxError(f"model '{model}': a {in_shape[-2]}x{in_shape[-1]} image is too small for its convolutions "
                        f"and poolings (it needs at least {minimum}); choose a model for small images, e.g. cnn") from None
-    finally:
-        features.train(was_training)
 
 
 def check_targets(model: nn.Module, data: Splits, name: str) -> None:
@@ -43,11 +40,8 @@ def check_targets(model: nn.Module, data: Splits, name: str) -> None:
     if spec.task == LANGUAGE:  # text windows are drawn at random: its models check their own sizes
         return
     x, y = (t[:2] for t in data["train"])
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    with evaluating(model):
         got = tuple(model(x).shape[1:])
-    model.train(was_training)
     per_example = tuple(y.shape[1:])
     expected = (spec.num_classes, *per_example) if spec.task == CLASSIFICATION else per_example
     if got == expected:

@@ -10,6 +10,7 @@ from dlx.data.base import LANGUAGE, DataSpec
 from dlx.data.text import Vocab
 from dlx.errors import DlxError
 from dlx.generate.decode import sample
+from dlx.models.modes import evaluating
 
 
 class TextSampler:
@@ -27,11 +28,9 @@ class TextSampler:
         device = next(model.parameters()).device
         # a generator of its own, seeded by the step: sampling leaves the training's random numbers untouched
         generator = torch.Generator(device=device).manual_seed(self.seed + step)
-        was_training = model.training
-        model.eval()
-        ids = list(sample(model, self.prompt.to(device), self.settings.length, self.settings.temperature,
-                          generator=generator))
-        model.train(was_training)
+        with evaluating(model):
+            ids = list(sample(model, self.prompt.to(device), self.settings.length, self.settings.temperature,
+                              generator=generator))
         text = self.text + self.vocab.decode(ids)
         writer.add_text("samples", "    " + text.replace("\n", "\n    "), step)  # indented: markdown shows it verbatim
         if self.settings.terminal:

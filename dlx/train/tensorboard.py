@@ -11,6 +11,7 @@ from torchvision.utils import make_grid
 
 from dlx.config import Config
 from dlx.data.base import RECONSTRUCTION, Splits
+from dlx.models.modes import evaluating
 
 HPARAM_SECTIONS = ("data", "model", "loss", "optimizer", "schedule", "train")
 
@@ -20,16 +21,14 @@ def log_model_and_data(writer, model: nn.Module, data: Splits) -> None:
     if data.spec.is_image:
         # normalize=True rescales the standardised pixels to [0, 1] for display
         writer.add_image("data/train_samples", make_grid(x.float().cpu(), nrow=8, normalize=True, scale_each=True))
-    was_training = model.training
-    model.eval()  # tracing runs the model: in eval mode it changes no batch-norm statistics and draws no dropout
-    with torch.no_grad(), warnings.catch_warnings():
+    # tracing runs the model: in eval mode it changes no batch-norm statistics and draws no dropout
+    with evaluating(model), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # add_graph traces with torch.jit, which warns of its future
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # and of Python-side shape checks (RNNs, attention)
         warnings.filterwarnings("ignore", "The input to trace is already a ScriptModule")
         # traced here without check_trace (a second run, compared with the first): the graph is all TensorBoard
         # needs, in half the time; add_graph takes the traced module as it is
         writer.add_graph(torch.jit.trace(model, x[:2], check_trace=False), x[:2])
-    model.train(was_training)
 
 
 def log_reconstructions(writer, model: nn.Module, data: Splits, step: int) -> None:
@@ -37,11 +36,8 @@ def log_reconstructions(writer, model: nn.Module, data: Splits, step: int) -> No
     if data.spec.task != RECONSTRUCTION or not data.spec.is_image:
         return
     x = data["val"][0][:16]
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    with evaluating(model):
         out = model(x)
-    model.train(was_training)
     # one scale for both halves, so a washed-out reconstruction looks washed out
     writer.add_image("reconstructions/val", make_grid(torch.cat([x, out]).float().cpu(), nrow=8, normalize=True), step)
 
