@@ -33,7 +33,7 @@ from dlx import build  # noqa: F401  (registers every entry)
 from dlx.config import load
 from dlx.explain.lime import lime as dlx_lime
 from dlx.explain.lime import superpixels
-from dlx.restore import load_trained
+from dlx.run.trained import load_trained
 from dlx.train import loop
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"

@@ -22,7 +22,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import loop_overhead  # noqa: F401  (registers the generated 28x28 dataset)
 from dlx.config import load
-from dlx.runs import Run
+from dlx.run.folder import Run
 from dlx.train.loop import Trainer
 
 SWITCHES = {

@@ -33,7 +33,7 @@ from dlx import build
 from dlx.config import load
 from dlx.data.base import CLASSIFICATION, ArrayData
 from dlx.registry import datasets
-from dlx.runs import Run
+from dlx.run.folder import Run
 from dlx.train.loop import Trainer
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from dlx.data.base import CLASSIFICATION
 from dlx.errors import DlxError
-from dlx.restore import Trained, load_trained
+from dlx.run.trained import Trained, load_trained
 
 Mode = Literal["vote", "mean"]
 MODES = ("vote", "mean")

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dlx.errors import DlxError
-from dlx.runs import Run
+from dlx.run.folder import Run
 from dlx.runs_table import flatten, resolved
 
 IDENTITY = {"name"}  # differs between any two runs and says nothing about how they were trained

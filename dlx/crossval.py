@@ -23,7 +23,8 @@ from dlx.config import Config, apply_overrides, validate
 from dlx.config import load as load_config
 from dlx.config import dump as dump_config
 from dlx.errors import DlxError
-from dlx.runs import Run, write_atomic
+from dlx.atomic import write_atomic
+from dlx.run.folder import Run
 from dlx.train.interrupts import Interrupted
 
 SUMMARY = "cv_summary.json"

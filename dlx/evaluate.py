@@ -21,7 +21,7 @@ from dlx import analysis, committee, crossval, gallery, registry
 from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, DataSpec
 from dlx.errors import DlxError
 from dlx.metrics import DEFAULTS
-from dlx.restore import Trained, load_trained
+from dlx.run.trained import Trained, load_trained
 
 SPLITS = ("train", "val", "test")
 
@@ -213,9 +213,9 @@ def _record(members: list[Trained], report: dict[str, Any], folder: Path) -> Non
             run.writer.add_scalar(f"eval/{report['split']}/{name}", value, step)
         run.close()
     else:
-        from dlx.runs import write_atomic
+        from dlx.atomic import write_json
 
-        write_atomic(path, (json.dumps({**existing, key: report}, indent=2) + "\n").encode())
+        write_json(path, {**existing, key: report})
 
 
 def _earlier(path: Path) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from dlx import registry
 from dlx.errors import DlxError
-from dlx.restore import Trained
+from dlx.run.trained import Trained
 
 MAX_FEATURES = 12  # lines of a table row shown on a card
 

@@ -15,7 +15,7 @@ from dlx import crossval
 from dlx.config import parse_override, read_yaml
 from dlx.errors import DlxError, did_you_mean
 from dlx.metrics import HIGHER_IS_BETTER
-from dlx.runs import Run
+from dlx.run.folder import Run
 
 FINISHED, INTERRUPTED, UNFINISHED, CROSS_VALIDATED = "finished", "interrupted", "running or crashed", "cross-validated"
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dlx.errors import DlxError
-from dlx.train import checkpoint
+from dlx.run import checkpoint
 
 
 def test_round_trip_keeps_every_tensor_and_value(tmp_path):
@@ -77,7 +77,7 @@ def test_the_background_writer_reports_a_failed_write(tmp_path):
 
 
 def test_a_checkpoint_saved_with_a_wrappers_key_prefixes_still_restores(tmp_path, fast_config):
-    from dlx.restore import load_trained
+    from dlx.run.trained import load_trained
     from dlx.train import loop
 
     run, _ = loop.start(fast_config("train.epochs=1"), tmp_path, quiet=True)

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from dlx.train import checkpoint, loop
+from dlx.run import checkpoint
+from dlx.train import loop
 from tests.conftest import EXPERIMENTS
 
 # no dropout and no batch norm: then two processes and one see the same mathematics

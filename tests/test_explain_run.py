@@ -18,7 +18,7 @@ from dlx.cli import app
 from dlx.explain.base import to_input_size
 from dlx.explain.inputs import read_image
 from dlx.registry import explainers
-from dlx.restore import load_trained
+from dlx.run.trained import load_trained
 from tests.conftest import EXPERIMENTS, FAST
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dlx.train import checkpoint, loop
+from dlx.run import checkpoint
+from dlx.train import loop
 
 MLP = ["model.name=mlp", "model.sizes=32", "train.epochs=2", "schedule.name=constant", "optimizer.name=sgd",
        "optimizer.lr=0.1"]

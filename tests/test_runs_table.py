@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from dlx.cli import app
 from dlx.compare import differing_keys
 from dlx.runs_table import FINISHED, INTERRUPTED, UNFINISHED, find, order, select
-from dlx.train import checkpoint
+from dlx.run import checkpoint
 from tests.trained_runs import committee  # noqa: F401  (fixture)
 
 runner = CliRunner()

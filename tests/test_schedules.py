@@ -130,7 +130,8 @@ def test_every_schedule_gives_positive_finite_rates_over_the_run(name):
 
 def test_the_loop_halves_the_rate_on_a_plateau(runs_dir):
     from dlx.config import load
-    from dlx.train import checkpoint, loop
+    from dlx.run import checkpoint
+    from dlx.train import loop
 
     # min_delta so large that only the first epoch counts as an improvement
     config = load(EXPERIMENTS / "digits_cnn.yaml", [*TINY_MLP, "schedule.name=reduce_on_plateau", "schedule.patience=1",

@@ -177,7 +177,8 @@ def test_gpt_shares_its_embedding_with_the_output_layer_and_checks_its_sizes():
 
 def test_a_language_run_logs_perplexity_samples_and_its_vocabulary(tmp_path):
     from dlx.config import validate
-    from dlx.train import checkpoint, loop
+    from dlx.run import checkpoint
+    from dlx.train import loop
 
     (tmp_path / "t.txt").write_text("the cat sat on the mat. " * 60)
     config = validate({

@@ -9,7 +9,8 @@ import pytest
 from torch import nn
 
 from dlx.config import load
-from dlx.runs import Run
+from dlx.run.folder import Run
+from dlx.run import checkpoint
 from dlx.train import loop
 from dlx.train.interrupts import Interrupted
 
@@ -75,13 +76,13 @@ def test_an_interrupted_and_resumed_run_ends_as_an_uninterrupted_one(fast_config
 
 def record_checkpoint_writes(monkeypatch) -> list[tuple[str, int]]:
     """(file, epoch) of every checkpoint the loop hands to the writer, in order."""
-    writes, submit = [], loop.checkpoint.CheckpointWriter.submit
+    writes, submit = [], checkpoint.CheckpointWriter.submit
 
     def recording(writer, path, state):
         writes.append((path.name, state["loop"]["epoch"]))
         submit(writer, path, state)
 
-    monkeypatch.setattr(loop.checkpoint.CheckpointWriter, "submit", recording)
+    monkeypatch.setattr(checkpoint.CheckpointWriter, "submit", recording)
     return writes
 
 
@@ -99,7 +100,7 @@ def test_last_pt_waits_checkpoint_seconds_and_best_pt_goes_just_before_it(fast_c
                               quiet=True)
     assert writes == expected
     assert summary["best_epoch"] == 2
-    assert loop.checkpoint.load(run.checkpoint("best"))["loop"]["epoch"] == 2
+    assert checkpoint.load(run.checkpoint("best"))["loop"]["epoch"] == 2
 
 
 def test_a_failing_epoch_hook_still_leaves_the_best_model_on_disk(fast_config, runs_dir, monkeypatch):
@@ -113,7 +114,7 @@ def test_a_failing_epoch_hook_still_leaves_the_best_model_on_disk(fast_config, r
         loop.start(fast_config("train.epochs=4", "train.checkpoint_seconds=3600"), runs_dir, quiet=True,
                    on_epoch=prune)
     assert [name for name, _ in writes] == ["best.pt"]  # no last.pt yet: the first was not due
-    assert loop.checkpoint.load(runs_dir / "digits_cnn" / "checkpoints" / "best.pt")["loop"]["epoch"] in (1, 2)
+    assert checkpoint.load(runs_dir / "digits_cnn" / "checkpoints" / "best.pt")["loop"]["epoch"] in (1, 2)
 
 
 def test_resuming_a_finished_run_says_so(fast_config, runs_dir):

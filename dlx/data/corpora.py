@@ -16,7 +16,7 @@ from pydantic import Field
 from dlx.data.text import TextCorpus, Windows
 from dlx.errors import DlxError
 from dlx.registry import datasets
-from dlx.runs import write_atomic
+from dlx.atomic import write_atomic
 
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"

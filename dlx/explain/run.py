@@ -8,7 +8,6 @@ Everything the user asked for is checked, and every explanation computed, before
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,8 @@ from dlx.errors import ConfigError, DlxError, did_you_mean
 from dlx.explain import inputs, layers, render
 from dlx.explain.base import Explanation, default_sigma, to_input_size
 from dlx.registry import explainers
-from dlx.restore import Trained, load_trained
-from dlx.runs import write_atomic
+from dlx.run.trained import Trained, load_trained
+from dlx.atomic import write_atomic, write_json
 
 
 COURSE_ORDER = ("saliency", "smoothgrad", "gradcam", "occlusion", "lime", "classviz", "filters")
@@ -187,7 +186,7 @@ def _write(trained: Trained, sample: inputs.Sample, report: dict[str, Any], expl
     if len(rescaled_maps) > 1:
         figure = render.comparison(image, rescaled_maps, title)
         report["comparison"] = _save_figure(figure, folder / "comparison.png", writer, f"explain/{sample.name}/comparison", step)
-    write_atomic(folder / "explanation.json", (json.dumps(report, indent=2) + "\n").encode())
+    write_json(folder / "explanation.json", report)
     writer.flush()
     return folder
 

@@ -16,8 +16,8 @@ from dlx.data.base import LANGUAGE, DataSpec
 from dlx.data.text import Vocab
 from dlx.errors import DlxError
 from dlx.generate.decode import beam_search, sample
-from dlx.runs import Run
-from dlx.train import checkpoint as checkpoints
+from dlx.run.folder import Run
+from dlx.run import checkpoint as checkpoints
 
 
 @dataclass

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dlx.config import dump
-from dlx.runs import write_atomic
+from dlx.atomic import write_atomic
 from dlx.sweep import space
 from dlx.sweep.spec import Sweep
 from dlx.sweep.study import INTERRUPTED, Where, counted, target

@@ -30,9 +30,11 @@ from dlx.config import load as load_config
 from dlx.data.text import TextSplits
 from dlx.errors import DlxError, did_you_mean
 from dlx.metrics import HIGHER_IS_BETTER
-from dlx.runs import Run, write_atomic
+from dlx.atomic import write_atomic
+from dlx.run.folder import Run
 from dlx.models.checks import check_targets
-from dlx.train import checkpoint, tensorboard
+from dlx.run import checkpoint
+from dlx.train import tensorboard
 from dlx.train.distributed import World, device_for, join_world
 from dlx.train.interrupts import Interrupted, catch_stop_signals
 from dlx.train.measure import measure

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from dlx.runs import Run
-from dlx.train import checkpoint
+from dlx.run.folder import Run
+from dlx.run import checkpoint
 from tests.conftest import EXPERIMENTS, ROOT
 
 DIGITS = str(EXPERIMENTS / "digits_cnn.yaml")

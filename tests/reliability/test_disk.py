@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from dlx.cli import app
 from dlx.config import load
-from dlx.train import checkpoint, loop
+from dlx.run import checkpoint
+from dlx.train import loop
 from tests.reliability.procs import COMMON, DIGITS, assert_same_run, error_line, sets
 
 RECIPE = [*COMMON, "optimizer.name=sgd", "optimizer.momentum=0.9", "optimizer.lr=0.05", "schedule.name=one_cycle",

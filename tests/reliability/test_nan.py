@@ -10,7 +10,8 @@ from torch import nn
 from typer.testing import CliRunner
 
 from dlx.cli import app
-from dlx.train import checkpoint, loop
+from dlx.run import checkpoint
+from dlx.train import loop
 from tests.reliability.procs import COMMON, DIGITS, error_line, sets
 
 # 5 optimizer steps an epoch

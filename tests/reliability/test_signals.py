@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 
 from dlx.cli import app
 from dlx.config import load
-from dlx.train import checkpoint, loop
+from dlx.run import checkpoint
+from dlx.train import loop
 from tests.reliability.procs import DIGITS, SGD, assert_same_run, kill_after, sets, start
 
 

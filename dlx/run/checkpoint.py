@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from dlx.errors import DlxError
-from dlx.runs import write_atomic
+from dlx.atomic import write_atomic
 
 FORMAT = "dlx-checkpoint-1"
 

@@ -10,27 +10,12 @@ runs/<name>/
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from dlx.atomic import write_atomic, write_json
 from dlx.errors import DlxError
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, sync it, then rename: readers see the old file or the new one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # scalars reach TensorBoard's writer in batches, this often and at close (the writer itself flushes to disk every
@@ -153,9 +138,7 @@ class Run:
                 partial.unlink(missing_ok=True)
 
     def write_json(self, name: str, data: dict[str, Any]) -> Path:
-        path = self.path / name
-        write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
-        return path
+        return write_json(self.path / name, data)
 
     def read_json(self, name: str) -> dict[str, Any]:
         path = self.path / name

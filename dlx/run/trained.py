@@ -13,8 +13,8 @@ from dlx.config import Config, apply_overrides, validate
 from dlx.config import load as load_config
 from dlx.data.base import Splits, Standardizer
 from dlx.errors import DlxError
-from dlx.runs import Run
-from dlx.train import checkpoint as checkpoints
+from dlx.run.folder import Run
+from dlx.run import checkpoint as checkpoints
 
 CHECKPOINTS = ("best", "last")
 
