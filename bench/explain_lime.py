@@ -33,7 +33,7 @@ from dlx import build  # noqa: F401  (registers every entry)
 from dlx.config import load
 from dlx.explain.lime import lime as dlx_lime
 from dlx.explain.lime import superpixels
-from dlx.run.trained import load_trained
+from dlx.run.trained import open_trained
 from dlx.train import loop
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -83,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     cpu_threads.apply(args)
     with tempfile.TemporaryDirectory() as folder:
-        trained = load_trained(train(Path(folder), args.epochs), device="cpu")
+        trained = open_trained(train(Path(folder), args.epochs), device="cpu")
     model, (xs, _) = trained.model, trained.data["test"]
     defaults = {"segments": 16, "compactness": 10.0, "kernel_size": 2.0, "max_dist": 6.0, "ratio": 0.5, "seed": 0}
     ratios, overlaps = [], []

@@ -26,7 +26,7 @@ from rich.console import Console
 from dlx import build
 from dlx.config import load
 from dlx.train.loop import Trainer
-from dlx.train.measure import measure
+from dlx.objectives.supervised import measure
 
 EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "shakespeare_char_gpt.yaml"
 

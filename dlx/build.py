@@ -13,6 +13,7 @@ import dlx.data
 import dlx.losses
 import dlx.metrics
 import dlx.models
+import dlx.objectives
 import dlx.optim
 import dlx.schedules  # noqa: F401  (registers entries)
 from dlx import registry
@@ -22,6 +23,7 @@ from dlx.data.augment import augmenter as augmenter_for
 from dlx.data.base import REGRESSION, RECONSTRUCTION, ArrayData, DataSpec, Splits, Standardizer, make_splits
 from dlx.data.text import TextCorpus, text_splits
 from dlx.errors import DlxError
+from dlx.objectives.base import Objective
 
 
 def resolve_device(name: str) -> torch.device:
@@ -81,13 +83,20 @@ def loss(config: Config, spec: DataSpec, net: nn.Module | None = None) -> nn.Mod
     return dlx.losses.Penalized(fn, dlx.optim.split_weights(net)[0], config.loss.l1, config.loss.l2)
 
 
-def optimizer(config: Config, net: nn.Module) -> torch.optim.Optimizer:
-    return registry.optimizers.get(config.optimizer.name).build(net, **config.optimizer.settings)
+def objective(config: Config, spec: DataSpec, net: nn.Module, loss_fn: nn.Module) -> Objective:
+    return registry.objectives.get(config.objective.name).build(net, spec, loss_fn, **config.objective.settings)
 
 
-def schedule(config: Config, opt: torch.optim.Optimizer, total_steps: int) -> dlx.schedules.Schedule:
-    steps = dlx.schedules.RunSteps(total_steps, total_steps // config.train.epochs, config.schedule.warmup)
-    return registry.schedules.get(config.schedule.name).build(opt, steps, **config.schedule.settings)
+def optimizer(config: Config, net: nn.Module, group: str = "model") -> torch.optim.Optimizer:
+    """The optimizer of one parameter group (the objective's `group`), over `net`'s parameters."""
+    section = config.optimizer_for(group)
+    return registry.optimizers.get(section.name).build(net, **section.settings)
+
+
+def schedule(config: Config, opt: torch.optim.Optimizer, total_steps: int, group: str = "model") -> dlx.schedules.Schedule:
+    section = config.schedule_for(group)
+    steps = dlx.schedules.RunSteps(total_steps, total_steps // config.train.epochs, section.warmup)
+    return registry.schedules.get(section.name).build(opt, steps, **section.settings)
 
 
 def augmenter(config: Config, data: Splits, device: torch.device) -> Augmenter | None:
@@ -96,7 +105,12 @@ def augmenter(config: Config, data: Splits, device: torch.device) -> Augmenter |
 
 
 def metric_names(config: Config, spec: DataSpec) -> list[str]:
-    return config.eval.metrics or dlx.metrics.DEFAULTS[spec.task]
+    """eval.metrics, else the task's defaults; none for an objective whose model's outputs they cannot measure."""
+    measures = registry.objectives.get(config.objective.name).obj.measures_metrics
+    if config.eval.metrics and not measures:
+        raise DlxError(f"eval.metrics: objective '{config.objective.name}' logs its own losses; these metrics do not "
+                       f"apply to its model's outputs (remove eval.metrics)")
+    return (config.eval.metrics or dlx.metrics.DEFAULTS[spec.task]) if measures else []
 
 
 def metrics(config: Config, spec: DataSpec, device: torch.device) -> MetricCollection:

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from dlx.data.base import CLASSIFICATION
 from dlx.errors import DlxError
-from dlx.run.trained import Trained, load_trained
+from dlx.run.trained import Trained, open_trained
 
 Mode = Literal["vote", "mean"]
 MODES = ("vote", "mean")
@@ -29,7 +29,9 @@ def load_members(paths: list[Path], which: str, data_overrides: list[str], split
     """Every member, or a DlxError naming the first one whose data or split differs from the first member's."""
     if len(set(map(Path.resolve, map(Path, paths)))) < len(paths):
         raise DlxError("a committee member is listed twice; give each run once")
-    members = [load_trained(path, which, data_overrides) for path in paths]
+    members = [open_trained(path, which, data_overrides) for path in paths]
+    for member in members:
+        member.require_objective("supervised", "a committee")
     first = split_of(members[0], split)
     for member in members[1:]:
         other = split_of(member, split)

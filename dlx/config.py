@@ -109,9 +109,13 @@ class Config(Section):
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
     data: DataSection
     model: Component
+    objective: Component = Component(name="supervised")  # how a batch becomes losses (`dlx list objectives`)
     loss: LossSection = LossSection(name="cross_entropy")
-    optimizer: Component = Component(name="adam")
-    schedule: ScheduleSection = ScheduleSection(name="constant")
+    optimizer: Component = Component(name="adam")  # every parameter group's, unless `optimizers` names the group
+    schedule: ScheduleSection = ScheduleSection(name="constant")  # likewise, unless `schedules` names the group
+    # per parameter group of the objective, e.g. {generator: {name: adam, lr: 0.0002}, discriminator: {...}}
+    optimizers: dict[str, Component] = {}
+    schedules: dict[str, ScheduleSection] = {}
     train: TrainSection = TrainSection()
     eval: EvalSection = EvalSection()
     samples: SamplesSection = SamplesSection()
@@ -126,9 +130,16 @@ class Config(Section):
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
+    def optimizer_for(self, group: str) -> Component:
+        return self.optimizers.get(group, self.optimizer)
 
-COMPONENTS = {"data": registry.datasets, "model": registry.models, "loss": registry.losses,
-              "optimizer": registry.optimizers, "schedule": registry.schedules}
+    def schedule_for(self, group: str) -> ScheduleSection:
+        return self.schedules.get(group, self.schedule)
+
+
+COMPONENTS = {"data": registry.datasets, "model": registry.models, "objective": registry.objectives,
+              "loss": registry.losses, "optimizer": registry.optimizers, "schedule": registry.schedules}
+GROUP_SECTIONS = {"optimizers": "optimizer", "schedules": "schedule"}  # per-group sections, each like its singular
 # keys of a component section that dlx itself reads rather than passing them to the entry
 FRAMEWORK_KEYS = {section: set(cls.model_fields) - {"name"}
                   for section, cls in (("data", DataSection), ("loss", LossSection), ("schedule", ScheduleSection))}
@@ -255,22 +266,54 @@ def validate(data: dict[str, Any]) -> Config:
         raise ConfigError(sorted(set(problems), key=problems.index)) from None
     raw = {k: getattr(config, k).model_dump() for k in COMPONENTS}
     resolved, problems = _component_problems(raw)
+    groups, group_problems = _group_problems(config, resolved.get("objective"))
+    problems += group_problems
     for name in config.eval.metrics or []:
         if name not in registry.metrics:
             problems.append(f"eval.metrics: {UnknownName('metric', name, registry.metrics.names())}")
     if problems:
         raise ConfigError(problems)
-    return config.model_copy(update={k: type(getattr(config, k)).model_validate(v) for k, v in resolved.items()})
+    update = {k: type(getattr(config, k)).model_validate(v) for k, v in resolved.items()}
+    return config.model_copy(update={**update, **groups})
 
 
-def _component_problems(raw: dict[str, dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+def _group_problems(config: Config, objective: dict[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+    """`optimizers` and `schedules`: one section per parameter group the objective trains, each a registry entry."""
+    if objective is None:
+        return {}, []  # an unknown objective is reported already
+    entry = registry.objectives.get(objective["name"])
+    resolved: dict[str, Any] = {}
+    problems = []
+    if not entry.obj.uses_loss and config.loss != LossSection(name="cross_entropy"):
+        problems.append(f"loss: objective '{entry.name}' defines its own loss; remove the loss section")
+    for plural, singular in GROUP_SECTIONS.items():
+        sections = getattr(config, plural)
+        for group in sections:
+            if group not in entry.obj.groups:
+                problems.append(f"{plural}.{group}: objective '{entry.name}' has no parameter group '{group}'"
+                                f"{did_you_mean(group, entry.obj.groups)}")
+        checked, more = _component_problems({f"{plural}.{g}": s.model_dump() for g, s in sections.items()},
+                                            {f"{plural}.{g}": singular for g in sections})
+        problems += more
+        cls = type(getattr(config, singular))
+        resolved[plural] = {g: cls.model_validate(checked[f"{plural}.{g}"]) for g in sections
+                            if f"{plural}.{g}" in checked}
+    return resolved, problems
+
+
+def _component_problems(raw: dict[str, dict[str, Any]], kinds: dict[str, str] | None = None,
+                        ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Each section's entry looked up and its settings resolved; `kinds` maps a section to the kind of component it
+    holds when that is not its own name (optimizers.generator holds an optimizer)."""
     resolved, problems = {}, []
-    for section, reg in COMPONENTS.items():
+    for section in (raw if kinds else COMPONENTS):
+        kind = (kinds or {}).get(section, section)
+        reg = COMPONENTS[kind]
         body = dict(raw.get(section) or {})
         name = body.pop("name", None)
         if not isinstance(name, str):
             continue  # reported by the schema check
-        framework = FRAMEWORK_KEYS.get(section, set())
+        framework = FRAMEWORK_KEYS.get(kind, set())
         own = {k: v for k, v in body.items() if k in framework}
         try:
             entry = reg.get(name)

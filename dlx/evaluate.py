@@ -21,7 +21,7 @@ from dlx import analysis, committee, crossval, gallery, registry
 from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, DataSpec
 from dlx.errors import DlxError
 from dlx.metrics import DEFAULTS
-from dlx.run.trained import Trained, load_trained
+from dlx.run.trained import Trained, open_trained
 
 SPLITS = ("train", "val", "test")
 
@@ -107,11 +107,11 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     report: dict[str, Any] = {
         "run": str(members[0].run.path) if len(members) == 1 else f"committee ({request.ensemble}) of {len(members)} runs",
         "ensemble": request.ensemble, "split": request.split, "checkpoint": request.checkpoint, "examples": len(y), "task": spec.task,
-        "epoch": members[0].checkpoint["loop"]["epoch"] if len(members) == 1 else None,
+        "epoch": members[0].checkpoint.epoch if len(members) == 1 else None,
         "metrics": scalars(values),
     }
     if request.ensemble:
-        report["members"] = [{"run": str(m.run.path), "epoch": m.checkpoint["loop"]["epoch"],
+        report["members"] = [{"run": str(m.run.path), "epoch": m.checkpoint.epoch,
                               "metrics": scalars(measure(spec, a, y))} for m, a in zip(members, answers)]
     if spec.task == CLASSIFICATION:
         report["per_class"] = {
@@ -152,7 +152,7 @@ def _figures(report: dict[str, Any], members: list[Trained], outputs: Tensor, y:
         figures["confusion_matrix"] = plots.confusion_matrix_figure(matrix, spec.class_names, where)
         if len(members) == 1:
             members[0].run.writer.add_figure(f"eval/{split}/confusion_matrix", figures["confusion_matrix"],
-                                             members[0].checkpoint["loop"]["step"])
+                                             members[0].checkpoint.step)
     if "binary" in report:
         figures["roc"] = plots.roc_figure(report["binary"], spec.class_names, title)
     if "reject" in report:
@@ -175,7 +175,9 @@ def _load(runs: list[Path], request: Request) -> list[Trained]:
     if request.ensemble is None:
         if len(runs) > 1:
             raise DlxError(f"{len(runs)} runs given: evaluate them as a committee with --ensemble vote or --ensemble mean")
-        return [load_trained(runs[0], request.checkpoint, request.data_overrides)]
+        trained = open_trained(runs[0], request.checkpoint, request.data_overrides)
+        trained.require_objective("supervised", "dlx evaluate")
+        return [trained]
     if request.ensemble not in committee.MODES:
         raise DlxError(f"--ensemble '{request.ensemble}': choose vote or mean")
     if len(runs) < 2:
@@ -208,7 +210,7 @@ def _record(members: list[Trained], report: dict[str, Any], folder: Path) -> Non
     if len(members) == 1:
         run = members[0].run
         run.write_json("evaluation.json", {**existing, key: report})
-        step = members[0].checkpoint["loop"]["step"]
+        step = members[0].checkpoint.step
         for name, value in report["metrics"].items():
             run.writer.add_scalar(f"eval/{report['split']}/{name}", value, step)
         run.close()

@@ -12,9 +12,10 @@ seed, while the minimum is a stable landmark. At the minimum the rate is already
 (and the smoothing, lagging behind, places it a little late); a tenth of it lies on the falling part
 of the curve, where training makes fast, stable progress.
 
-The ramp is the plain loop: full precision, one optimizer step per batch, no EMA, compile or schedule
-(train.grad_clip and data.augment apply). With train.accumulate > 1 each ramp step sees one batch, not
-the accumulated group: search with --set train.batch_size=<batch_size x accumulate> to match training.
+The ramp takes the loop's own training step (Trainer.train_batch: precision, compile, train.grad_clip and
+data.augment as configured), one optimizer step per batch, with the ramp's rate in place of the schedule's. With
+train.accumulate > 1 each ramp step sees one batch, not the accumulated group: search with
+--set train.batch_size=<batch_size x accumulate> to match training.
 """
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch import Tensor
 
 from dlx.config import Config
@@ -86,26 +86,26 @@ def ramp(config: Config, steps: int = 300, start: float = 1e-7, end: float = 10.
     """Train the run's model from its initialisation along the ramp; nothing is written."""
     check(steps, start, end)
     trainer = Trainer(config, quiet=True)
-    model, loss_fn, optimizer = trainer.model, trainer.loss_fn, trainer.optimizer
-    clip = config.train.grad_clip
+    if len(trainer.groups) > 1:
+        raise DlxError(f"dlx lr-find ramps one optimizer's rate; objective '{config.objective.name}' trains "
+                       f"{len(trainer.groups)} ({', '.join(trainer.groups)}) against each other, whose losses do not "
+                       f"trace a rate's effect: tune each group's lr with dlx sweep")
+    optimizer = trainer.optimizers[trainer.groups[0]]
     schedule = rates(steps, start, end)
     beta, average = smoothing(steps), 0.0
     taken: list[float] = []
     losses: list[float] = []
     smoothed: list[float] = []
-    model.train()
+    trainer.model.train()
     for lr, (x, y) in zip(schedule, endless(trainer)):
         for group in optimizer.param_groups:
             group["lr"] = lr
         if trainer.augment is not None:
             x = trainer.augment(x, len(taken))
-        loss = loss_fn(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
-        value = loss.item()  # read every step: the stopping rule needs it
+        stepped = trainer.train_batch(x, y)
+        if not stepped:  # train.on_nan=skip left the batch out
+            break
+        value = stepped[trainer.groups[0]].item()  # read every step: the stopping rule needs it
         if not math.isfinite(value):
             break
         average = beta * average + (1 - beta) * value

@@ -136,8 +136,9 @@ schedules = Registry("schedule")
 metrics = Registry("metric")
 initializers = Registry("initializer")
 explainers = Registry("explainer")
+objectives = Registry("objective")
 
 ALL: dict[str, Registry] = {
     ("losses" if r.kind == "loss" else r.kind + "s"): r
-    for r in (models, datasets, losses, optimizers, schedules, metrics, initializers, explainers)
+    for r in (models, datasets, losses, optimizers, schedules, metrics, initializers, explainers, objectives)
 }

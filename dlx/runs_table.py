@@ -8,13 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from rich.table import Table
 
 from dlx import crossval
 from dlx.config import parse_override, read_yaml
 from dlx.errors import DlxError, did_you_mean
-from dlx.metrics import HIGHER_IS_BETTER
+from dlx.metrics import higher_is_better
 from dlx.run.folder import Run
 
 FINISHED, INTERRUPTED, UNFINISHED, CROSS_VALIDATED = "finished", "interrupted", "running or crashed", "cross-validated"
@@ -95,7 +94,7 @@ def _run_row(path: Path, runs_dir: Path) -> Row:
                    values={f"{split}/{k}": v for split, values in final.items() for k, v in values.items()})
     history = run.history()
     logged = [h[monitor] for h in history if isinstance(h.get(monitor), (int, float))]
-    best = (max if metric in HIGHER_IS_BETTER else min)(logged) if logged else None
+    best = (max if higher_is_better(metric) else min)(logged) if logged else None
     return Row(str(path.relative_to(runs_dir)), config, _unfinished_status(run), history[-1].get("epoch") if history else 0,
                None, monitor, best, values={monitor: best} if best is not None else {})
 
@@ -106,11 +105,10 @@ def _unfinished_status(run: Run) -> str:
     path = run.checkpoint("last")
     if not path.is_file():
         return UNFINISHED
-    try:  # memory-mapped: only the loop's few numbers are read, not the weights
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        return INTERRUPTED if state["loop"]["batch"] > 0 else UNFINISHED
-    except Exception:  # noqa: BLE001  torch.load on a half-written or foreign file raises errors of many kinds
-        return UNFINISHED  # and the status stays unknown
+    from dlx.run.checkpoint import loop_position  # torch, only for runs that did not finish
+
+    loop = loop_position(path)
+    return INTERRUPTED if loop is not None and loop.get("batch", 0) > 0 else UNFINISHED
 
 
 def _parent_row(path: Path, runs_dir: Path) -> Row:
@@ -152,7 +150,7 @@ def order(rows: list[Row], key: str | None) -> list[Row]:
     known = {"name", "epochs", "seconds"} | {k for row in rows for k in row.values}
     if key not in known:
         raise DlxError(f"--sort '{key}': not a column or a logged metric{_hint(key, known)}")
-    descending = key.split("/")[-1] in HIGHER_IS_BETTER
+    descending = higher_is_better(key)
 
     def sort_key(row: Row) -> tuple[bool, float]:
         value = getattr(row, key) if key in ("epochs", "seconds") else row.values.get(key)

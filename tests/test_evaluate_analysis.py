@@ -88,17 +88,17 @@ def test_a_gallery_of_the_worst_digits_with_gradcam(digits_cnn):
             assert r["loss"] >= math.log(2) - 1e-6
     assert str(digits_cnn / "top-losses-test.png") in result["figures"]
     from dlx import gallery
-    from dlx.run.trained import load_trained
+    from dlx.run.trained import open_trained
 
-    cards = gallery.cards(rows[:2], [load_trained(digits_cnn)], "test")
+    cards = gallery.cards(rows[:2], [open_trained(digits_cnn)], "test")
     assert cards[0].image.shape == (8, 8) and cards[0].heat is not None and cards[0].heat.shape == (8, 8)
 
 
 def test_a_table_run_shows_its_rows_as_text(committee):
     from dlx import gallery
-    from dlx.run.trained import load_trained
+    from dlx.run.trained import open_trained
 
-    trained = load_trained(committee[0])
+    trained = open_trained(committee[0])
     trained.data.parts["test"] = (trained.data["test"][0].flatten(1), trained.data["test"][1])  # as a table
     trained.data.standardizer = None
     card = gallery.cards([{"index": 0, "label": "3", "predicted": "8", "probability": 0.6, "loss": 1.0}], [trained], "test")[0]

@@ -18,7 +18,7 @@ from dlx.cli import app
 from dlx.explain.base import to_input_size
 from dlx.explain.inputs import read_image
 from dlx.registry import explainers
-from dlx.run.trained import load_trained
+from dlx.run.trained import open_trained
 from tests.conftest import EXPERIMENTS, FAST
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -74,7 +74,7 @@ def test_all_writes_a_panel_per_method_and_a_comparison(explained):
 
 def test_the_json_tells_the_prediction_probabilities_and_target(runs, explained):
     _, report = explained
-    trained = load_trained(runs["cnn"])
+    trained = open_trained(runs["cnn"])
     x, y = trained.data["test"]
     with torch.no_grad():
         probabilities = trained.model(x[:1])[0].softmax(dim=0)
@@ -90,7 +90,7 @@ def test_the_json_tells_the_prediction_probabilities_and_target(runs, explained)
 
 def test_the_arrays_are_the_methods_results(runs, explained):
     folder, report = explained
-    trained = load_trained(runs["cnn"])
+    trained = open_trained(runs["cnn"])
     x = trained.data["test"][0][:1]
     target = report["target"]["index"]
     saliency = explainers.get("saliency").build(trained.model, x, target)
@@ -132,7 +132,7 @@ def test_the_same_images_go_to_tensorboard(runs, explained):
 
 
 def test_an_image_file_is_prepared_exactly_like_the_dataset(runs, tmp_path):
-    trained = load_trained(runs["cnn"])
+    trained = open_trained(runs["cnn"])
     x = trained.data["test"][0][:1]
     std, mean = trained.data.standardizer.std, trained.data.standardizer.mean
     pixels = ((x * std + mean)[0, 0].numpy() * 255).round().astype(np.uint8)  # the digit as an 8-bit grey image
@@ -175,7 +175,7 @@ def rank_agreement(a: list[np.ndarray], b: list[np.ndarray]) -> float:
 
 def test_sanity_maps_change_when_the_weights_are_randomised(runs):
     """Adebayo et al.'s check: a map that survives randomising the model cannot be explaining what it learned."""
-    trained = load_trained(runs["cnn"])
+    trained = open_trained(runs["cnn"])
     x, y = trained.data["test"]
 
     def maps(method: str) -> list[np.ndarray]:

@@ -21,7 +21,7 @@ def test_accumulating_two_half_batches_equals_one_whole_batch(fast_config, runs_
                            quiet=True)
     # the shuffled order differs with the batch size only in how it is cut, so compare the learning, not the bits
     assert val_losses(halves) == pytest.approx(val_losses(whole), rel=0.05)
-    assert checkpoint.load(halves.checkpoint("last"))["loop"]["step"] == checkpoint.load(whole.checkpoint("last"))["loop"]["step"]
+    assert checkpoint.load(halves.checkpoint("last")).step == checkpoint.load(whole.checkpoint("last")).step
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
@@ -29,15 +29,15 @@ def test_mixed_precision_learns_like_fp32(fast_config, runs_dir, precision):
     _, full = loop.start(fast_config(*MLP, "name=fp32"), runs_dir, quiet=True)
     run, mixed = loop.start(fast_config(*MLP, f"train.precision={precision}", f"name={precision}"), runs_dir, quiet=True)
     assert mixed["metrics"]["test"]["accuracy"] == pytest.approx(full["metrics"]["test"]["accuracy"], abs=0.05)
-    assert (checkpoint.load(run.checkpoint("last"))["scaler"] is not None) == (precision == "fp16")
+    assert (checkpoint.load(run.checkpoint("last")).scaler is not None) == (precision == "fp16")
 
 
 def test_ema_weights_are_what_is_evaluated_and_kept(fast_config, runs_dir):
     run, summary = loop.start(fast_config(*MLP, "train.ema=0.9"), runs_dir, quiet=True)
     last = checkpoint.load(run.checkpoint("last"))
-    averaged = {k.removeprefix("module."): v for k, v in last["ema"].items() if k.startswith("module.")}
-    assert not torch.equal(averaged["net.1.weight"], last["model"]["net.1.weight"])
-    best = checkpoint.load(run.checkpoint("best"))["model"]
+    averaged = {k.removeprefix("module."): v for k, v in last.ema.items() if k.startswith("module.")}
+    assert not torch.equal(averaged["net.1.weight"], last.model["net.1.weight"])
+    best = checkpoint.load(run.checkpoint("best")).model
     assert torch.equal(best["net.1.weight"], averaged["net.1.weight"])  # the last epoch was the best here
     assert summary["metrics"]["test"]["accuracy"] > 0.5
 

@@ -28,13 +28,13 @@ class Recording(Trainer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.seen: list[list[float]] = []
-        step = self.optimizer.step
+        step = self.optimizers["model"].step
 
         def recording_step(*a, **k):
-            self.seen.append([group["lr"] for group in self.optimizer.param_groups])
+            self.seen.append([group["lr"] for group in self.optimizers["model"].param_groups])
             return step(*a, **k)
 
-        self.optimizer.step = recording_step
+        self.optimizers["model"].step = recording_step
         self.augmented = 0
         if self.augment is not None:
             augment = self.augment

@@ -2,6 +2,7 @@
 that differ; `runs rm` asks first and deletes nothing that is not a run."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -32,7 +33,7 @@ def runs(committee, tmp_path):
     for name, batch in (("stopped", 3), ("crashed", 0)):
         shutil.copytree(root / "m1", root / name)
         (root / name / "summary.json").unlink()
-        checkpoint.save({**state, "loop": {**state["loop"], "batch": batch}}, root / name / "checkpoints" / "last.pt")
+        checkpoint.save(dataclasses.replace(state, loop={**state.loop, "batch": batch}), root / name / "checkpoints" / "last.pt")
     (root / "notes").mkdir()  # not a run: ignored
     return root
 

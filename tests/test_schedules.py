@@ -138,7 +138,7 @@ def test_the_loop_halves_the_rate_on_a_plateau(runs_dir):
                                                     "train.min_delta=1e9", "train.epochs=3", "optimizer.lr=0.002"])
     run, _ = loop.start(config, runs_dir, quiet=True)
     last = checkpoint.load(run.checkpoint("last"))
-    assert last["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.002 / 4)  # epochs 2 and 3 did not improve
+    assert last.optimizers["model"]["param_groups"][0]["lr"] == pytest.approx(0.002 / 4)  # epochs 2 and 3 did not improve
 
 
 def test_dlx_schedule_writes_a_png_without_training(tmp_path):

@@ -192,7 +192,7 @@ def test_a_language_run_logs_perplexity_samples_and_its_vocabulary(tmp_path):
     assert {"val/loss", "val/perplexity", "val/bpc"} <= set(history[-1])
     assert math.isclose(history[-1]["val/perplexity"], math.exp(history[-1]["val/loss"]), rel_tol=1e-3)
     assert Vocab.from_json((run.path / "vocab.json").read_text()).chars == tuple(sorted(set("the cat sat on mat.")))
-    assert checkpoint.load(run.checkpoint("best"))["spec"]["task"] == LANGUAGE
+    assert checkpoint.load(run.checkpoint("best")).spec["task"] == LANGUAGE
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(run.path), size_guidance={"tensors": 0})

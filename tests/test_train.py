@@ -79,7 +79,7 @@ def record_checkpoint_writes(monkeypatch) -> list[tuple[str, int]]:
     writes, submit = [], checkpoint.CheckpointWriter.submit
 
     def recording(writer, path, state):
-        writes.append((path.name, state["loop"]["epoch"]))
+        writes.append((path.name, state.epoch))
         submit(writer, path, state)
 
     monkeypatch.setattr(checkpoint.CheckpointWriter, "submit", recording)
@@ -100,7 +100,7 @@ def test_last_pt_waits_checkpoint_seconds_and_best_pt_goes_just_before_it(fast_c
                               quiet=True)
     assert writes == expected
     assert summary["best_epoch"] == 2
-    assert checkpoint.load(run.checkpoint("best"))["loop"]["epoch"] == 2
+    assert checkpoint.load(run.checkpoint("best")).epoch == 2
 
 
 def test_a_failing_epoch_hook_still_leaves_the_best_model_on_disk(fast_config, runs_dir, monkeypatch):
@@ -114,7 +114,7 @@ def test_a_failing_epoch_hook_still_leaves_the_best_model_on_disk(fast_config, r
         loop.start(fast_config("train.epochs=4", "train.checkpoint_seconds=3600"), runs_dir, quiet=True,
                    on_epoch=prune)
     assert [name for name, _ in writes] == ["best.pt"]  # no last.pt yet: the first was not due
-    assert checkpoint.load(runs_dir / "digits_cnn" / "checkpoints" / "best.pt")["loop"]["epoch"] in (1, 2)
+    assert checkpoint.load(runs_dir / "digits_cnn" / "checkpoints" / "best.pt").epoch in (1, 2)
 
 
 def test_resuming_a_finished_run_says_so(fast_config, runs_dir):

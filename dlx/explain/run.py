@@ -23,7 +23,7 @@ from dlx.errors import ConfigError, DlxError, did_you_mean
 from dlx.explain import inputs, layers, render
 from dlx.explain.base import Explanation, default_sigma, to_input_size
 from dlx.registry import explainers
-from dlx.run.trained import Trained, load_trained
+from dlx.run.trained import Trained, open_trained
 from dlx.atomic import write_atomic, write_json
 
 
@@ -88,8 +88,8 @@ def class_index(target: str, spec: DataSpec) -> int | None:
 
 def list_layers(run_path: str | Path, which: str = "best", device: str | None = None) -> tuple[list[layers.Layer], str | None]:
     """Every layer with its output shape for one sample, and GradCAM's default (the last conv layer)."""
-    trained = load_trained(run_path, which, device=device)
-    x = torch.zeros(1, *trained.data.spec.in_shape, device=trained.device)
+    trained = open_trained(run_path, which, device=device)
+    x = torch.zeros(1, *trained.spec.in_shape, device=trained.device)
     convs = layers.conv_layers(trained.model)
     return layers.trace(trained.model, x), convs[-1][0] if convs else None
 
@@ -102,8 +102,9 @@ def explain(run_path: str | Path, methods: list[str], *, files: list[Path] = (),
     is computed before the first file is written, so a method that refuses leaves nothing behind."""
     if bool(files) == bool(indices):
         raise DlxError("give the samples to explain: image files with --input, or rows of a split with --index")
-    trained = load_trained(run_path, which, device=device)
-    spec = trained.data.spec
+    trained = open_trained(run_path, which, device=device)
+    trained.require_objective("supervised", "dlx explain")
+    spec = trained.spec
     if spec.task != CLASSIFICATION:
         raise DlxError(f"{trained.run.path}: dlx explain explains classifiers, and this run's task is {spec.task}")
     chosen = choose_methods(methods, spec)
@@ -151,7 +152,7 @@ def _write(trained: Trained, sample: inputs.Sample, report: dict[str, Any], expl
     """<folder>/: a figure and the arrays per method, the comparison figure, explanation.json; figures to TensorBoard."""
     spec, x, standardizer = trained.data.spec, sample.x, trained.data.standardizer
     folder.mkdir(parents=True, exist_ok=True)
-    writer, step = trained.run.writer, int(trained.checkpoint.get("loop", {}).get("step", 0))
+    writer, step = trained.run.writer, trained.checkpoint.step
     image = inputs.for_display(x, standardizer) if spec.is_image else None
     predicted, target = report["predicted"], report["target"]
     title = (f"{sample.source}: predicted {predicted['class']} ({predicted['probability']:.2f}), "

@@ -10,14 +10,11 @@ from typing import Literal
 import torch
 from torch import nn
 
-from dlx import build
-from dlx.config import load as load_config
-from dlx.data.base import LANGUAGE, DataSpec
+from dlx.data.base import LANGUAGE
 from dlx.data.text import Vocab
 from dlx.errors import DlxError
 from dlx.generate.decode import beam_search, sample
-from dlx.run.folder import Run
-from dlx.run import checkpoint as checkpoints
+from dlx.run.trained import open_trained
 
 
 @dataclass
@@ -42,21 +39,11 @@ class Sample:
 
 def load_language_model(run_path: str | Path, which: str) -> tuple[nn.Module, Vocab]:
     """The run's model with a checkpoint's weights, and its vocabulary (both from the checkpoint: no data needed)."""
-    run = Run.open(run_path)
-    config = load_config(run.config_path)
-    state = checkpoints.load(run.checkpoint(which))
-    saved = state.get("spec")
-    if saved is None or saved.get("task") != LANGUAGE:
-        raise DlxError(f"{run.path} is not a language-model run (its data is not text); dlx generate needs one, "
+    trained = open_trained(run_path, which, device="cpu")
+    if trained.spec.task != LANGUAGE:
+        raise DlxError(f"{trained.run.path} is not a language-model run (its data is not text); dlx generate needs one, "
                        f"e.g. from experiments/shakespeare_char_gpt.yaml")
-    spec = DataSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
-    model = build.model(config, spec)
-    try:
-        model.load_state_dict(checkpoints.plain_keys(state["model"]))  # also from a compiled or distributed run
-    except RuntimeError as e:
-        raise DlxError(f"{run.checkpoint(which)}: its weights do not fit this run's model "
-                       f"({str(e).splitlines()[0][:160]})") from None
-    return model.eval(), Vocab(spec.class_names)
+    return trained.model, Vocab(trained.spec.class_names)
 
 
 def check(options: Options) -> None:

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dlx import build
 from dlx.config import RUN_NAME, Config, load, read_yaml
 from dlx.errors import ConfigError, DlxError, did_you_mean
-from dlx.metrics import HIGHER_IS_BETTER
+from dlx.metrics import higher_is_better
 from dlx.sweep import space as space_mod
 
 METHODS = ("grid", "random", "tpe", "cmaes")
@@ -121,7 +121,7 @@ def load_sweep(path: str | Path, trials: int | None = None, epochs: int | None =
     if not experiment.is_file():
         raise DlxError(f"{path}: experiment: no such file {experiment}")
     leaf = file.metric.split("/")[-1]
-    direction = file.direction if file.direction != "auto" else "maximize" if leaf in HIGHER_IS_BETTER else "minimize"
+    direction = file.direction if file.direction != "auto" else "maximize" if higher_is_better(leaf) else "minimize"
     if file.method == "grid" and space_mod.continuous(space):
         raise DlxError(f"{path}: method grid needs discrete values, but {', '.join(space_mod.continuous(space))} "
                        f"is a continuous range: give it a step, a list of values, or {{grid: geometric, ...}}")

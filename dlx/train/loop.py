@@ -7,6 +7,7 @@ device and are read only every `log_every` steps.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import math
 import platform
@@ -29,15 +30,14 @@ from dlx.config import dump as dump_config
 from dlx.config import load as load_config
 from dlx.data.text import TextSplits
 from dlx.errors import DlxError, did_you_mean
-from dlx.metrics import HIGHER_IS_BETTER
+from dlx.metrics import higher_is_better, logged_keys
 from dlx.atomic import write_atomic
 from dlx.run.folder import Run
-from dlx.models.checks import check_targets
 from dlx.run import checkpoint
+from dlx.run.checkpoint import Checkpoint
 from dlx.train import tensorboard
 from dlx.train.distributed import World, device_for, join_world
 from dlx.train.interrupts import Interrupted, catch_stop_signals
-from dlx.train.measure import measure
 from dlx.train.progress import make_progress
 from dlx.train.samples import TextSampler
 
@@ -64,11 +64,10 @@ class LoopState:
 def monitor_mode(config: Config) -> str:
     if config.train.mode != "auto":
         return config.train.mode
-    return "max" if config.train.monitor.split("/")[-1] in HIGHER_IS_BETTER else "min"
+    return "max" if higher_is_better(config.train.monitor) else "min"
 
 
-def check_monitor(config: Config, metric_names: list[str]) -> None:
-    known = ["train/epoch_loss", "val/loss", *(f"val/{m}" for m in metric_names)]
+def check_monitor(config: Config, known: list[str]) -> None:
     if config.train.monitor not in known:
         raise DlxError(f"train.monitor: '{config.train.monitor}' is never logged{did_you_mean(config.train.monitor, known)}")
 
@@ -102,10 +101,15 @@ class Trainer:
                            f"{'s' if len(empty) > 1 else ''} without examples; give each a larger share")
         self.spec = self.data.spec
         self.model = build.model(config, self.spec).to(self.device)
-        check_targets(self.model, self.data, config.model.name)  # a wrong output shape is a user's mistake, not a traceback
+        self.loss_fn = build.loss(config, self.spec, self.model)
+        self.objective = build.objective(config, self.spec, self.model, self.loss_fn)
+        self.groups = self.objective.groups
+        self.objective.check(self.data, config.model.name)  # a model that cannot serve: a user's mistake, a line
         if config.train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.forward_model = self._wrapped(self.model)  # what training calls: DDP and/or compiled around the model
+        self.networks = {group: self.objective.network(group) for group in self.groups}
+        # what training calls: each group's network with DDP and/or torch.compile around it
+        self.forward_nets = {group: self._wrapped(net) for group, net in self.networks.items()}
         # the average's own BN statistics are averaged too (use_buffers), so it can be evaluated as it is
         self.ema = torch.optim.swa_utils.AveragedModel(
             self.model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.train.ema), use_buffers=True,
@@ -113,20 +117,21 @@ class Trainer:
         self.autocast = self._autocast(config.train.precision)
         self.scaler = torch.amp.GradScaler(self.device.type) if config.train.precision == "fp16" else None
         self.sampler = TextSampler(config.samples, self.spec, config.seed) if config.samples.every else None
-        self.loss_fn = build.loss(config, self.spec, self.model)
         self.metrics = build.metrics(config, self.spec, self.device)
-        check_monitor(config, list(self.metrics.keys()))
+        check_monitor(config, logged_keys(self.groups, self.objective.terms_logged, list(self.metrics.keys())))
         self.train_batches = self.data.batches("train", config.train.batch_size, shuffle=True)
         self.augment = build.augmenter(config, self.data, self.device)  # None when data.augment is all off
         self.total_steps = config.train.epochs * math.ceil(len(self.train_batches) / config.train.accumulate)
-        self.optimizer = build.optimizer(config, self.model)
-        self.schedule = build.schedule(config, self.optimizer, self.total_steps)
+        self.optimizers = {g: build.optimizer(config, net, g) for g, net in self.networks.items()}
+        self.schedules = {g: build.schedule(config, self.optimizers[g], self.total_steps, g) for g in self.groups}
         self.data_order = torch.Generator().manual_seed(config.seed)  # shuffling, separate from the model's RNG
         self.epoch_order_state = self.data_order.get_state()
         self.state = LoopState()
         self.mode = monitor_mode(config)
-        self.epoch_loss = torch.zeros((), device=self.device)  # sum over this epoch's batches up to the last log point
-        self.unlogged: list[torch.Tensor] = []  # the losses since, summed at the next log point in one operation
+        # per group: the sum over this epoch's batches up to the last log point, and the losses since, summed at the
+        # next log point in one operation
+        self.epoch_loss = {g: torch.zeros((), device=self.device) for g in self.groups}
+        self.unlogged: dict[str, list[torch.Tensor]] = {g: [] for g in self.groups}
         self.best_model: dict[str, Any] | None = None
 
     def _wrapped(self, model: torch.nn.Module) -> torch.nn.Module:
@@ -147,41 +152,42 @@ class Trainer:
         return self.ema.module if self.ema is not None else self.model
 
     # --- checkpoints -------------------------------------------------------------------------------
-    def checkpoint_state(self) -> dict[str, Any]:
+    def checkpoint_state(self) -> Checkpoint:
         rng = {"torch": torch.get_rng_state(), "data": self.data_order.get_state(),
                "data_epoch_start": self.epoch_order_state}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return {
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(), "loop": asdict(self.state), "rng": rng,
-            "epoch_loss": self.epoch_loss, "unlogged": self._unlogged_tensor(), "config": self.config.to_dict(),
-            "spec": asdict(self.spec),  # with the config, enough to rebuild the model without the data (dlx generate)
-            "standardizer": self.data.standardizer.state_dict() if self.data.standardizer else None,
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
-        }
+        return Checkpoint(
+            config=self.config.to_dict(), spec=asdict(self.spec), model=self.model.state_dict(), loop=asdict(self.state),
+            optimizers={g: o.state_dict() for g, o in self.optimizers.items()},
+            schedules={g: s.state_dict() for g, s in self.schedules.items()}, rng=rng,
+            standardizer=self.data.standardizer.state_dict() if self.data.standardizer else None,
+            ema=self.ema.state_dict() if self.ema is not None else None,
+            scaler=self.scaler.state_dict() if self.scaler is not None else None,
+            losses=dict(self.epoch_loss), unlogged={g: self._unlogged_tensor(g) for g in self.groups},
+        )
 
-    def restore(self, state: dict[str, Any], best: dict[str, Any] | None) -> None:
+    def restore(self, last: Checkpoint, best: Checkpoint | None) -> None:
         try:
-            self.model.load_state_dict(checkpoint.plain_keys(state["model"]))
-            if self.ema is not None and state.get("ema"):
-                self.ema.load_state_dict(state["ema"])
-            if self.scaler is not None and state.get("scaler"):
-                self.scaler.load_state_dict(state["scaler"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            self.schedule.load_state_dict(state["schedule"])
-            self.state = LoopState(**state["loop"])
-            torch.set_rng_state(state["rng"]["torch"])
-            if "cuda" in state["rng"] and self.device.type == "cuda":
-                torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
-            self.data_order.set_state(state["rng"]["data"])
-            self.epoch_order_state = state["rng"]["data_epoch_start"]
-            self.epoch_loss = state["epoch_loss"].to(self.device)
-            self.unlogged = list(state.get("unlogged", torch.zeros(0)).to(self.device).unbind())
-        except (KeyError, RuntimeError, TypeError, ValueError) as e:
+            self.model.load_state_dict(checkpoint.plain_keys(last.model))
+            if self.ema is not None and last.ema:
+                self.ema.load_state_dict(last.ema)
+            if self.scaler is not None and last.scaler:
+                self.scaler.load_state_dict(last.scaler)
+            for group in self.groups:
+                self.optimizers[group].load_state_dict(last.optimizers[group])
+                self.schedules[group].load_state_dict(last.schedules[group])
+                self.epoch_loss[group] = last.losses[group].to(self.device)
+                self.unlogged[group] = list(last.unlogged.get(group, torch.zeros(0)).to(self.device).unbind())
+            self.state = LoopState(**last.loop)
+            torch.set_rng_state(last.rng["torch"])
+            if "cuda" in last.rng and self.device.type == "cuda":
+                torch.cuda.set_rng_state(last.rng["cuda"], self.device)
+            self.data_order.set_state(last.rng["data"])
+            self.epoch_order_state = last.rng["data_epoch_start"]
+        except (KeyError, RuntimeError, TypeError, ValueError, AttributeError) as e:
             raise DlxError(f"the checkpoint does not match this run's model or optimizer ({str(e).splitlines()[0]})") from None
-        self.best_model = checkpoint.plain_keys(best["model"]) if best else None
+        self.best_model = checkpoint.plain_keys(best.model) if best else None
 
     # --- the loop ----------------------------------------------------------------------------------
     def fit(self, run: Run) -> dict[str, Any]:
@@ -223,8 +229,9 @@ class Trainer:
     def _train_epoch(self, run: Run, progress, stop) -> int | None:
         """One epoch from state.batch on; returns the signal number if a signal stopped it."""
         cfg, state, world = self.config.train, self.state, self.world
-        model, loss_fn = self.forward_model, self.loss_fn
-        model.train()
+        self.model.train()
+        for net in self.forward_nets.values():
+            net.train()
         self.epoch_samples = 0  # trained on in this process, for samples/s
         for x, y in self.train_batches.epoch(self.data_order, start=state.batch):
             self.epoch_samples += len(x)
@@ -234,30 +241,15 @@ class Trainer:
             if world.distributed:
                 x, y, share = world.shard(x, y)
                 weight *= share
-            if cfg.channels_last and x.dim() == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with self.autocast():
-                loss = loss_fn(model(x), y)
             state.batch += 1
-            if cfg.on_nan == "skip" and not torch.isfinite(loss):  # a device read every step, only when asked for
-                state.skipped += 1
-                state.epoch_skipped += 1
-            else:
-                self._backward(loss if weight == 1.0 else loss * weight)
-                self.unlogged.append(loss.detach())  # no device work per step for the logs
-            if state.batch % cfg.accumulate and state.batch < len(self.train_batches):
-                continue  # gradients keep adding up until the group is complete
-            self._optimizer_step()
+            # gradients keep adding up until the group of `accumulate` batches is complete
+            complete = not (state.batch % cfg.accumulate and state.batch < len(self.train_batches))
+            self.train_batch(x, y, weight, complete)
+            if not complete:
+                continue
             state.step += 1
-            if state.step % cfg.log_every == 0 and self.unlogged:  # the only read of a device value on the hot path
-                count = len(self.unlogged)
-                mean = self._add_unlogged().item() / count
-                if not math.isfinite(mean):
-                    raise self._diverged(mean)
-                lr = self.optimizer.param_groups[0]["lr"]
-                run.scalar("train/loss", mean, state.step)
-                run.scalar("train/lr", lr, state.step)
-                progress.step(state.step, state.epoch, mean, lr)
+            if state.step % cfg.log_every == 0 and any(self.unlogged.values()):
+                self._log_losses(run, progress)
             if self.sampler is not None and world.is_main and state.step % self.config.samples.every == 0:
                 self.sampler(run.writer, self.model, state.step, self.console)
             # 0: go on, 1: train.max_minutes spent, 2: a signal; every rank must take the same decision
@@ -270,48 +262,114 @@ class Trainer:
                 return None
         return None
 
-    def _add_unlogged(self) -> torch.Tensor:
-        """Adds the losses since the last log point to the epoch's sum; returns their sum. The losses are added at
-        the same steps in a resumed run (a checkpoint keeps them), so its sums are the same to the last bit."""
-        chunk = self._unlogged_tensor().sum()
-        self.epoch_loss += chunk
-        self.unlogged.clear()
+    def train_batch(self, x: torch.Tensor, y: torch.Tensor, weight: float = 1.0,
+                    complete: bool = True) -> dict[str, torch.Tensor]:
+        """The training step, for the loop and `dlx lr-find`: each group's loss and backward, then (when the batch
+        completes a group of train.accumulate) its optimizer's step, group after group. Returns the losses; a
+        non-finite one is left out (its backward skipped) under train.on_nan=skip."""
+        cfg, losses = self.config.train, {}
+        if cfg.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        for group in self.groups:
+            with self._training(group) as nets:
+                with self.autocast():
+                    loss = self.objective.loss(group, nets, x, y)
+                if cfg.on_nan != "skip" or torch.isfinite(loss):  # on_nan=skip: a device read every step
+                    self._backward(loss if weight == 1.0 else loss * weight)
+                    self.unlogged[group].append(loss.detach())  # no device work per step for the logs
+                    losses[group] = loss
+            if complete:
+                self._optimizer_step(group)
+        if len(losses) < len(self.groups):
+            self.state.skipped += 1
+            self.state.epoch_skipped += 1
+        if complete:
+            if self.scaler is not None:
+                self.scaler.update()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
+        return losses
+
+    @contextlib.contextmanager
+    def _training(self, group: str):
+        """The networks as `group`'s loss sees them: its own as training calls it, the others' frozen, so that no
+        gradient reaches a network this loss does not train."""
+        if len(self.groups) == 1:
+            yield self.forward_nets
+            return
+        frozen = [p for g, net in self.networks.items() if g != group for p in net.parameters() if p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            yield {g: self.forward_nets[g] if g == group else net for g, net in self.networks.items()}
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+
+    def _key(self, name: str, group: str) -> str:
+        """train/loss for a one-group objective; train/generator_loss, train/discriminator_lr, ... for several."""
+        return f"train/{name}" if len(self.groups) == 1 else f"train/{group}_{name}"
+
+    def _log_losses(self, run: Run, progress) -> None:
+        """The mean loss of each group since the last log point: the only read of a device value on the hot path."""
+        step, shown = self.state.step, None
+        for group in self.groups:
+            count = len(self.unlogged[group])
+            if not count:
+                continue
+            mean = self._add_unlogged(group).item() / count
+            if not math.isfinite(mean):
+                raise self._diverged(mean)
+            lr = self.optimizers[group].param_groups[0]["lr"]
+            run.scalar(self._key("loss", group), mean, step)
+            run.scalar(self._key("lr", group), lr, step)
+            shown = shown or (mean, lr)
+        progress.step(step, self.state.epoch, *shown)
+
+    def _add_unlogged(self, group: str) -> torch.Tensor:
+        """Adds a group's losses since the last log point to the epoch's sum; returns their sum. The losses are added
+        at the same steps in a resumed run (a checkpoint keeps them), so its sums are the same to the last bit."""
+        chunk = self._unlogged_tensor(group).sum()
+        self.epoch_loss[group] += chunk
+        self.unlogged[group].clear()
         return chunk
 
-    def _unlogged_tensor(self) -> torch.Tensor:
-        return torch.stack(self.unlogged) if self.unlogged else torch.zeros(0, device=self.device)
+    def _unlogged_tensor(self, group: str) -> torch.Tensor:
+        losses = self.unlogged[group]
+        return torch.stack(losses) if losses else torch.zeros(0, device=self.device)
 
     def _backward(self, loss: torch.Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
 
-    def _optimizer_step(self) -> None:
-        clip, optimizer = self.config.train.grad_clip, self.optimizer
+    def _optimizer_step(self, group: str) -> None:
+        clip, optimizer = self.config.train.grad_clip, self.optimizers[group]
         if self.scaler is not None:
             self.scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
         if clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            torch.nn.utils.clip_grad_norm_(self.networks[group].parameters(), clip)
         if self.scaler is not None:
             self.scaler.step(optimizer)
-            self.scaler.update()
         else:
             optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        self.schedule.step()
-        if self.ema is not None:
-            self.ema.update_parameters(self.model)
+        self.schedules[group].step()
 
     def _end_epoch(self, run: Run, progress, seconds: float) -> None:
         cfg, state = self.config.train, self.state
         counted = state.batch - state.epoch_skipped
-        self._add_unlogged()  # the batches after the epoch's last log point
-        epoch_loss = self.world.mean(self.epoch_loss).item() / counted if counted else math.nan
-        val = measure(self.eval_model, self.data.batches("val", cfg.eval_batch_size), self.loss_fn, self.metrics)
-        if not (math.isfinite(epoch_loss) and math.isfinite(val["loss"])):
-            raise self._diverged(epoch_loss if not math.isfinite(epoch_loss) else val["loss"])  # before anything is saved
+        values: dict[str, float] = {"epoch": state.epoch + 1}
+        for group in self.groups:
+            self._add_unlogged(group)  # the batches after the epoch's last log point
+            values[self._key("epoch_loss", group)] = (self.world.mean(self.epoch_loss[group]).item() / counted
+                                                      if counted else math.nan)
+        val = self.objective.measure(self.eval_model, self.data.batches("val", cfg.eval_batch_size), self.metrics)
+        bad = [v for v in (*list(values.values())[1:], val["loss"]) if not math.isfinite(v)]
+        if bad:
+            raise self._diverged(bad[0])  # before anything is saved
         state.epoch += 1
         state.batch = state.epoch_skipped = 0
-        values = {"epoch": state.epoch, "train/epoch_loss": epoch_loss}
-        self.epoch_loss.zero_()
+        for loss in self.epoch_loss.values():
+            loss.zero_()
         values.update({f"val/{k}": v for k, v in val.items()})
         run.log(state.step, values)
         tensorboard.log_reconstructions(run.writer, self.eval_model, self.data, state.step)
@@ -321,11 +379,12 @@ class Trainer:
 
         value = values[cfg.monitor]
         better = improved(value, state.best, self.mode, cfg.min_delta)
-        self.schedule.end_epoch(better)  # reduce_on_plateau watches the metric that early stopping watches
+        for schedule in self.schedules.values():
+            schedule.end_epoch(better)  # reduce_on_plateau watches the metric that early stopping watches
         if better:
             state.best, state.best_epoch, state.bad_evals = value, state.epoch, 0
-            best = self.checkpoints.new_best({**self.checkpoint_state(), "model": self.eval_model.state_dict()})
-            self.best_model = best["model"]
+            best = self.checkpoints.new_best(dataclasses.replace(self.checkpoint_state(), model=self.eval_model.state_dict()))
+            self.best_model = best.model
         else:
             state.bad_evals += 1
             if cfg.patience is not None and state.bad_evals >= cfg.patience:
@@ -349,8 +408,8 @@ class Trainer:
         run.send_scalars()  # the curves reach TensorBoard's writer thread while the final metrics are measured
         if self.best_model is not None:
             self.eval_model.load_state_dict(self.best_model)
-        final = {split: measure(self.eval_model, self.data.batches(split, self.config.train.eval_batch_size),
-                                self.loss_fn, self.metrics) for split in ("train", "val", "test")}
+        final = {split: self.objective.measure(self.eval_model, self.data.batches(split, self.config.train.eval_batch_size),
+                                               self.metrics) for split in ("train", "val", "test")}
         summary = {
             "run": run.name, "metrics": final, "best_epoch": self.state.best_epoch, "epochs": self.state.epoch,
             "steps": self.state.step, "skipped_batches": self.state.skipped,

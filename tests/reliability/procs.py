@@ -76,7 +76,7 @@ def assert_valid_checkpoints(run: Path) -> None:
     """Whatever a kill left: every checkpoint there loads (never a half-written file)."""
     for path in (run / "checkpoints").glob("*.pt"):
         state = checkpoint.load(path)
-        assert all(torch.isfinite(t).all() for t in state["model"].values() if t.is_floating_point())
+        assert all(torch.isfinite(t).all() for t in state.model.values() if t.is_floating_point())
 
 
 def assert_same_run(run: Path, reference: Path) -> None:
@@ -85,9 +85,9 @@ def assert_same_run(run: Path, reference: Path) -> None:
     assert a.history() == b.history()
     for which in ("best", "last"):
         got, want = checkpoint.load(a.checkpoint(which)), checkpoint.load(b.checkpoint(which))
-        assert got["loop"] == want["loop"]
-        for part in ("model", "optimizer", "schedule"):
-            assert_equal(got[part], want[part], f"{which}.pt {part}")
+        assert got.loop == want.loop
+        for part in ("model", "optimizers", "schedules", "losses", "unlogged"):
+            assert_equal(getattr(got, part), getattr(want, part), f"{which}.pt {part}")
     summary, expected = (json.loads((p / "summary.json").read_text()) for p in (run, reference))
     for key in ("metrics", "best_epoch", "epochs", "steps", "early_stopped", "monitor"):
         assert summary[key] == expected[key], key

@@ -77,7 +77,7 @@ def test_a_full_disk_during_a_checkpoint_write_keeps_the_previous_one_and_the_ru
     line = error_line(train(tmp_path))
     assert "could not write a checkpoint" in line and "No space left on device" in line
     run = tmp_path / "r"
-    assert checkpoint.load(run / "checkpoints" / "last.pt")["loop"]["epoch"] == 2
+    assert checkpoint.load(run / "checkpoints" / "last.pt").epoch == 2
     assert not [p for p in (run / "checkpoints").iterdir() if p.suffix == ".tmp"]  # no half-written file left
     monkeypatch.undo()
     assert runner.invoke(app, ["train", "--resume", str(run), "--quiet"]).exit_code == 0

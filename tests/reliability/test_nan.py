@@ -48,7 +48,7 @@ def train(tmp_path, *overrides: str):
 
 
 def finite(path) -> bool:
-    return all(torch.isfinite(t).all() for t in checkpoint.load(path)["model"].values() if t.is_floating_point())
+    return all(torch.isfinite(t).all() for t in checkpoint.load(path).model.values() if t.is_floating_point())
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf], ids=["nan", "inf"])
@@ -67,7 +67,7 @@ def test_a_diverged_loss_stops_with_the_step_and_the_last_good_checkpoint(tmp_pa
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 3  # nothing logged from the diverged model
     for which in ("best", "last"):
         state = checkpoint.load(run / "checkpoints" / f"{which}.pt")
-        assert finite(run / "checkpoints" / f"{which}.pt") and state["loop"]["epoch"] <= 3
+        assert finite(run / "checkpoints" / f"{which}.pt") and state.epoch <= 3
     assert not (run / "summary.json").exists()
 
 
@@ -92,4 +92,4 @@ def test_on_nan_skip_still_stops_when_no_batch_is_left(tmp_path, poison):
     poison(range(14, 10_000), math.inf)  # from the middle of epoch 3 on, every batch: epoch 4 has none left
     result = train(tmp_path, "train.on_nan=skip")
     assert result.exit_code == 2 and "the training loss is nan at step 20" in error_line(result), result.output
-    assert checkpoint.load(tmp_path / "runs" / "r" / "checkpoints" / "last.pt")["loop"]["epoch"] == 3
+    assert checkpoint.load(tmp_path / "runs" / "r" / "checkpoints" / "last.pt").epoch == 3

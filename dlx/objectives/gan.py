@@ -1,0 +1,57 @@
+"""Generative adversarial networks (Goodfellow et al. 2014) with the non-saturating generator loss.
+
+Two groups, stepped alternately on every batch: the discriminator D learns to tell real samples (label 1) from the
+generator's (label 0); then the generator G, against the discriminator as it now is, learns to make D say "real":
+it minimises -log D(G(z)) rather than log(1 - D(G(z))), whose gradient vanishes while D easily rejects G's samples.
+The labels y of the data play no part.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from dlx.data.base import Splits
+from dlx.errors import DlxError
+from dlx.objectives.base import Objective, submodule
+from dlx.registry import objectives
+
+@objectives.register("gan", "generative adversarial network: discriminator and generator alternate, non-saturating "
+                     "generator loss; optimizers.generator and optimizers.discriminator")
+class GAN(Objective):
+    groups = ("discriminator", "generator")
+    measures_metrics = False
+    terms_logged = ("loss", "discriminator_loss", "generator_loss")
+    uses_loss = False
+
+    def network(self, group: str) -> nn.Module:
+        return submodule(self.model, group, "gan")
+
+    def check(self, data: Splits, model_name: str) -> None:
+        for group in self.groups:
+            self.network(group)
+        if not callable(getattr(self.model, "sample_noise", None)):
+            raise DlxError(f"objective 'gan' draws the generator's noise with the model's sample_noise(n, device); "
+                           f"'{model_name}' has none (try model.name=mlp_gan)")
+
+    def loss(self, group: str, nets: Mapping[str, nn.Module], x: Tensor, y: Tensor) -> Tensor:
+        fake = nets["generator"](self.model.sample_noise(len(x), x.device))  # (B, *x)
+        if group == "discriminator":
+            return self._discriminator_loss(nets["discriminator"], x, fake.detach())
+        return _bce(nets["discriminator"](fake), 1.0)
+
+    def _discriminator_loss(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
+        return (_bce(discriminator(real), 1.0) + _bce(discriminator(fake), 0.0)) / 2
+
+    def terms(self, model: nn.Module, x: Tensor, y: Tensor) -> dict[str, Tensor]:
+        fake = model.generator(model.sample_noise(len(x), x.device))
+        discriminator = self._discriminator_loss(model.discriminator, x, fake)
+        generator = _bce(model.discriminator(fake), 1.0)
+        # the two players' losses added: a GAN has no single loss to minimise, so early stopping on it means little
+        return {"loss": discriminator + generator, "discriminator_loss": discriminator, "generator_loss": generator}
+
+
+def _bce(logits: Tensor, label: float) -> Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label))
