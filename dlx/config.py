@@ -284,6 +284,11 @@ def _group_problems(config: Config, objective: dict[str, Any] | None) -> tuple[d
     entry = registry.objectives.get(objective["name"])
     resolved: dict[str, Any] = {}
     problems = []
+    model = registry.models.get(config.model.name) if config.model.name in registry.models else None
+    wanted = model.meta.get("objective", "supervised") if model else entry.name
+    if wanted != entry.name:
+        problems.append(f"objective.name: model '{model.name}' is trained with objective '{wanted}', not "
+                        f"'{entry.name}' (set objective.name={wanted})")
     if not entry.obj.uses_loss and config.loss != LossSection(name="cross_entropy"):
         problems.append(f"loss: objective '{entry.name}' defines its own loss; remove the loss section")
     for plural, singular in GROUP_SECTIONS.items():

@@ -27,7 +27,7 @@ class MLPGANConfig:
 
 
 @models.register("mlp_gan", "generator and discriminator MLPs for the gan objective; samples shaped like the data",
-                 config=MLPGANConfig, inputs="any")
+                 config=MLPGANConfig, inputs="any", objective="gan")
 class MLPGAN(nn.Module):
     def __init__(self, spec: DataSpec, config: MLPGANConfig):
         super().__init__()

@@ -27,7 +27,7 @@ class MLPVAEConfig:
 
 
 @models.register("mlp_vae", "variational autoencoder of dense layers for the vae objective: (reconstruction, mean, "
-                 "log-variance)", config=MLPVAEConfig, inputs="any")
+                 "log-variance)", config=MLPVAEConfig, inputs="any", objective="vae")
 class MLPVAE(nn.Module):
     def __init__(self, spec: DataSpec, config: MLPVAEConfig):
         super().__init__()
