@@ -277,6 +277,14 @@ def validate(data: dict[str, Any]) -> Config:
     return config.model_copy(update={**update, **groups})
 
 
+def _default_loss(loss: LossSection) -> bool:
+    """Whether the loss section is the default one, its settings filled in or not (as a saved config has them)."""
+    default = Config.model_fields["loss"].default.name
+    defaults = registry.losses.get(default).defaults()
+    return (loss.name == default and not loss.l1 and not loss.l2
+            and all(k in defaults and defaults[k] == v for k, v in loss.settings.items()))
+
+
 def _group_problems(config: Config, objective: dict[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
     """`optimizers` and `schedules`: one section per parameter group the objective trains, each a registry entry."""
     if objective is None:
@@ -289,7 +297,7 @@ def _group_problems(config: Config, objective: dict[str, Any] | None) -> tuple[d
     if wanted != entry.name:
         problems.append(f"objective.name: model '{model.name}' is trained with objective '{wanted}', not "
                         f"'{entry.name}' (set objective.name={wanted})")
-    if not entry.obj.uses_loss and config.loss != LossSection(name="cross_entropy"):
+    if not entry.obj.uses_loss and not _default_loss(config.loss):
         problems.append(f"loss: objective '{entry.name}' defines its own loss; remove the loss section")
     for plural, singular in GROUP_SECTIONS.items():
         sections = getattr(config, plural)

@@ -42,6 +42,10 @@ class Objective:
     def check(self, data: Splits, model_name: str) -> None:
         """A DlxError when the model cannot serve this objective on this data (before any folder is made)."""
 
+    def graph_input(self, x: Tensor) -> Tensor:
+        """What the model's forward takes, for examples `x` (TensorBoard traces its graph on it)."""
+        return x
+
     def loss(self, group: str, nets: Mapping[str, nn.Module], x: Tensor, y: Tensor) -> Tensor:
         """The loss whose gradient trains `group`. `nets[g]` is group g's network as training calls it (wrapped by
         DDP or torch.compile for the group being trained, frozen for the others)."""

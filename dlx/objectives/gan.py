@@ -36,6 +36,9 @@ class GAN(Objective):
             raise DlxError(f"objective 'gan' draws the generator's noise with the model's sample_noise(n, device); "
                            f"'{model_name}' has none (try model.name=mlp_gan)")
 
+    def graph_input(self, x: Tensor) -> Tensor:
+        return self.model.sample_noise(len(x), x.device)
+
     def loss(self, group: str, nets: Mapping[str, nn.Module], x: Tensor, y: Tensor) -> Tensor:
         fake = nets["generator"](self.model.sample_noise(len(x), x.device))  # (B, *x)
         if group == "discriminator":

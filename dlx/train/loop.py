@@ -197,7 +197,7 @@ class Trainer:
         self.deadline = started + 60 * cfg.max_minutes if cfg.max_minutes else math.inf
         writer = run.writer
         if self.state.step == 0 and self.world.is_main:
-            tensorboard.log_model_and_data(writer, self.model, self.data)
+            tensorboard.log_model_and_data(writer, self.model, self.data, self.objective.graph_input)
         progress = make_progress(self.console, self.quiet, self.total_steps, cfg.epochs, self.state.step)
         self.checkpoints = checkpoint.RunCheckpoints(run.checkpoint("best"), run.checkpoint("last"),
                                                      cfg.checkpoint_seconds, self.state.step)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.tensorboard.summary import hparams
 from torchvision.utils import make_grid
 
@@ -16,7 +17,9 @@ from dlx.models.modes import evaluating
 HPARAM_SECTIONS = ("data", "model", "loss", "optimizer", "schedule", "train")
 
 
-def log_model_and_data(writer, model: nn.Module, data: Splits) -> None:
+def log_model_and_data(writer, model: nn.Module, data: Splits, graph_input: Callable[[Tensor], Tensor]) -> None:
+    """Training images in a grid, and the model's graph traced on `graph_input` of two examples (what the model's
+    forward takes: the examples themselves, or a generator's noise)."""
     x = data["train"][0][:64]
     if data.spec.is_image:
         # normalize=True rescales the standardised pixels to [0, 1] for display
@@ -28,7 +31,8 @@ def log_model_and_data(writer, model: nn.Module, data: Splits) -> None:
         warnings.filterwarnings("ignore", "The input to trace is already a ScriptModule")
         # traced here without check_trace (a second run, compared with the first): the graph is all TensorBoard
         # needs, in half the time; add_graph takes the traced module as it is
-        writer.add_graph(torch.jit.trace(model, x[:2], check_trace=False), x[:2])
+        example = graph_input(x[:2])
+        writer.add_graph(torch.jit.trace(model, example, check_trace=False), example)
 
 
 def log_reconstructions(writer, model: nn.Module, data: Splits, step: int) -> None:

@@ -62,3 +62,26 @@ def test_adam_killed_in_the_middle_of_a_checkpoint_write_ends_as_the_uninterrupt
     resume_in_process(run)
     assert not list(run.glob("**/.*.tmp"))  # the cut-short write's temporary file is gone
     assert_same_run(run, reference["adam"])
+
+
+# the objectives beyond supervised: a GAN's two optimizers stepped alternately, a VAE drawing noise every step
+OBJECTIVES = {
+    "gan": ["objective.name=gan", "model.name=mlp_gan", "model.hidden=16", "optimizer.betas=[0.5, 0.999]"],
+    "vae": ["objective.name=vae", "model.name=mlp_vae", "model.sizes=16", "model.latent=2"],
+}
+OBJECTIVE_COMMON = ["train.device=cpu", "train.threads=1", "train.checkpoint_seconds=0", "train.batch_size=256",
+                    "train.epochs=14", "train.patience=null", "train.monitor=val/loss", "eval.metrics=null",
+                    "schedule.name=cosine", "optimizer.lr=0.001"]
+
+
+@pytest.mark.parametrize("name", sorted(OBJECTIVES))
+def test_every_objective_killed_at_a_random_moment_ends_as_the_uninterrupted_run(tmp_path, name):
+    overrides = [*OBJECTIVE_COMMON, *OBJECTIVES[name]]
+    reference = loop.start(load(DIGITS, [*overrides, "name=reference"]), tmp_path / "reference", quiet=True)[0].path
+    run = tmp_path / "runs" / "killed"
+    proc = start(["train", DIGITS, *sets(overrides), "--name", "killed", "--runs-dir", str(run.parent), "--quiet"],
+                 tmp_path / "log")
+    assert kill_after(proc, run, RANDOM.randint(2, 10), RANDOM.uniform(0, 0.05)) == -signal.SIGKILL
+    assert_valid_checkpoints(run)
+    resume_in_process(run)
+    assert_same_run(run, reference)
