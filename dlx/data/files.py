@@ -244,10 +244,9 @@ def _pt(file: Path) -> dict[str, Tensor]:
     require_memory(file.stat().st_size * 2, f"data.path: {file}", "use a smaller file")  # as stored, then as float32
     try:
         loaded = torch.load(file, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "weights_only" not in str(e):  # not a refused object: plain damage
-            raise ValueError(str(e)) from None
-        # torch's own text advises weights_only=False, which would run whatever code the file holds: never shown
+    except pickle.UnpicklingError as e:  # torch's text advises weights_only=False, which could run the file's code
+        if "Unsupported global" not in str(e):  # no refused object: damage, or not torch.save's format at all
+            raise DlxError(f"data.path: {file} cannot be read (not a file torch.save wrote, or a damaged one)") from None
         raise DlxError(f"data.path: {file} holds Python objects besides tensors, which dlx does not load (they could "
                        f"run code); save a dict of tensors: torch.save({{'x': x, 'y': y}}, path)") from None
     if not isinstance(loaded, dict):
