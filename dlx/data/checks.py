@@ -78,6 +78,9 @@ def _labels(y: Tensor, name: str, classes: int, source: str) -> None:
 
 def check_arrays(data: ArrayData, source: str) -> None:
     """Shapes that fit together, finite numbers, class indices in range, a test split like the training data."""
+    if len(data.class_names) > MAX_CLASSES:
+        raise DlxError(f"{source}: {len(data.class_names)} classes, but dlx allows at most {MAX_CLASSES}; is the "
+                       f"target a number to predict (data.task: regression)?")
     pairs = {("x", "y"): (data.x, data.y)}
     if data.test is not None:
         pairs[("x_test", "y_test")] = data.test

@@ -160,10 +160,12 @@ def svhn(*, root: Root = None) -> ArrayData:
     def load(split: str) -> tuple[torch.Tensor, torch.Tensor]:
         try:
             mat = scipy.io.loadmat(base / files[split])
-            pixels, labels = mat["X"], mat["y"]
-        except (ValueError, KeyError, OSError) as e:
-            raise DlxError(f"{base / files[split]}: not an SVHN .mat file ({e})") from None
-        y = torch.as_tensor(labels.astype(np.int64).reshape(-1)) % 10  # the digit 0 is stored as label 10
+            pixels, labels = mat["X"], mat["y"].astype(np.int64).reshape(-1)
+            if pixels.ndim != 4 or pixels.shape[:3] != (32, 32, 3) or pixels.shape[3] != len(labels):
+                raise ValueError(f"X has shape {pixels.shape} for {len(labels)} labels, not (32, 32, 3, N)")
+        except (ValueError, TypeError, KeyError, OSError, NotImplementedError, scipy.io.matlab.MatReadError) as e:
+            raise DlxError(f"{base / files[split]}: not an SVHN .mat file ({str(e).splitlines()[0]})") from None
+        y = torch.as_tensor(labels) % 10  # the digit 0 is stored as label 10
         return _images(np.transpose(pixels, (3, 2, 0, 1))), y  # (H, W, C, N) -> (N, C, H, W)
 
     x, y = load("train")

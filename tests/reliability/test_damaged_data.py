@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.io
 import torch
 import yaml
 from PIL import Image
@@ -27,7 +28,7 @@ from dlx.cli import app
 from dlx.config import load
 from dlx.data import checks
 from dlx.errors import DlxError
-from tests.test_datasets import write_cifar, write_mnist_like
+from tests.test_datasets import write_cifar, write_mnist_like, write_svhn
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 CPU = torch.device("cpu")
@@ -195,6 +196,14 @@ DAMAGED = {  # each file, and what its one line must say
     "csv: an empty cell": (table(with_cell(6, 1, "")), "line 6 has an empty cell in column 'b'"),
     "csv: a short row": (table(rows(10) + "1,2\n"), "line 12 has 2 fields"),
     "csv: an empty file": (table(""), "needs a header row"),
+    "csv: a header and blank lines": (table("a,y\n\n \n"), "has no examples"),
+    "split: a share of 0": (lambda tmp: {**npz(x=X, y=Y)(tmp), "split": [1.0, 0.0, 0.2]},
+                            "leaves the val split without examples: give the val split a share above 0"),
+    "split: more folds than examples": (lambda tmp: {**npz(x=X, y=Y)(tmp), "fold": {"k": 40, "index": 40}},
+                                        "30 examples are too few"),
+    "text: a pipe": (fifo("t.txt", "text"), "no file, no directory with files"),
+    "text: not UTF-8": (lambda tmp: ((tmp / "t.txt").write_bytes(b"caf\xe9 " * 500), text(tmp, content=None))[1],
+                        "not UTF-8 text"),
 }
 
 
@@ -251,7 +260,9 @@ TEXT = "the cat sat on the mat. " * 100
 
 
 def text(tmp: Path, **settings) -> dict:
-    (tmp / "t.txt").write_text(settings.pop("content", TEXT))
+    content = settings.pop("content", TEXT)
+    if content is not None:  # None: keep the file there
+        (tmp / "t.txt").write_text(content)
     return {"name": "text", "path": str(tmp / "t.txt"), **settings}
 
 
@@ -306,15 +317,32 @@ def truncate(path: Path, keep: int) -> None:
     path.write_bytes(path.read_bytes()[:keep])
 
 
+def test_a_class_count_over_the_limit_is_refused_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(checks, "MAX_CLASSES", 10)
+    data = table(rows(40, z=lambda i: str(i)), target="z")(tmp_path) | {"task": "classification"}
+    refused(tmp_path, data, "40 classes, but dlx allows at most 10")
+
+
+def write_svhn_like(root: Path, pixels: np.ndarray) -> Path:
+    for split in ("train", "test"):
+        scipy.io.savemat(root / tv.SVHN.split_list[split][1], {"X": pixels, "y": np.ones((4, 1))})
+    return root
+
+
 @pytest.mark.parametrize(("name", "damage", "message"), [
     ("mnist", lambda root: truncate(root / "MNIST/raw/train-images-idx3-ubyte", 100), "a truncated or damaged file"),
     ("mnist", lambda root: truncate(root / "MNIST/raw/t10k-labels-idx1-ubyte", 3), "not an IDX file"),
     ("cifar10", lambda root: truncate(root / "cifar-10-batches-py/data_batch_1", 50), "not a readable CIFAR batch"),
     ("cifar10", lambda root: (root / "cifar-10-batches-py/data_batch_2").write_bytes(pickle.dumps({"data": [1, 2]})),
      "not a CIFAR batch"),
-], ids=["mnist-images-truncated", "mnist-labels-truncated", "cifar-truncated", "cifar-no-labels"])
+    ("svhn", lambda root: write_svhn_like(root, np.zeros((32, 32, 4), np.uint8)), "not (32, 32, 3, N)"),
+    ("svhn", lambda root: write_svhn_like(root, np.zeros((8, 8, 3, 4), np.uint8)), "not (32, 32, 3, N)"),
+    ("svhn", lambda root: (root / tv.SVHN.split_list["train"][1]).write_bytes(b"MATLAB" * 50), "not an SVHN .mat file"),
+], ids=["mnist-images-truncated", "mnist-labels-truncated", "cifar-truncated", "cifar-no-labels", "svhn-3d",
+        "svhn-8x8", "svhn-garbage"])
 def test_a_damaged_file_of_a_downloaded_set_is_refused(tmp_path, name, damage, message):
-    root = (write_mnist_like(tmp_path, tv.MNIST) if name == "mnist" else write_cifar(tmp_path, tv.CIFAR10))
+    root = {"mnist": lambda: write_mnist_like(tmp_path, tv.MNIST), "cifar10": lambda: write_cifar(tmp_path, tv.CIFAR10),
+            "svhn": lambda: write_svhn(tmp_path)}[name]()
     damage(root)
     refused(tmp_path, {"name": name, "root": str(root)}, message)
 
