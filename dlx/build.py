@@ -21,6 +21,7 @@ from dlx.config import Config
 from dlx.data.augment import Augmenter
 from dlx.data.augment import augmenter as augmenter_for
 from dlx.data.base import REGRESSION, RECONSTRUCTION, ArrayData, DataSpec, Splits, Standardizer, make_splits
+from dlx.data.checks import check_arrays, check_splits
 from dlx.data.text import TextCorpus, text_splits
 from dlx.errors import DlxError
 from dlx.objectives.base import Objective
@@ -45,9 +46,14 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def dataset(config: Config) -> ArrayData:
+def dataset(config: Config) -> ArrayData | TextCorpus:
+    """The dataset, checked: whatever a file holds, what comes back can be split and trained on."""
     data = registry.datasets.get(config.data.name).build(**config.data.settings)
-    return data.as_reconstruction() if config.data.reconstruct else data
+    if isinstance(data, TextCorpus):
+        return data
+    data = data.as_reconstruction() if config.data.reconstruct else data
+    check_arrays(data, data.source or f"data '{config.data.name}'")
+    return data
 
 
 def splits(config: Config, device: torch.device, standardizer: Standardizer | None = None) -> Splits:
@@ -57,7 +63,9 @@ def splits(config: Config, device: torch.device, standardizer: Standardizer | No
             raise DlxError(f"data.fold: dataset '{config.data.name}' is one text stream; cross-validation needs examples")
         return text_splits(data, config.data.split, device)
     seed = config.seed if config.data.split_seed is None else config.data.split_seed
-    return make_splits(data, config.data.split, seed, config.data.standardize, device, standardizer, config.data.fold)
+    parts = make_splits(data, config.data.split, seed, config.data.standardize, device, standardizer, config.data.fold)
+    check_splits(parts, config.data.split, len(data.x))
+    return parts
 
 
 def model(config: Config, spec: DataSpec) -> nn.Module:

@@ -45,10 +45,12 @@ class ArrayData:
     task: str
     class_names: tuple[str, ...] = ()
     test: tuple[Tensor, Tensor] | None = None  # an official test split shipped with the data (MNIST's 10k)
+    source: str = ""  # where the data came from, for messages: "data.path: arrays.npz"
 
     def spec(self) -> DataSpec:
         if self.task == CLASSIFICATION:
-            names = self.class_names or tuple(str(c) for c in range(int(self.y.max()) + 1))
+            top = max(int(y.max()) for y in (self.y, *(self.test[1:] if self.test is not None else ())))
+            names = self.class_names or tuple(str(c) for c in range(top + 1))  # classes seen in train or test
             return DataSpec(tuple(self.x.shape[1:]), self.task, num_classes=len(names), class_names=names)
         if self.task == RECONSTRUCTION:
             return DataSpec(tuple(self.x.shape[1:]), self.task)
@@ -57,7 +59,7 @@ class ArrayData:
     def as_reconstruction(self) -> ArrayData:
         """The same inputs with themselves as targets (data.reconstruct: true), for autoencoders."""
         test = None if self.test is None else (self.test[0], self.test[0])
-        return ArrayData(self.x, self.x, RECONSTRUCTION, test=test)
+        return ArrayData(self.x, self.x, RECONSTRUCTION, test=test, source=self.source)
 
 
 def split_indices(y: Tensor, fractions: tuple[float, float, float], seed: int, stratify: bool) -> list[Tensor]:

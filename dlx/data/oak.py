@@ -24,7 +24,7 @@ A_CM, B = 1.28, 0.8  # D = A_CM * age**B
                           "law D = 1.28 age^0.8 with lognormal noise; regression)")
 def oak(*, n: Annotated[int, Field(ge=8, le=1_000_000)] = 60, noise: Annotated[float, Field(ge=0.0, le=1.0)] = 0.15,
         min_age: Annotated[float, Field(gt=0.0)] = 10.0, max_age: Annotated[float, Field(gt=0.0)] = 250.0,
-        seed: Annotated[int, Field(ge=0)] = 0) -> ArrayData:
+        seed: Annotated[int, Field(ge=0, lt=2**63)] = 0) -> ArrayData:
     generator = torch.Generator().manual_seed(seed)
     age = min_age + (max_age - min_age) * torch.rand(n, generator=generator)
     diameter = A_CM * age**B * torch.exp(noise * torch.randn(n, generator=generator))

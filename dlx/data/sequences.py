@@ -8,11 +8,12 @@ from pydantic import Field
 from torch import Tensor
 
 from dlx.data.base import CLASSIFICATION, ArrayData
+from dlx.data.checks import require_memory
 from dlx.errors import DlxError
 from dlx.registry import datasets
 
 Size = Annotated[int, Field(ge=8, le=1_000_000)]
-Seed = Annotated[int, Field(ge=0)]
+Seed = Annotated[int, Field(ge=0, lt=2**63)]  # what torch.Generator takes
 
 
 def ends(bits: Tensor, pattern: str) -> Tensor:
@@ -63,6 +64,8 @@ def bitpattern(*, n: Size = 2000, length: Annotated[int, Field(ge=1, le=64)] = 1
 def runsum(*, n: Size = 2000, length: Annotated[int, Field(ge=1, le=1000)] = 8, per_step: bool = False,
            seed: Seed = 0) -> ArrayData:
     """per_step: labels (N, T), the running sum modulo 10 after each digit."""
+    require_memory(n * length * (8 * 3 + 10 * 4), f"data.n={n} streams of data.length={length} digits",
+                   "lower one of them")  # digits, running sums, labels as int64; one-hot inputs as float32
     generator = torch.Generator().manual_seed(seed)
     digits = torch.randint(0, 10, (n, length), generator=generator)
     x = torch.nn.functional.one_hot(digits, 10).float()  # (N, T, 10)

@@ -9,6 +9,7 @@ from pydantic import Field
 from sklearn.datasets import make_blobs, make_circles, make_moons
 
 from dlx.data.base import CLASSIFICATION, ArrayData
+from dlx.data.checks import require_memory
 from dlx.registry import datasets
 
 Size = Annotated[int, Field(ge=8, le=10_000_000)]
@@ -55,8 +56,10 @@ def spirals(*, n: Size = 400, noise: Noise = 0.1, arms: Annotated[int, Field(ge=
 
 
 @datasets.register("blobs", "Gaussian clusters, one class each (scikit-learn's make_blobs)")
-def blobs(*, n: Size = 400, centers: Annotated[int, Field(ge=2, le=100)] = 3, features: Annotated[int, Field(ge=1)] = 2,
-          noise: Noise = 1.0, seed: Seed = 0) -> ArrayData:
+def blobs(*, n: Size = 400, centers: Annotated[int, Field(ge=2, le=100)] = 3,
+          features: Annotated[int, Field(ge=1, le=100_000)] = 2, noise: Noise = 1.0, seed: Seed = 0) -> ArrayData:
     """noise: the clusters' standard deviation; centers are drawn in [-10, 10]^features."""
+    require_memory(n * features * (8 + 4), f"data.n={n} points of data.features={features}",
+                   "lower one of them")  # scikit-learn's float64, then float32
     x, y = make_blobs(n_samples=n, centers=centers, n_features=features, cluster_std=noise, random_state=seed)
     return _points(x, y, tuple(f"blob {i}" for i in range(centers)))

@@ -19,6 +19,7 @@ from pydantic import Field
 from torch import Tensor
 
 from dlx.data.base import LANGUAGE, Batches, DataSpec, Splits
+from dlx.data.checks import require_memory
 from dlx.errors import DlxError
 
 
@@ -68,8 +69,9 @@ class Windows:
     """How a text becomes batches; every text dataset has these settings."""
 
     block_size: Annotated[int, Field(ge=1, le=1_000_000)] = 128  # characters per window: the longest dependency a model can learn
-    steps_per_epoch: Annotated[int, Field(ge=1)] = 200  # random windows never run out: an epoch is this many batches
-    eval_windows: Annotated[int, Field(ge=1)] = 512  # val/test loss over at most this many evenly spaced windows
+    # random windows never run out: an epoch is this many batches (their offsets are drawn at the epoch's start)
+    steps_per_epoch: Annotated[int, Field(ge=1, le=1_000_000)] = 200
+    eval_windows: Annotated[int, Field(ge=1, le=1_000_000)] = 512  # val/test loss over at most this many evenly spaced windows
 
 
 @dataclass
@@ -123,7 +125,11 @@ class TextSplits(Splits):
         return Vocab(self.spec.class_names)
 
     def batches(self, split: str, batch_size: int, shuffle: bool = False) -> Batches | RandomWindows:
-        if shuffle:
+        if shuffle:  # an epoch's offsets (steps, B) at once, and one batch of inputs and targets (B, T) each
+            block = self.spec.in_shape[0]
+            require_memory(8 * batch_size * (self.steps_per_epoch + 2 * block),
+                           f"data.steps_per_epoch={self.steps_per_epoch} batches of train.batch_size={batch_size} "
+                           f"windows of data.block_size={block}", "lower one of them")
             return RandomWindows(self.streams[split], self.spec.in_shape[0], batch_size, self.steps_per_epoch)
         return super().batches(split, batch_size)
 
@@ -133,6 +139,9 @@ def text_splits(corpus: TextCorpus, fractions: tuple[float, float, float], devic
     if not corpus.text:
         raise DlxError(f"{corpus.source}: the text is empty")
     vocab = Vocab.of(corpus.text)
+    if len(vocab) < 2:  # nothing to predict: the loss reaches 0 learning nothing
+        raise DlxError(f"{corpus.source}: the text is one character ({corpus.text[0]!r}) repeated; a language model "
+                       f"needs at least two distinct characters")
     ids = vocab.encode(corpus.text)
     total = sum(fractions)
     n_val, n_test = (round(len(ids) * f / total) for f in fractions[1:])

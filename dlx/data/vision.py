@@ -9,8 +9,10 @@ formats). Pixels become floats in [0, 1]; the official test split is kept as the
 """
 from __future__ import annotations
 
+import math
 import os
 import pickle
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +45,26 @@ def _images(pixels: Any) -> torch.Tensor:
     return (x.unsqueeze(1) if x.dim() == 3 else x).float().div_(255)
 
 
+def _check_idx(path: Path) -> None:
+    """An IDX file of bytes as MNIST ships them, whose size is what its header says: torchvision's reader would
+    stop a damaged one with a bare assertion or a reshape error."""
+    data = path.read_bytes()
+    dims = data[3] if len(data) >= 4 and data[:3] == b"\x00\x00\x08" else 0
+    if not 1 <= dims <= 3 or len(data) < 4 + 4 * dims:
+        raise DlxError(f"{path}: not an IDX file of bytes as MNIST's (its header is {data[:4].hex() or 'empty'})")
+    shape = struct.unpack(f">{dims}I", data[4 : 4 + 4 * dims])
+    if len(data) != 4 + 4 * dims + math.prod(shape):
+        raise DlxError(f"{path}: the header says {'x'.join(map(str, shape))} bytes of data, the file holds "
+                       f"{len(data) - 4 - 4 * dims}: a truncated or damaged file; fetch it again")
+
+
 def _mnist_like(cls: type[tv.MNIST], root: Root) -> ArrayData:
     base = data_root(root)
     raw = f"{cls.__name__}/raw"  # torchvision's layout: ROOT/MNIST/raw/train-images-idx3-ubyte, ...
     files = [f"{raw}/{os.path.splitext(os.path.basename(url))[0]}" for url, _ in cls.resources]
     require(base, files, cls.__name__, f"torchvision.datasets.{cls.__name__}('{base}', download=True)")
+    for file in files:
+        _check_idx(base / file)
     train, test = cls(str(base), train=True, download=False), cls(str(base), train=False, download=False)
     return ArrayData(_images(train.data), train.targets.long(), CLASSIFICATION, tuple(cls.classes),
                      test=(_images(test.data), test.targets.long()))
@@ -87,12 +104,17 @@ class _ArraysOnly(pickle.Unpickler):
         self._file = path.open("rb")
         super().__init__(self._file, encoding="latin1")
 
-    def read(self) -> dict:
+    def read(self, *keys: str) -> dict:
+        """The batch's dict, which must hold `keys`."""
         with self._file:
             try:
-                return self.load()
+                batch = self.load()
             except (pickle.UnpicklingError, EOFError, ValueError) as e:
                 raise DlxError(f"{self.path}: not a readable CIFAR batch ({e})") from None
+        missing = [k for k in keys if not isinstance(batch, dict) or k not in batch]
+        if missing:
+            raise DlxError(f"{self.path}: not a CIFAR batch (no {' or '.join(missing)})")
+        return batch
 
 
 def _cifar(cls: type[tv.CIFAR10], root: Root, label_key: str) -> ArrayData:
@@ -103,11 +125,16 @@ def _cifar(cls: type[tv.CIFAR10], root: Root, label_key: str) -> ArrayData:
             f"torchvision.datasets.{cls.__name__}('{base}', download=True)")
 
     def load(files: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        batches = [_ArraysOnly(base / folder / f).read() for f in files]
-        pixels = np.concatenate([b["data"] for b in batches]).reshape(-1, 3, 32, 32)  # rows are R, G, B planes
-        return _images(pixels), torch.as_tensor(np.concatenate([b[label_key] for b in batches]), dtype=torch.long)
+        batches = [_ArraysOnly(base / folder / f).read("data", label_key) for f in files]
+        try:
+            pixels = np.concatenate([b["data"] for b in batches]).reshape(-1, 3, 32, 32)  # rows are R, G, B planes
+            labels = torch.as_tensor(np.concatenate([b[label_key] for b in batches]), dtype=torch.long)
+        except (ValueError, TypeError) as e:
+            raise DlxError(f"{base / folder}: {', '.join(files)} are not CIFAR batches of 32x32 colour images "
+                           f"({str(e).splitlines()[0]})") from None
+        return _images(pixels), labels
 
-    classes = _ArraysOnly(base / folder / cls.meta["filename"]).read()[cls.meta["key"]]
+    classes = _ArraysOnly(base / folder / cls.meta["filename"]).read(cls.meta["key"])[cls.meta["key"]]
     x, y = load(names[0])
     return ArrayData(x, y, CLASSIFICATION, tuple(classes), test=load(names[1]))
 
@@ -133,10 +160,12 @@ def svhn(*, root: Root = None) -> ArrayData:
     def load(split: str) -> tuple[torch.Tensor, torch.Tensor]:
         try:
             mat = scipy.io.loadmat(base / files[split])
-            pixels, labels = mat["X"], mat["y"]
-        except (ValueError, KeyError, OSError) as e:
-            raise DlxError(f"{base / files[split]}: not an SVHN .mat file ({e})") from None
-        y = torch.as_tensor(labels.astype(np.int64).reshape(-1)) % 10  # the digit 0 is stored as label 10
+            pixels, labels = mat["X"], mat["y"].astype(np.int64).reshape(-1)
+            if pixels.ndim != 4 or pixels.shape[:3] != (32, 32, 3) or pixels.shape[3] != len(labels):
+                raise ValueError(f"X has shape {pixels.shape} for {len(labels)} labels, not (32, 32, 3, N)")
+        except (ValueError, TypeError, KeyError, OSError, NotImplementedError, scipy.io.matlab.MatReadError) as e:
+            raise DlxError(f"{base / files[split]}: not an SVHN .mat file ({str(e).splitlines()[0]})") from None
+        y = torch.as_tensor(labels) % 10  # the digit 0 is stored as label 10
         return _images(np.transpose(pixels, (3, 2, 0, 1))), y  # (H, W, C, N) -> (N, C, H, W)
 
     x, y = load("train")

@@ -1,16 +1,16 @@
 """The samples to explain: image files prepared exactly as the run's data, or rows of one of its splits."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import Tensor
 
 from dlx.data.base import DataSpec, Splits, Standardizer
+from dlx.data.images import open_image
 from dlx.errors import DlxError
 
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}  # a palette or RGB file is grey when its channels agree
@@ -31,16 +31,8 @@ def read_image(path: Path, spec: DataSpec, standardizer: Standardizer | None, de
         raise DlxError(f"--input {path}: this run's model takes tables of {spec.in_shape[0]} features, not images; "
                        f"explain rows of a split with --index")
     channels, height, width = spec.in_shape
-    try:
-        with warnings.catch_warnings():  # over PIL's pixel limit (about 89 million) an image is refused, not decoded
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                opened.load()
-                image = opened.convert("RGB")
-                grey_file = opened.mode in GREY_MODES
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-        reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-        raise DlxError(f"--input {path}: cannot read it as an image ({reason})") from None
+    opened = open_image(path, f"--input {path}")  # over PIL's pixel limit (about 89 million) refused, not decoded
+    image, grey_file = opened.convert("RGB"), opened.mode in GREY_MODES
     pixels = np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
     grey = grey_file or bool(np.all(pixels == pixels[..., :1]))
     if channels == 1:
