@@ -52,3 +52,19 @@ def test_a_run_interrupted_in_one_process_resumes_in_two(fast_config, runs_dir, 
 def test_checkpoint_keys_of_wrapped_models_load_into_the_plain_module():
     state = {"_orig_mod.net.0.weight": 1, "module.net.0.bias": 2, "net.1.weight": 3}
     assert checkpoint.plain_keys(state) == {"net.0.weight": 1, "net.0.bias": 2, "net.1.weight": 3}
+
+
+@pytest.mark.parametrize("name", ["gan", "vae"])
+def test_objectives_beyond_supervised_train_in_two_processes(name, runs_dir, tmp_path):
+    from tests.test_objectives import COMMON, RECIPES
+
+    args = [sys.executable, "-m", "dlx", "train", str(EXPERIMENTS / "digits_cnn.yaml"),
+            *[a for o in [*COMMON, *RECIPES[name]] for a in ("--set", o)], "--name", name, "--runs-dir", str(runs_dir),
+            "--quiet", "--nproc", "2"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [p.name for p in runs_dir.iterdir()] == [name]
+    summary = json.loads((runs_dir / name / "summary.json").read_text())
+    assert summary["epochs"] == 3 and all(v == v for v in summary["metrics"]["test"].values())  # finite, not NaN
+    last = checkpoint.load(runs_dir / name / "checkpoints" / "last.pt")
+    assert all(state["state"] for state in last.optimizers.values())
