@@ -22,6 +22,7 @@ from dlx.data.augment import augmenter as augmenter_for
 from dlx.data.base import REGRESSION, RECONSTRUCTION, ArrayData, DataSpec, Splits, Standardizer, make_splits
 from dlx.data.text import TextCorpus, text_splits
 from dlx.errors import DlxError
+from dlx.schedules import RunLength
 
 
 def resolve_device(name: str) -> torch.device:
@@ -85,8 +86,8 @@ def optimizer(config: Config, net: nn.Module) -> torch.optim.Optimizer:
     return registry.optimizers.get(config.optimizer.name).build(net, **config.optimizer.settings)
 
 
-def schedule(config: Config, opt: torch.optim.Optimizer, total_steps: int) -> dlx.schedules.Schedule:
-    steps = dlx.schedules.RunSteps(total_steps, total_steps // config.train.epochs, config.schedule.warmup)
+def schedule(config: Config, opt: torch.optim.Optimizer, length: RunLength) -> dlx.schedules.Schedule:
+    steps = dlx.schedules.RunSteps(length.total, length.per_epoch, config.schedule.warmup)
     return registry.schedules.get(config.schedule.name).build(opt, steps, **config.schedule.settings)
 
 

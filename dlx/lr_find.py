@@ -12,9 +12,9 @@ seed, while the minimum is a stable landmark. At the minimum the rate is already
 (and the smoothing, lagging behind, places it a little late); a tenth of it lies on the falling part
 of the curve, where training makes fast, stable progress.
 
-The ramp is the plain loop: full precision, one optimizer step per batch, no EMA, compile or schedule
-(train.grad_clip and data.augment apply). With train.accumulate > 1 each ramp step sees one batch, not
-the accumulated group: search with --set train.batch_size=<batch_size x accumulate> to match training.
+The ramp is the plain loop: full precision, no EMA, compile or schedule (train.grad_clip and
+data.augment apply). Its steps are training's optimizer steps (dlx.schedules.RunLength): with
+train.accumulate: k each adds up the gradients of k batches, as training does.
 """
 from __future__ import annotations
 
@@ -76,10 +76,16 @@ def smoothing(steps: int) -> float:
     return min(0.98, max(0.5, 1.0 - 20.0 / steps))
 
 
-def endless(trainer: Trainer) -> Iterator[tuple[Tensor, Tensor]]:
-    """Training batches epoch after epoch, each epoch freshly shuffled as in training."""
+def optimizer_steps(trainer: Trainer) -> Iterator[list[tuple[Tensor, Tensor]]]:
+    """The training batches of each optimizer step, epoch after epoch, each epoch freshly shuffled as in training."""
+    length = trainer.length
     while True:
-        yield from trainer.train_batches.epoch(trainer.data_order)
+        group = []
+        for number, batch in enumerate(trainer.train_batches.epoch(trainer.data_order), start=1):
+            group.append(batch)
+            if length.ends_step(number):
+                yield group
+                group = []
 
 
 def ramp(config: Config, steps: int = 300, start: float = 1e-7, end: float = 10.0) -> Ramp:
@@ -87,25 +93,30 @@ def ramp(config: Config, steps: int = 300, start: float = 1e-7, end: float = 10.
     check(steps, start, end)
     trainer = Trainer(config, quiet=True)
     model, loss_fn, optimizer = trainer.model, trainer.loss_fn, trainer.optimizer
-    clip = config.train.grad_clip
+    clip, weight = config.train.grad_clip, 1.0 / config.train.accumulate
     schedule = rates(steps, start, end)
     beta, average = smoothing(steps), 0.0
     taken: list[float] = []
     losses: list[float] = []
     smoothed: list[float] = []
+    batches = 0  # trained on so far: keys each batch's augmentation
     model.train()
-    for lr, (x, y) in zip(schedule, endless(trainer)):
+    for lr, batch_group in zip(schedule, optimizer_steps(trainer)):
         for group in optimizer.param_groups:
             group["lr"] = lr
-        if trainer.augment is not None:
-            x = trainer.augment(x, len(taken))
-        loss = loss_fn(model(x), y)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        step_losses = []
+        for x, y in batch_group:
+            if trainer.augment is not None:
+                x = trainer.augment(x, batches)
+            batches += 1
+            loss = loss_fn(model(x), y)
+            (loss if weight == 1.0 else loss * weight).backward()
+            step_losses.append(loss.detach())
         if clip is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
-        value = loss.item()  # read every step: the stopping rule needs it
+        value = torch.stack(step_losses).mean().item()  # read every step: the stopping rule needs it
         if not math.isfinite(value):
             break
         average = beta * average + (1 - beta) * value

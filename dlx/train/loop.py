@@ -34,6 +34,7 @@ from dlx.atomic import write_atomic
 from dlx.run.folder import Run
 from dlx.models.checks import check_targets
 from dlx.run import checkpoint
+from dlx.schedules import RunLength
 from dlx.train import tensorboard
 from dlx.train.distributed import World, device_for, join_world
 from dlx.train.interrupts import Interrupted, catch_stop_signals
@@ -118,9 +119,10 @@ class Trainer:
         check_monitor(config, list(self.metrics.keys()))
         self.train_batches = self.data.batches("train", config.train.batch_size, shuffle=True)
         self.augment = build.augmenter(config, self.data, self.device)  # None when data.augment is all off
-        self.total_steps = config.train.epochs * math.ceil(len(self.train_batches) / config.train.accumulate)
+        self.length = RunLength.of(config.train, len(self.train_batches))
+        self.total_steps = self.length.total
         self.optimizer = build.optimizer(config, self.model)
-        self.schedule = build.schedule(config, self.optimizer, self.total_steps)
+        self.schedule = build.schedule(config, self.optimizer, self.length)
         self.data_order = torch.Generator().manual_seed(config.seed)  # shuffling, separate from the model's RNG
         self.epoch_order_state = self.data_order.get_state()
         self.state = LoopState()
