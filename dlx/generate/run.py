@@ -15,7 +15,7 @@ from dlx.config import load as load_config
 from dlx.data.base import LANGUAGE, DataSpec
 from dlx.data.text import Vocab
 from dlx.errors import DlxError
-from dlx.generate.decode import beam_search, sample
+from dlx.models.decode import beam_search, sample
 from dlx.run.folder import Run
 from dlx.run import checkpoint as checkpoints
 
