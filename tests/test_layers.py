@@ -17,7 +17,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors", "atomic", "registry", ""),  # "": the package itself (dlx.__version__)
     ("data",),
     ("config",),
-    ("models", "losses", "metrics", "optim", "schedules", "plots"),
+    ("models", "losses", "metrics", "objectives", "optim", "schedules", "plots"),
     ("build",),
     ("run",),
     ("train",),
