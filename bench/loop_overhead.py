@@ -68,7 +68,7 @@ class BareLoop:
         self.model = build.model(config, trainer.spec).to(trainer.device)
         self.loss_fn = build.loss(config, trainer.spec)
         self.optimizer = (optimizer_by_hand if by_hand else build.optimizer)(config, self.model)
-        self.schedule = build.schedule(config, self.optimizer, trainer.total_steps)
+        self.schedule = build.schedule(config, self.optimizer, trainer.length)
         self.data, self.batch_size, self.eval_batch_size = trainer.data, config.train.batch_size, config.train.eval_batch_size
         self.generator = torch.Generator().manual_seed(config.seed)
 

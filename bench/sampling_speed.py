@@ -19,7 +19,7 @@ import torch
 from dlx import build
 from dlx.config import load
 from dlx.data.base import LANGUAGE, DataSpec
-from dlx.generate.decode import sample
+from dlx.models.decode import sample
 
 EXPERIMENT = Path(__file__).resolve().parents[1] / "experiments" / "shakespeare_char_gpt.yaml"
 

@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import cpu_threads
-import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,6 +30,7 @@ from dlx import build
 from dlx.config import load
 from dlx.data.text import TextSplits, fixed_windows
 from dlx.generate.run import load_language_model
+from dlx.plots import plt, save
 from dlx.train import loop
 
 HERE = Path(__file__).resolve().parent
@@ -134,7 +134,7 @@ def plot() -> None:
     plt.title("tiny Shakespeare, equal time budgets")
     plt.legend()
     plt.grid(alpha=0.3)
-    plt.savefig(HERE / "shakespeare_10min.png", dpi=120, bbox_inches="tight")
+    save(plt.gcf(), HERE / "shakespeare_10min.png", dpi=120, crop=True)
 
 if __name__ == "__main__":
     main()

@@ -37,7 +37,7 @@ def bare_loop(trainer: Trainer) -> float:
     torch.manual_seed(config.seed)
     model = build.model(config, trainer.spec).to(trainer.device)
     loss_fn, optimizer = build.loss(config, trainer.spec), build.optimizer(config, model)
-    schedule = build.schedule(config, optimizer, trainer.total_steps)
+    schedule = build.schedule(config, optimizer, trainer.length)
     stream, block, batch = data.streams["train"], trainer.spec.in_shape[0], config.train.batch_size
     offsets = torch.arange(block)
     generator = torch.Generator().manual_seed(config.seed)

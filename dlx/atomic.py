@@ -1,5 +1,5 @@
 """Files written whole or not at all: a reader (or a kill) never sees half a file, and a link planted where the file
-goes is replaced, not written through. Every file dlx writes goes through here or through plots.save."""
+goes is replaced, not written through. Every file dlx writes goes through here (figures through dlx.plots)."""
 from __future__ import annotations
 
 import json

@@ -25,6 +25,7 @@ from dlx.data.checks import check_arrays, check_splits
 from dlx.data.text import TextCorpus, text_splits
 from dlx.errors import DlxError
 from dlx.objectives.base import Objective
+from dlx.schedules import RunLength
 
 
 def resolve_device(name: str) -> torch.device:
@@ -101,9 +102,9 @@ def optimizer(config: Config, net: nn.Module, group: str = "model") -> torch.opt
     return registry.optimizers.get(section.name).build(net, **section.settings)
 
 
-def schedule(config: Config, opt: torch.optim.Optimizer, total_steps: int, group: str = "model") -> dlx.schedules.Schedule:
+def schedule(config: Config, opt: torch.optim.Optimizer, length: RunLength, group: str = "model") -> dlx.schedules.Schedule:
     section = config.schedule_for(group)
-    steps = dlx.schedules.RunSteps(total_steps, total_steps // config.train.epochs, section.warmup)
+    steps = dlx.schedules.RunSteps(length.total, length.per_epoch, section.warmup)
     return registry.schedules.get(section.name).build(opt, steps, **section.settings)
 
 

@@ -13,9 +13,8 @@ seed, while the minimum is a stable landmark. At the minimum the rate is already
 of the curve, where training makes fast, stable progress.
 
 The ramp takes the loop's own training step (Trainer.train_batch: precision, compile, train.grad_clip and
-data.augment as configured), one optimizer step per batch, with the ramp's rate in place of the schedule's. With
-train.accumulate > 1 each ramp step sees one batch, not the accumulated group: search with
---set train.batch_size=<batch_size x accumulate> to match training.
+data.augment as configured), with the ramp's rate in place of the schedule's. Its steps are training's optimizer
+steps (dlx.schedules.RunLength): with train.accumulate: k each adds up the gradients of k batches, as training does.
 """
 from __future__ import annotations
 
@@ -24,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import Tensor
 
 from dlx.config import Config
@@ -76,10 +76,16 @@ def smoothing(steps: int) -> float:
     return min(0.98, max(0.5, 1.0 - 20.0 / steps))
 
 
-def endless(trainer: Trainer) -> Iterator[tuple[Tensor, Tensor]]:
-    """Training batches epoch after epoch, each epoch freshly shuffled as in training."""
+def optimizer_steps(trainer: Trainer) -> Iterator[list[tuple[Tensor, Tensor]]]:
+    """The training batches of each optimizer step, epoch after epoch, each epoch freshly shuffled as in training."""
+    length = trainer.length
     while True:
-        yield from trainer.train_batches.epoch(trainer.data_order)
+        group = []
+        for number, batch in enumerate(trainer.train_batches.epoch(trainer.data_order), start=1):
+            group.append(batch)
+            if length.ends_step(number):
+                yield group
+                group = []
 
 
 def ramp(config: Config, steps: int = 300, start: float = 1e-7, end: float = 10.0) -> Ramp:
@@ -90,22 +96,26 @@ def ramp(config: Config, steps: int = 300, start: float = 1e-7, end: float = 10.
         raise DlxError(f"dlx lr-find ramps one optimizer's rate; objective '{config.objective.name}' trains "
                        f"{len(trainer.groups)} ({', '.join(trainer.groups)}) against each other, whose losses do not "
                        f"trace a rate's effect: tune each group's lr with dlx sweep")
-    optimizer = trainer.optimizers[trainer.groups[0]]
+    optimizer, weight = trainer.optimizers[trainer.groups[0]], 1.0 / config.train.accumulate
     schedule = rates(steps, start, end)
     beta, average = smoothing(steps), 0.0
     taken: list[float] = []
     losses: list[float] = []
     smoothed: list[float] = []
+    batches = 0  # trained on so far: keys each batch's augmentation
     trainer.model.train()
-    for lr, (x, y) in zip(schedule, endless(trainer)):
+    for lr, batch_group in zip(schedule, optimizer_steps(trainer)):
         for group in optimizer.param_groups:
             group["lr"] = lr
-        if trainer.augment is not None:
-            x = trainer.augment(x, len(taken))
-        stepped = trainer.train_batch(x, y)
-        if not stepped:  # train.on_nan=skip left the batch out
+        step_losses = []
+        for i, (x, y) in enumerate(batch_group, start=1):
+            if trainer.augment is not None:
+                x = trainer.augment(x, batches)
+            batches += 1
+            step_losses += trainer.train_batch(x, y, weight, complete=i == len(batch_group)).values()
+        if len(step_losses) < len(batch_group):  # train.on_nan=skip left a batch out: the ramp has diverged
             break
-        value = stepped[trainer.groups[0]].item()  # read every step: the stopping rule needs it
+        value = torch.stack(step_losses).mean().item()  # read every step: the stopping rule needs it
         if not math.isfinite(value):
             break
         average = beta * average + (1 - beta) * value

@@ -8,7 +8,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from dlx.atomic import write_atomic  # noqa: E402
 
@@ -36,15 +38,37 @@ def close(figure: Figure) -> None:
     plt.close(figure)
 
 
-def save(figure: Figure, path: Path, dpi: int = 100) -> Path:
-    """Lay the figure out, write it (creating the folder) and free it. Written atomically: a kill leaves no half
-    image, and a symbolic link planted at `path` (a run folder from elsewhere) is replaced, never written through."""
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
+def save(figure: Figure, path: Path, dpi: int = 100, crop: bool = False) -> Path:
+    """Lay the figure out, write it (creating the folder) and free it. crop: keep the figure's own layout and cut
+    the image to what is drawn, for figures laid out elsewhere (optuna's). Every figure file dlx writes goes through
+    here or through save_pixels: atomically, so a kill leaves no half image, and a symbolic link planted at `path`
+    (a run folder from elsewhere) is replaced, never written through."""
+    if not crop:
+        figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, dpi=dpi, format=path.suffix.lstrip(".") or None)
+    figure.savefig(buffer, dpi=dpi, format=path.suffix.lstrip(".") or None, bbox_inches="tight" if crop else None)
     close(figure)
-    write_atomic(path, buffer.getvalue())
+    return _write(path, buffer.getvalue())
+
+
+def pixels(figure: Figure) -> np.ndarray:
+    """Draw the figure once, as it is laid out, and free it: (H, W, 3) uint8, for a PNG file and TensorBoard alike."""
+    figure.canvas.draw()
+    rgb = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+    close(figure)
+    return rgb
+
+
+def save_pixels(rgb: np.ndarray, path: Path) -> Path:
+    """An (H, W, 3) uint8 image (see `pixels`) as a PNG file, written as `save` writes."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return _write(path, buffer.getvalue())
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, data)
     return path
 
 

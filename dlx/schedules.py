@@ -12,7 +12,7 @@ import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import torch
 from pydantic import Field
@@ -21,8 +21,38 @@ from torch.optim.lr_scheduler import LRScheduler
 from dlx.errors import DlxError
 from dlx.registry import schedules
 
+if TYPE_CHECKING:
+    from dlx.config import TrainSection
+
 Steps = Annotated[float, Field(gt=0.0)]
 Factor = Annotated[float, Field(gt=0.0, le=1.0)]
+
+
+@dataclass(frozen=True)
+class RunLength:
+    """A run's optimizer steps: each epoch's train batches in groups of train.accumulate, the epoch's last group
+    taking what is left (an epoch always ends on a step), over train.epochs epochs. The loop, `dlx schedule`,
+    `dlx lr-find` and every schedule count steps this one way."""
+
+    epochs: int
+    batches: int  # train batches per epoch
+    accumulate: int = 1  # batches per optimizer step
+
+    @classmethod
+    def of(cls, train: TrainSection, batches: int) -> RunLength:
+        return cls(train.epochs, batches, train.accumulate)
+
+    @property
+    def per_epoch(self) -> int:
+        return math.ceil(self.batches / self.accumulate)
+
+    @property
+    def total(self) -> int:
+        return self.epochs * self.per_epoch
+
+    def ends_step(self, batch: int) -> bool:
+        """Whether an epoch's batch number `batch` (counted from 1) completes an optimizer step."""
+        return batch % self.accumulate == 0 or batch >= self.batches
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from dlx import build, registry  # noqa: F401  (registers every entry)
 from dlx.cli import app
 from dlx.data.base import LANGUAGE, DataSpec
-from dlx.generate.decode import Reader, beam_search, sample
-from dlx.generate.sampling import filter_logits
+from dlx.models.decode import Reader, beam_search, sample
+from dlx.models.sampling import filter_logits
 
 SPEC = DataSpec((8,), LANGUAGE, num_classes=7, class_names=tuple("abcdefg"))
 

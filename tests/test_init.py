@@ -10,7 +10,7 @@ from torch import nn
 
 from dlx import build  # noqa: F401  (registers every entry)
 from dlx.data.base import CLASSIFICATION, DataSpec
-from dlx.init import PAIRING, InitName, initialize
+from dlx.models.init import PAIRING, InitName, initialize
 from dlx.registry import initializers, models
 
 N, M = 400, 600  # fan-in and fan-out of a Linear(400, 600): weight (600, 400), 240k draws

@@ -86,6 +86,14 @@ def test_gradient_clipping_and_augmentation_apply_as_in_training(fast_config, re
     assert clipped == [0.5] * 12 and recording[0].augmented == 12 == len(result.lrs)
 
 
+def test_each_ramp_step_is_an_optimizer_step_of_train_accumulate_batches(fast_config, recording):
+    # 17 batches an epoch in groups of 4, 4, 4, 4 and 1: 12 steps take 5 + 5 + 2 groups
+    config = fast_config(*MODELS["digits_mlp"], "train.accumulate=4", "data.augment.shift=1")
+    result = lr_find.ramp(config, 12, 1e-6, 1e-4)
+    assert len(result.lrs) == len(recording[0].seen) == 12
+    assert recording[0].augmented == 2 * 17 + 8
+
+
 def test_a_gentle_ramp_runs_every_step(fast_config):
     result = lr_find.ramp(fast_config(*MODELS["digits_mlp"]), 20, 1e-6, 1e-4)
     assert not result.stopped_early and len(result.lrs) == 20

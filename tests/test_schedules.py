@@ -1,4 +1,5 @@
-"""Each schedule's learning rate at chosen steps against COURSE.md's formulas; warm-up; plateau; `dlx schedule`."""
+"""Each schedule's learning rate at chosen steps against COURSE.md's formulas; warm-up; plateau; the run's length;
+`dlx schedule` draws the rates training takes."""
 from __future__ import annotations
 
 import io
@@ -13,7 +14,7 @@ from dlx import build  # noqa: F401  (registers every entry)
 from dlx import registry
 from dlx.cli import app
 from dlx.errors import DlxError
-from dlx.schedules import RunSteps
+from dlx.schedules import RunLength, RunSteps
 from tests.conftest import EXPERIMENTS, TINY_MLP
 
 LR = 0.1
@@ -149,3 +150,44 @@ def test_dlx_schedule_writes_a_png_without_training(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = CliRunner().invoke(app, ["schedule", str(EXPERIMENTS / "digits_cnn.yaml"), "--set", "schedule.name=cosnie"])
     assert bad.exit_code == 2 and "cosine" in bad.output
+
+
+@pytest.mark.parametrize("batches, accumulate, per_epoch, ends", [
+    (17, 1, 17, list(range(1, 18))),
+    (17, 4, 5, [4, 8, 12, 16, 17]),  # the epoch's last group takes the one batch left
+    (16, 4, 4, [4, 8, 12, 16]),
+    (3, 8, 1, [3]),  # fewer batches than a group: one step an epoch
+])
+def test_the_run_length_groups_each_epochs_batches_by_accumulate(batches, accumulate, per_epoch, ends):
+    length = RunLength(epochs=3, batches=batches, accumulate=accumulate)
+    assert (length.per_epoch, length.total) == (per_epoch, 3 * per_epoch)
+    assert [b for b in range(1, batches + 1) if length.ends_step(b)] == ends
+
+
+@pytest.mark.parametrize("accumulate", [1, 4])
+@pytest.mark.parametrize("schedule", [["schedule.name=one_cycle", "schedule.peak=0.3"],
+                                      ["schedule.name=cosine", "schedule.warmup=3"],
+                                      ["schedule.name=piecewise", "schedule.boundaries=[1]", "schedule.factors=[1,0.1]"]])
+def test_dlx_schedule_draws_the_rates_training_logs(schedule, accumulate, runs_dir, monkeypatch):
+    from dlx.config import load
+    from dlx.run.folder import Run
+    from dlx.schedule_plot import schedule_rates
+    from dlx.train import loop
+
+    # 17 batches an epoch: with accumulate 4, groups of 4, 4, 4, 4 and 1
+    config = load(EXPERIMENTS / "digits_cnn.yaml", [*TINY_MLP, "train.batch_size=64", "train.epochs=2",
+                                                    f"train.accumulate={accumulate}", "train.log_every=1", *schedule])
+    logged: dict[int, float] = {}
+    scalar = Run.scalar
+
+    def recording(run, tag, value, step):
+        if tag == "train/lr":
+            logged[step] = value
+        return scalar(run, tag, value, step)
+
+    monkeypatch.setattr(Run, "scalar", recording)
+    loop.start(config, runs_dir, quiet=True)
+    drawn = schedule_rates(config)
+    assert drawn.length.total == len(logged) == 2 * math.ceil(17 / accumulate)
+    # train/lr at step t is the rate after t steps: the rate the plot draws at step t
+    assert drawn.lrs[1:] == [logged[t] for t in range(1, drawn.length.total)]

@@ -1,16 +1,14 @@
-"""The only place that draws explanations (matplotlib, Agg backend): arrays in, figures out."""
+"""The only place that draws explanations (matplotlib, through dlx.plots): arrays in, figures out."""
 from __future__ import annotations
 
 import math
 
-import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from skimage.segmentation import mark_boundaries
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from skimage.segmentation import mark_boundaries  # noqa: E402
+from dlx.plots import plt
 
 
 def _show_image(ax: Axes, image: np.ndarray, title: str) -> None:
@@ -120,11 +118,3 @@ def comparison(image: np.ndarray, maps: dict[str, np.ndarray], title: str) -> Fi
     figure.suptitle(title, fontsize=10)
     figure.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.84, wspace=0.08)
     return figure
-
-
-def to_rgb(figure: Figure) -> np.ndarray:
-    """Draw the figure once and close it: (H, W, 3) uint8, for the PNG file and TensorBoard alike."""
-    figure.canvas.draw()
-    rgb = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
-    plt.close(figure)
-    return rgb

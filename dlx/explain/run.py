@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 
 import dlx.explain  # noqa: F401  (registers the explainers)
+from dlx import plots
 from dlx.config import apply_overrides
 from dlx.data.base import CLASSIFICATION, DataSpec
 from dlx.errors import ConfigError, DlxError, did_you_mean
@@ -209,9 +209,7 @@ def _npy(values: np.ndarray) -> bytes:
 
 def _save_figure(figure, path: Path, writer, tag: str, step: int) -> str:
     """The same pixels to the PNG file and to TensorBoard."""
-    rgb = render.to_rgb(figure)
-    png = io.BytesIO()
-    Image.fromarray(rgb).save(png, format="PNG")
-    write_atomic(path, png.getvalue())
+    rgb = plots.pixels(figure)
+    plots.save_pixels(rgb, path)
     writer.add_image(tag, rgb, step, dataformats="HWC")
     return path.name

@@ -1,1 +1,2 @@
-"""Text from a trained language model: sampling (temperature, top-k, top-p), greedy and beam search."""
+"""`dlx generate`: text from a trained run's language model; the decoding itself (sampling, greedy, beam search) is
+dlx.models.decode, which training's samples use too."""

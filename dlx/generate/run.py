@@ -13,7 +13,7 @@ from torch import nn
 from dlx.data.base import LANGUAGE
 from dlx.data.text import Vocab
 from dlx.errors import DlxError
-from dlx.generate.decode import beam_search, sample
+from dlx.models.decode import beam_search, sample
 from dlx.run.trained import open_trained
 
 

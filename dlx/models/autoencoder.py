@@ -18,7 +18,7 @@ from torch import nn
 
 from dlx.data.base import RECONSTRUCTION, DataSpec
 from dlx.errors import DlxError
-from dlx.init import InitName, initialize
+from dlx.models.init import InitName, initialize
 from dlx.models.activations import ActivationName, activation
 from dlx.models.checks import image_shape
 from dlx.models.mlp import dense_stack, parse_sizes

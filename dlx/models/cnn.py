@@ -10,7 +10,7 @@ from torch import nn
 
 from dlx.data.base import DataSpec
 from dlx.errors import DlxError
-from dlx.init import InitName, initialize
+from dlx.models.init import InitName, initialize
 from dlx.models.activations import ActivationName, activation
 from dlx.registry import models
 

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from dlx.data.base import DataSpec
-from dlx.init import InitName, initialize
+from dlx.models.init import InitName, initialize
 from dlx.models.activations import ActivationName
 from dlx.models.checks import classifier_outputs, feature_shape
 from dlx.models.mlp import dense_stack

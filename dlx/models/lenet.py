@@ -8,7 +8,7 @@ from pydantic import Field
 from torch import nn
 
 from dlx.data.base import DataSpec
-from dlx.init import InitName
+from dlx.models.init import InitName
 from dlx.models.activations import ActivationName, activation
 from dlx.models.checks import image_shape
 from dlx.models.convnet import ConvNet

@@ -9,7 +9,7 @@ from torch import nn
 
 from dlx.data.base import CLASSIFICATION, DataSpec
 from dlx.errors import DlxError
-from dlx.init import InitName, initialize
+from dlx.models.init import InitName, initialize
 from dlx.models.checks import classifier_outputs
 from dlx.registry import models
 

@@ -16,7 +16,7 @@ from torch import nn
 
 from dlx.data.base import CLASSIFICATION, DataSpec
 from dlx.errors import DlxError
-from dlx.init import initialize
+from dlx.models.init import initialize
 from dlx.models.checks import classifier_outputs
 from dlx.models.mlp import Dropout
 from dlx.registry import models

@@ -16,7 +16,7 @@ from pydantic import Field
 from torch import nn
 
 from dlx.data.base import DataSpec
-from dlx.init import InitName, initialize
+from dlx.models.init import InitName, initialize
 from dlx.models.checks import classifier_outputs, image_shape
 from dlx.models.mlp import parse_sizes
 from dlx.registry import models

@@ -15,7 +15,7 @@ from torch import nn
 
 from dlx.data.base import DataSpec
 from dlx.errors import DlxError
-from dlx.init import InitName
+from dlx.models.init import InitName
 from dlx.models.activations import ActivationName, activation
 from dlx.models.checks import image_shape
 from dlx.models.convnet import ConvNet

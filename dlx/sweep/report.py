@@ -87,22 +87,19 @@ def write_best(checked: Sweep, shared: optuna.Study, where: Where) -> Path | Non
 
 
 def write_plots(shared: optuna.Study, where: Where, found: dict[str, float] | str) -> list[Path]:
-    from matplotlib import pyplot as plt
-    from optuna.visualization import matplotlib as plots
+    from dlx.plots import save  # first: it picks the Agg backend before optuna loads pyplot
+    from optuna.visualization import matplotlib as optuna_plots
 
-    drawn = [("history.png", lambda: plots.plot_optimization_history(shared))]
+    drawn = [("history.png", lambda: optuna_plots.plot_optimization_history(shared))]
     if isinstance(found, dict) and found:
-        drawn.append(("importances.png", lambda: plots.plot_param_importances(
+        drawn.append(("importances.png", lambda: optuna_plots.plot_param_importances(
             shared, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))))
     paths = []
     for name, draw in drawn:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             ax = draw()
-        path = where.folder / name
-        ax.figure.savefig(path, dpi=100, bbox_inches="tight")
-        plt.close(ax.figure)
-        paths.append(path)
+        paths.append(save(ax.figure, where.folder / name, crop=True))
     return paths
 
 

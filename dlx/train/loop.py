@@ -35,6 +35,7 @@ from dlx.atomic import write_atomic
 from dlx.run.folder import Run
 from dlx.run import checkpoint
 from dlx.run.checkpoint import Checkpoint
+from dlx.schedules import RunLength
 from dlx.train import tensorboard
 from dlx.train.distributed import World, device_for, join_world
 from dlx.train.interrupts import Interrupted, catch_stop_signals
@@ -121,9 +122,10 @@ class Trainer:
         check_monitor(config, logged_keys(self.groups, self.objective.terms_logged, list(self.metrics.keys())))
         self.train_batches = self.data.batches("train", config.train.batch_size, shuffle=True)
         self.augment = build.augmenter(config, self.data, self.device)  # None when data.augment is all off
-        self.total_steps = config.train.epochs * math.ceil(len(self.train_batches) / config.train.accumulate)
+        self.length = RunLength.of(config.train, len(self.train_batches))
+        self.total_steps = self.length.total
         self.optimizers = {g: build.optimizer(config, net, g) for g, net in self.networks.items()}
-        self.schedules = {g: build.schedule(config, self.optimizers[g], self.total_steps, g) for g in self.groups}
+        self.schedules = {g: build.schedule(config, self.optimizers[g], self.length, g) for g in self.groups}
         self.data_order = torch.Generator().manual_seed(config.seed)  # shuffling, separate from the model's RNG
         self.epoch_order_state = self.data_order.get_state()
         self.state = LoopState()
@@ -243,7 +245,7 @@ class Trainer:
                 weight *= share
             state.batch += 1
             # gradients keep adding up until the group of `accumulate` batches is complete
-            complete = not (state.batch % cfg.accumulate and state.batch < len(self.train_batches))
+            complete = self.length.ends_step(state.batch)
             self.train_batch(x, y, weight, complete)
             if not complete:
                 continue

@@ -9,7 +9,7 @@ from dlx.config import SamplesSection
 from dlx.data.base import LANGUAGE, DataSpec
 from dlx.data.text import Vocab
 from dlx.errors import DlxError
-from dlx.generate.decode import sample
+from dlx.models.decode import sample
 from dlx.models.modes import evaluating
 
 

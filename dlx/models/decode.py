@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor, nn
 
-from dlx.generate.sampling import pick
+from dlx.models.sampling import pick
 
 
 class Reader:
