@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass, replace
@@ -24,7 +25,7 @@ import pydantic
 from pydantic import Field
 
 from dlx import build, schema
-from dlx.config import RUN_NAME, Config, Note, unheard, load, read_yaml
+from dlx.config import RUN_NAME, Config, Note, load, parse_override, read_yaml, unheard
 from dlx.errors import ConfigError, DlxError, did_you_mean
 from dlx.metrics import HIGHER_IS_BETTER
 from dlx.sweep import space as space_mod
@@ -116,6 +117,12 @@ def load_sweep(path: str | Path, trials: int | None = None, epochs: int | None =
     problems += found
     if file is None:
         raise DlxError(f"{path}: {'; '.join(problems)}")
+    for text in file.set:  # each fixed override read alone, so one that cannot be read hides no other mistake
+        try:
+            parse_override(text)
+        except DlxError as e:
+            problems.append(str(e))
+            file = file.model_copy(update={"set": [s for s in file.set if s != text]})
     experiment = path.parent / file.experiment
     if not experiment.is_file():
         problems.append(f"experiment: no such file {experiment}")
@@ -147,6 +154,9 @@ def _check_configs(sweep: Sweep, problems: list[str], note: Note) -> Config | No
             problems += [str(e)] if str(e) not in problems else []
     for text in dict.fromkeys(notes):
         note(text)
+    if not configs:  # every corner failed: the experiment with the fixed overrides alone, for the metric check
+        with contextlib.suppress(DlxError):
+            configs.append(sweep.config({}, sweep.name))
     return configs[0] if configs else None
 
 
