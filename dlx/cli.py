@@ -76,7 +76,7 @@ def _load(experiment: Path, overrides: list[str] | None, device: str | None = No
         extra.append(f"train.device={device}")
     if name:
         extra.append(f"name={name}")
-    return load(experiment, extra)
+    return load(experiment, extra, lambda note: err.print(f"note: {escape(note)}", highlight=False, soft_wrap=True))
 
 
 @app.command(rich_help_panel=RUN_PANEL)

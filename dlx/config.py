@@ -8,7 +8,9 @@ the config saved with a run holds every value that shaped it.
 from __future__ import annotations
 
 import copy
+import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,19 +18,19 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from dlx import registry
+from dlx import registry, schema
 from dlx.data.augment import Augment
 from dlx.data.base import Fold
-from dlx.errors import ConfigError, DlxError, UnknownName, did_you_mean
+from dlx.errors import ConfigError, DlxError, UnknownName, closest, did_you_mean
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Section(schema.Schema):
+    """One of dlx's own sections."""
 
 
-class Component(BaseModel):
+class Component(schema.Schema):
     """A registry entry by name, with its settings as the remaining keys."""
 
     model_config = ConfigDict(extra="allow")
@@ -143,29 +145,100 @@ GROUP_SECTIONS = {"optimizers": "optimizer", "schedules": "schedule"}  # per-gro
 # keys of a component section that dlx itself reads rather than passing them to the entry
 FRAMEWORK_KEYS = {section: set(cls.model_fields) - {"name"}
                   for section, cls in (("data", DataSection), ("loss", LossSection), ("schedule", ScheduleSection))}
+# the entry of a section the experiment leaves out, or names no entry in: its settings are that entry's
+DEFAULT_ENTRIES = {section: field.default.name for section, field in Config.model_fields.items()
+                   if section in COMPONENTS and not field.is_required()}
+MAX_DEPTH = 32  # a config is a few levels deep; nesting far deeper would only exhaust Python's stack
+MAX_INT_BITS = 1024  # beyond any float: no setting takes such a number, and Python cannot print ones of 4300 digits
+
+Note = Callable[[str], None]  # told one line for each value dlx does not use as given
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML anchors and aliases refused: a config needs none, and nested aliases can explode in size."""
+def unheard(text: str) -> None:
+    """The note of a caller that shows none."""
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """What YAML allows but a config may not hold."""
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML as a config holds it. Refused: anchors and aliases (a config needs none, and nested aliases can
+    explode in size), a key twice in one mapping (the last would win in silence), keys that are not names
+    (`1:`, `yes:`), nesting deeper than MAX_DEPTH and integers too large for any setting."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
 
     def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.YAMLError(f"YAML aliases (*{event.anchor}) are not supported in dlx configs, "
-                                 f"at line {event.start_mark.line + 1}")
-        return super().compose_node(parent, index)
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise _Refused(problem=f"YAML aliases (*{event.anchor}) are not supported in dlx configs",
+                           problem_mark=event.start_mark)
+        if self._depth >= MAX_DEPTH:
+            raise _Refused(problem=f"nested more than {MAX_DEPTH} levels deep", problem_mark=event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        lines: dict[str, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else f"a {key_node.id}"
+                raise _Refused(problem=f"the key {shown} is not a name (quote it if it is one: '{shown}')",
+                               problem_mark=key_node.start_mark)
+            if key in lines:
+                raise _Refused(problem=f"the key '{key}' appears twice (also at line {lines[key]})",
+                               problem_mark=key_node.start_mark)
+            lines[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+    def construct_yaml_int(self, node):
+        try:
+            value = super().construct_yaml_int(node)
+        except ValueError:  # more digits than Python converts
+            value = None
+        if value is None or value.bit_length() > MAX_INT_BITS:
+            raise _Refused(problem=f"the number {node.value[:12]}... ({len(node.value)} characters) is too large for "
+                                   f"any setting", problem_mark=node.start_mark)
+        return value
+
+
+_ConfigLoader.add_constructor("tag:yaml.org,2002:int", _ConfigLoader.construct_yaml_int)
+
+
+def _yaml_problem(error: yaml.YAMLError, text: str) -> str:
+    """A YAML error as one line naming the line it is at."""
+    if isinstance(error, _Refused):
+        return f"line {error.problem_mark.line + 1}: {error.problem}"
+    if isinstance(error, yaml.MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {error.problem or error.context}"
+    if isinstance(error, yaml.reader.ReaderError):
+        return (f"invalid YAML at line {text.count(chr(10), 0, error.position) + 1}: character "
+                f"#x{error.character:04x}: {error.reason}")
+    return f"invalid YAML: {' '.join(str(error).split())}"
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise DlxError(f"{path}: no such config file")
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_NoAliasLoader)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark
-        raise DlxError(f"{path}: invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {e.problem}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise DlxError(f"{path}: invalid YAML: {e}") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DlxError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at position {e.start}); "
+                       "save it as UTF-8") from None
+    try:
+        data = yaml.load(text, Loader=_ConfigLoader)
+    except yaml.YAMLError as e:
+        raise DlxError(f"{path}: {_yaml_problem(e, text)}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -173,20 +246,54 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
-    """Deep merge; a section that names a different registry entry replaces the base's section whole,
-    since the base's settings belong to the other entry."""
+def render(value: Any) -> str:
+    """A value as YAML on one line that reads back as the same value (1e-05 stays a float, '64' a string)."""
+    return yaml.safe_dump(value, default_flow_style=True, width=math.inf).removesuffix("\n...\n").strip()
+
+
+def _entry_name(section: str, body: dict[str, Any]) -> Any:
+    return body.get("name", DEFAULT_ENTRIES.get(section))
+
+
+def _switch_entry(section: str, body: dict[str, Any], name: Any, note: Note) -> dict[str, Any]:
+    """The component section `body` names the entry `name` instead: it keeps dlx's own keys and every
+    setting the new entry takes; a note names the settings dropped because the new entry has no such one.
+    An unknown name keeps them all, for validation to report it with its did-you-mean."""
+    reg, old = COMPONENTS[section], _entry_name(section, body)
+    if not isinstance(name, str) or name not in reg or (isinstance(old, str) and old in reg and reg.get(old) is reg.get(name)):
+        return {**body, "name": name}
+    entry, own = reg.get(name), FRAMEWORK_KEYS.get(section, set())
+    kept = {k: v for k, v in body.items() if k in own or entry.takes(k)}
+    dropped = [f"{section}.{k}={render(v)}" for k, v in body.items() if k != "name" and k not in kept]
+    if dropped:
+        note(f"{section}.name {name} (was {old}): dropped {', '.join(dropped)}, which {name} does not take")
+    return {**kept, "name": name}
+
+
+def _deep_merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     merged = copy.deepcopy(base)
     for key, value in child.items():
         old = merged.get(key)
-        if isinstance(old, dict) and isinstance(value, dict) and value.get("name", old.get("name")) == old.get("name"):
-            merged[key] = merge(old, value)
+        merged[key] = _deep_merge(old, value) if isinstance(old, dict) and isinstance(value, dict) else copy.deepcopy(value)
+    return merged
+
+
+def merge(base: dict[str, Any], child: dict[str, Any], note: Note = unheard) -> dict[str, Any]:
+    """Deep merge, the child winning; a component section in which the child names another registry entry
+    keeps only the base's settings that entry takes."""
+    merged = copy.deepcopy(base)
+    for key, value in child.items():
+        old = merged.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            if key in COMPONENTS and "name" in value:
+                old = _switch_entry(key, old, value["name"], note)
+            merged[key] = _deep_merge(old, value)
         else:
             merged[key] = copy.deepcopy(value)
     return merged
 
 
-def read_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+def read_with_bases(path: Path, seen: tuple[Path, ...] = (), note: Note = unheard) -> dict[str, Any]:
     path = path.resolve()
     if path in seen:
         raise DlxError(f"{path}: 'base:' inheritance loops back to this file")
@@ -197,8 +304,12 @@ def read_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise DlxError(f"{path}: 'base' is a file name or a list of file names")
     merged: dict[str, Any] = {}
     for base in bases:
-        merged = merge(merged, read_with_bases(path.parent / base, (*seen, path)))
-    return merge(merged, data)
+        merged = merge(merged, read_with_bases(path.parent / base, (*seen, path), note), note)
+    return merge(merged, data, note)
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 80 else f"{text[:60]}...({len(text)} characters)"
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -206,27 +317,38 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, raw = text.partition("=")
     keys = key.strip().split(".")
     if not sep or not all(k.strip() for k in keys):
-        raise DlxError(f"--set '{text}': expected KEY=VALUE with a dotted key, e.g. --set optimizer.lr=0.01")
+        raise DlxError(f"--set '{_shown(text)}': expected KEY=VALUE with a dotted key, e.g. --set optimizer.lr=0.01")
+    if not key.isprintable():
+        raise DlxError(f"--set '{_shown(text)}': the key holds characters that are not printable text")
     try:
-        value = yaml.load(raw, Loader=_NoAliasLoader) if raw.strip() else None
+        value = yaml.load(raw, Loader=_ConfigLoader) if raw.strip() else None
+    except _Refused as e:
+        raise DlxError(f"--set '{_shown(text)}': {e.problem}") from None
     except yaml.YAMLError:
-        raise DlxError(f"--set '{text}': '{raw}' is not a valid value (a number, word, true/false, null or [a, b])") from None
+        raise DlxError(f"--set '{_shown(text)}': '{_shown(raw)}' is not a valid value (a number, word, true/false, "
+                       "null or [a, b])") from None
     return [k.strip() for k in keys], value
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+def _names_entry(keys: list[str]) -> bool:
+    return len(keys) == 2 and keys[0] in COMPONENTS and keys[1] == "name"
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], note: Note = unheard) -> dict[str, Any]:
+    """`--set` overrides applied to a raw config. Entry names go first, whatever the order given, so
+    `--set optimizer.lr=0.05 --set optimizer.name=sgd` ends with lr 0.05."""
     data = copy.deepcopy(data)
-    for text in overrides:
-        keys, value = parse_override(text)
+    parsed = [(text, *parse_override(text)) for text in overrides]
+    for text, keys, value in sorted(parsed, key=lambda override: not _names_entry(override[1])):
+        if _names_entry(keys) and isinstance(data.get(keys[0]), dict):
+            data[keys[0]] = _switch_entry(keys[0], data[keys[0]], value, note)
+            continue
         node = data
         for depth, key in enumerate(keys[:-1]):
             node = node.setdefault(key, {})
             if not isinstance(node, dict):
-                raise DlxError(f"--set '{text}': '{'.'.join(keys[:depth + 1])}' is a value, not a section")
-        leaf = keys[-1]
-        if leaf == "name" and len(keys) > 1 and node.get("name") not in (None, value):
-            node.clear()  # another entry: the old entry's settings do not apply to it
-        node[leaf] = value
+                raise DlxError(f"--set '{_shown(text)}': '{'.'.join(keys[:depth + 1])}' is a value, not a section")
+        node[keys[-1]] = value
     return data
 
 
@@ -241,26 +363,20 @@ def _known_keys(loc: tuple) -> list[str]:
     return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
 
 
-def _pydantic_problems(error: pydantic.ValidationError) -> list[str]:
-    problems = []
-    for err in error.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "config"
-        if err["type"] == "extra_forbidden":
-            known = _known_keys(err["loc"][:-1])
-            problems.append(f"{path}: unknown key{did_you_mean(str(err['loc'][-1]), known)}")
-        elif err["type"] == "missing":
-            problems.append(f"{path}: missing (required)")
-        else:
-            problems.append(f"{path}: {err['msg'][0].lower()}{err['msg'][1:]}")
-    return problems
+def _with_default_entries(data: dict[str, Any]) -> dict[str, Any]:
+    """A section that names no entry has the default one: `--set loss.l1=0.001` needs no loss.name."""
+    return {key: {"name": DEFAULT_ENTRIES[key], **value}
+            if key in DEFAULT_ENTRIES and isinstance(value, dict) and "name" not in value else value
+            for key, value in data.items()}
 
 
 def validate(data: dict[str, Any]) -> Config:
     """A raw mapping -> a Config whose every component is a known entry with complete, valid settings."""
+    data = _with_default_entries(data)
     try:
         config = Config.model_validate(data)
     except pydantic.ValidationError as e:
-        problems = _pydantic_problems(e)
+        problems = schema.problems(e.errors(), known_keys=_known_keys)
         # the component checks still run on whatever sections are well formed, so every problem shows at once
         problems += _component_problems({k: v for k, v in data.items() if k in COMPONENTS and isinstance(v, dict)})[1]
         raise ConfigError(sorted(set(problems), key=problems.index)) from None
@@ -328,23 +444,42 @@ def _component_problems(raw: dict[str, dict[str, Any]], kinds: dict[str, str] | 
             continue  # reported by the schema check
         framework = FRAMEWORK_KEYS.get(kind, set())
         own = {k: v for k, v in body.items() if k in framework}
+        settings = {k: v for k, v in body.items() if k not in framework}
         try:
             entry = reg.get(name)
-            resolved[section] = {"name": entry.name, **own,
-                                 **entry.resolve({k: v for k, v in body.items() if k not in framework}, section)}
         except UnknownName as e:
-            problems.append(f"{section}.name: {e}")
+            problems += [f"{section}.name: {e}", *_nearest_entry_problems(section, kind, e.closest, settings)]
+            continue
+        try:
+            resolved[section] = {"name": entry.name, **own, **entry.resolve(settings, section, framework)}
         except ConfigError as e:
             problems += e.problems
     return resolved, problems
 
 
-def load(path: str | Path, overrides: list[str] = ()) -> Config:
-    """Read an experiment (with its bases), apply `--set` overrides, and validate the result."""
+def _nearest_entry_problems(section: str, kind: str, nearest: list[str], settings: dict[str, Any]) -> list[str]:
+    """An unknown entry name hides no other mistake: the settings the likeliest meant entry takes are
+    checked against it (the others may belong to the entry meant), and a near miss of dlx's own keys
+    (data.splitt) is named. `kind` is the section's kind of component (optimizers.generator: optimizer)."""
+    guess = COMPONENTS[kind].get(nearest[0]) if nearest else None
+    own = FRAMEWORK_KEYS.get(kind, set())
+    problems = [f"{section}.{key}: unknown key{did_you_mean(key, own)}" for key in settings
+                if closest(key, own) and not (guess and guess.takes(key))]
+    if guess is not None:
+        try:
+            guess.resolve({k: v for k, v in settings.items() if guess.takes(k)}, section, partial=True)
+        except ConfigError as e:
+            problems += e.problems
+    return problems
+
+
+def load(path: str | Path, overrides: list[str] = (), note: Note = unheard) -> Config:
+    """Read an experiment (with its bases), apply `--set` overrides, and validate the result. `note` is
+    told, one line each, of settings dropped because the entry they were set for was replaced."""
     path = Path(path)
-    data = read_with_bases(path)
+    data = read_with_bases(path, note=note)
     data.setdefault("name", path.stem)
-    return validate(apply_overrides(data, list(overrides)))
+    return validate(apply_overrides(data, list(overrides), note))
 
 
 def dump(config: Config) -> str:

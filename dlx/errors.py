@@ -22,13 +22,22 @@ class UnknownName(DlxError):
 
     def __init__(self, kind: str, name: str, known: Iterable[str]):
         self.kind, self.name = kind, name
+        known = sorted(known)
+        self.closest = closest(name, known)  # what the user most likely meant, best first
         super().__init__(f"unknown {kind} '{name}'{did_you_mean(name, known)}")
 
 
+def closest(name: str, known: Iterable[str]) -> list[str]:
+    return difflib.get_close_matches(str(name), sorted(known), n=3, cutoff=0.6)
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """' (did you mean 'x'?)' for the closest of `known`, or a list of choices when nothing is close."""
+    """' (did you mean 'x'?)' for the closest of `known`, or a list of choices when nothing is close
+    (nothing at all when there is nothing to choose from)."""
     known = sorted(known)
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    close = closest(name, known)
+    if not known:
+        return ""
     if close:
         return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"
     if len(known) <= 12:

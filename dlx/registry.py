@@ -12,14 +12,19 @@ import dataclasses
 import fnmatch
 import inspect
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import pydantic
 
+from dlx import schema
 from dlx.errors import ConfigError, UnknownName, did_you_mean
+
+
+class _Settings(schema.Schema):
+    model_config = pydantic.ConfigDict(arbitrary_types_allowed=True)  # a setting may be any annotated type
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,31 +56,34 @@ class Entry:
 
     @cached_property
     def _schema(self) -> type[pydantic.BaseModel]:
-        return pydantic.create_model(
-            f"{self.name}_settings",
-            __config__=pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True),
-            **self._fields,
-        )
+        return pydantic.create_model(f"{self.name}_settings", __base__=_Settings, **self._fields)
 
     def defaults(self) -> dict[str, Any]:
         return {k: d for k, (_, d) in self._fields.items() if d is not ...}
 
-    def resolve(self, settings: dict[str, Any], path: str) -> dict[str, Any]:
-        """Validate settings and fill in defaults; raises ConfigError listing every problem."""
+    def takes(self, setting: str) -> bool:
+        return setting in self._fields
+
+    def resolve(self, settings: dict[str, Any], path: str, section_keys: Iterable[str] = (),
+                partial: bool = False) -> dict[str, Any]:
+        """Validate settings and fill in defaults; raises ConfigError listing every problem.
+        `section_keys`: what else the section takes (dlx's own keys), for the did-you-mean of an unknown
+        setting; `partial`: check the settings given without asking for the required ones (which the
+        result may then lack)."""
         problems = [
-            f"{path}.{key}: unknown setting for '{self.name}'{did_you_mean(key, self._fields)}"
+            f"{path}.{key}: unknown setting for '{self.name}'{did_you_mean(key, [*self._fields, *section_keys])}"
             for key in settings
             if key not in self._fields
         ]
+        given = {k: v for k, v in settings.items() if k in self._fields}
+        try:
+            resolved = self._schema.model_validate(given).model_dump()
+        except pydantic.ValidationError as e:
+            problems += schema.problems([err for err in e.errors() if not (partial and err["type"] == "missing")], path)
+            resolved = given
         if problems:
             raise ConfigError(problems)
-        try:
-            validated = self._schema.model_validate(settings)
-        except pydantic.ValidationError as e:
-            raise ConfigError(
-                [f"{path}.{'.'.join(map(str, err['loc']))}: {err['msg'].lower()}" for err in e.errors()]
-            ) from None
-        return validated.model_dump()
+        return resolved
 
     def build(self, *runtime: Any, **settings: Any) -> Any:
         if self.config is not None:

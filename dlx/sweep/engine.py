@@ -13,6 +13,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from dlx.config import RUN_NAME
 from dlx.errors import DlxError
@@ -27,7 +28,7 @@ def sweep(path: Path, trials: int | None = None, jobs: int = 1, storage: str | N
           epochs: int | None = None, console: Console | None = None) -> None:
     """Run (or resume, or join) a sweep, then report; with status=True only report."""
     console = console or Console()
-    checked = load_sweep(path, trials, epochs)
+    checked = load_sweep(path, trials, epochs, lambda note: console.print(f"[yellow]note: {escape(note)}[/]", highlight=False))
     name = study_name or checked.name
     if not RUN_NAME.match(name):
         raise DlxError(f"--study '{name}': a study name is letters, digits, '.', '_' and '-'")

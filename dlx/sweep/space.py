@@ -20,18 +20,17 @@ from typing import Annotated, Any, Literal
 
 import optuna
 import pydantic
-import yaml
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from dlx import schema
+from dlx.config import render
 from dlx.errors import ConfigError
 
 Scalar = bool | int | float | str
 
 
-class _Param(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class _Param(schema.Schema):
     def problems(self, path: str) -> list[str]:
         return []
 
@@ -133,21 +132,28 @@ def _parse_one(path: str, raw: Any) -> tuple[Param | None, list[str]]:
     try:
         param = kind.model_validate(raw)
     except pydantic.ValidationError as e:
-        return None, [f"space.{path}.{'.'.join(map(str, err['loc']))}: {err['msg'][0].lower()}{err['msg'][1:]}"
-                      for err in e.errors()]
-    return param, param.problems(f"space.{path}")
+        keys = [field.alias or name for name, field in kind.model_fields.items()]
+        return None, schema.problems(e.errors(), f"space.{path}", lambda loc: keys)
+    found = param.problems(f"space.{path}")
+    return (None if found else param), found
 
 
-def parse(raw: Any) -> dict[str, Param]:
-    """The `space:` mapping -> {dotted path: parameter}; raises ConfigError listing every problem."""
+def checked(raw: Any) -> tuple[dict[str, Param], list[str]]:
+    """The `space:` mapping -> ({dotted path: parameter} of the well-formed ones, every problem)."""
     if not isinstance(raw, dict) or not raw:
-        raise ConfigError(["space: a mapping of dotted config paths to ranges or lists, e.g. optimizer.lr: {low: 1e-4, high: 0.1, log: true}"])
+        return {}, ["space: a mapping of dotted config paths to ranges or lists, e.g. optimizer.lr: {low: 1e-4, high: 0.1, log: true}"]
     space, problems = {}, []
     for path, spec in raw.items():
         param, found = _parse_one(str(path), spec)
         problems += found
         if param is not None:
             space[str(path)] = param
+    return space, problems
+
+
+def parse(raw: Any) -> dict[str, Param]:
+    """The `space:` mapping -> {dotted path: parameter}; raises ConfigError listing every problem."""
+    space, problems = checked(raw)
     if problems:
         raise ConfigError(problems)
     return space
@@ -185,11 +191,6 @@ def suggest(trial: optuna.Trial, space: dict[str, Param]) -> dict[str, Scalar]:
         else:
             values[path] = trial.suggest_float(path, dist.low, dist.high, step=dist.step, log=dist.log)
     return values
-
-
-def render(value: Scalar) -> str:
-    """A value as YAML that reads back as the same value (1e-05 stays a float, '64' stays a string)."""
-    return yaml.safe_dump(value, default_flow_style=True, width=math.inf).removesuffix("\n...\n").strip()
 
 
 def overrides(values: dict[str, Scalar]) -> list[str]:

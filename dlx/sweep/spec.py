@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass, replace
@@ -21,12 +22,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from dlx import build
-from dlx.config import RUN_NAME, Config, load, read_yaml
+from dlx import build, registry, schema
+from dlx.config import RUN_NAME, Config, Note, load, parse_override, read_yaml, unheard
 from dlx.errors import ConfigError, DlxError, did_you_mean
-from dlx.metrics import higher_is_better
+from dlx.metrics import higher_is_better, logged_keys
 from dlx.sweep import space as space_mod
 
 METHODS = ("grid", "random", "tpe", "cmaes")
@@ -34,9 +35,7 @@ PRUNERS = ("none", "median", "hyperband", "successive_halving")
 DEFAULT_TRIALS = 20
 
 
-class SweepFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SweepFile(schema.Schema):
     name: Annotated[str, Field(pattern=RUN_NAME.pattern)] | None = None
     experiment: str
     set: list[str] = []
@@ -76,8 +75,8 @@ class Sweep:
             fixed.append(f"train.threads={threads}")
         return [*fixed, *space_mod.overrides(values)]
 
-    def config(self, values: dict[str, Any], name: str, threads: int | None = None) -> Config:
-        return load(self.experiment, [*self.overrides(values, threads), f"name={name}"])
+    def config(self, values: dict[str, Any], name: str, threads: int | None = None, note: Note = unheard) -> Config:
+        return load(self.experiment, [*self.overrides(values, threads), f"name={name}"], note)
 
     def grid(self) -> list[dict[str, Any]]:
         return space_mod.grid_points(self.space)
@@ -88,70 +87,89 @@ class Sweep:
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _file_problems(error: pydantic.ValidationError) -> list[str]:
-    problems = []
-    for err in error.errors():
-        where = ".".join(map(str, err["loc"])) or "sweep"
-        if err["type"] == "extra_forbidden":
-            problems.append(f"{where}: unknown key{did_you_mean(str(err['loc'][-1]), SweepFile.model_fields)}")
-        else:
-            problems.append(f"{where}: {err['msg'][0].lower()}{err['msg'][1:]}")
-    return problems
+def _file(raw: dict[str, Any]) -> tuple[SweepFile | None, list[str]]:
+    """The sweep file's own keys checked. With mistakes, the file without the keys at fault, so what depends
+    on the others can still be checked (None when a required key is at fault)."""
+    try:
+        return SweepFile.model_validate(raw), []
+    except pydantic.ValidationError as e:
+        problems = schema.problems(e.errors(), known_keys=lambda loc: SweepFile.model_fields)
+        at_fault = {err["loc"][0] for err in e.errors() if err["loc"]}
+    try:
+        return SweepFile.model_validate({k: v for k, v in raw.items() if k not in at_fault}), problems
+    except pydantic.ValidationError:
+        return None, problems
 
 
 def logged_metrics(config: Config) -> list[str]:
     """What every run logs each epoch, so what a sweep can optimise and prune on."""
-    names = config.eval.metrics or build.metric_names(config, build.dataset(config).spec())
-    return ["train/epoch_loss", "val/loss", *(f"val/{m}" for m in names)]
+    objective = registry.objectives.get(config.objective.name).obj
+    names = build.metric_names(config, build.dataset(config).spec())
+    return logged_keys(objective.groups, objective.terms_logged, names)
 
 
-def load_sweep(path: str | Path, trials: int | None = None, epochs: int | None = None) -> Sweep:
-    """Read and check a sweep file (`epochs` replaces its epochs per trial); every problem is one
-    DlxError line, raised before any trial starts."""
+def load_sweep(path: str | Path, trials: int | None = None, epochs: int | None = None, note: Note = unheard) -> Sweep:
+    """Read and check a sweep file (`epochs` replaces its epochs per trial); every problem found is in one
+    DlxError line, raised before any trial starts. `note` hears of settings a space's entry names drop."""
     path = Path(path)
-    try:
-        file = SweepFile.model_validate({**read_yaml(path), **({"epochs": epochs} if epochs else {})})
-    except pydantic.ValidationError as e:
-        raise DlxError(f"{path}: {'; '.join(_file_problems(e))}") from None
-    try:
-        space = space_mod.parse(file.space)
-    except ConfigError as e:
-        raise DlxError(f"{path}: {e}") from None
+    raw = {**read_yaml(path), **({"epochs": epochs} if epochs else {})}
+    file, problems = _file(raw)
+    space, found = space_mod.checked(raw["space"]) if "space" in raw else ({}, [])
+    problems += found
+    if file is None:
+        raise DlxError(f"{path}: {'; '.join(problems)}")
+    for text in file.set:  # each fixed override read alone, so one that cannot be read hides no other mistake
+        try:
+            parse_override(text)
+        except DlxError as e:
+            problems.append(str(e))
+            file = file.model_copy(update={"set": [s for s in file.set if s != text]})
     experiment = path.parent / file.experiment
     if not experiment.is_file():
-        raise DlxError(f"{path}: experiment: no such file {experiment}")
+        problems.append(f"experiment: no such file {experiment}")
+    count = _trial_count(file, space, trials, problems) if not found else 0  # a grid's size is that of the whole space
     leaf = file.metric.split("/")[-1]
     direction = file.direction if file.direction != "auto" else "maximize" if higher_is_better(leaf) else "minimize"
-    if file.method == "grid" and space_mod.continuous(space):
-        raise DlxError(f"{path}: method grid needs discrete values, but {', '.join(space_mod.continuous(space))} "
-                       f"is a continuous range: give it a step, a list of values, or {{grid: geometric, ...}}")
-    sweep = Sweep(path, file, file.name or path.stem, experiment, space, direction, _trial_count(file, space, trials))
-    base = _check_configs(sweep)
-    if file.metric not in (known := logged_metrics(base)):
-        raise DlxError(f"{path}: metric: runs never log '{file.metric}'{did_you_mean(file.metric, known)}")
+    sweep = Sweep(path, file, file.name or path.stem, experiment, space, direction, count)
+    base = None
+    if experiment.is_file():
+        base = _check_configs(sweep, problems, note)
+    if base is not None and file.metric not in (known := logged_metrics(base)):
+        problems.append(f"metric: runs never log '{file.metric}'{did_you_mean(file.metric, known)}")
+    if problems:
+        raise DlxError(f"{path}: {'; '.join(problems)}")
     return replace(sweep, epochs=base.train.epochs)
 
 
-def _check_configs(sweep: Sweep) -> Config:
+def _check_configs(sweep: Sweep, problems: list[str], note: Note) -> Config | None:
     """Resolve the experiment with every corner of the space: an unknown path or a value the config
-    refuses shows here, with its did-you-mean, instead of in every trial."""
-    problems: list[str] = []
-    configs = []
+    refuses shows here, with its did-you-mean, instead of in every trial. Adds what it finds to
+    `problems`; returns the first config that resolved."""
+    configs, notes = [], []
     for values in space_mod.corner_values(sweep.space):
         try:
-            configs.append(sweep.config(values, sweep.name))
+            configs.append(sweep.config(values, sweep.name, note=notes.append))
         except ConfigError as e:
             problems += [p for p in e.problems if p not in problems]
-    if problems:
-        raise DlxError(f"{sweep.path}: {'; '.join(problems)}")
-    return configs[0]
+        except DlxError as e:  # the experiment's file, or a `set:` override, that cannot be read
+            problems += [str(e)] if str(e) not in problems else []
+    for text in dict.fromkeys(notes):
+        note(text)
+    if not configs:  # every corner failed: the experiment with the fixed overrides alone, for the metric check
+        with contextlib.suppress(DlxError):
+            configs.append(sweep.config({}, sweep.name))
+    return configs[0] if configs else None
 
 
-def _trial_count(file: SweepFile, space: dict[str, space_mod.Param], asked: int | None) -> int:
+def _trial_count(file: SweepFile, space: dict[str, space_mod.Param], asked: int | None, problems: list[str]) -> int:
     asked = asked or file.trials
     if file.method != "grid":
         return asked or DEFAULT_TRIALS
+    if space_mod.continuous(space):
+        problems.append(f"method grid needs discrete values, but {', '.join(space_mod.continuous(space))} is a "
+                        f"continuous range: give it a step, a list of values, or {{grid: geometric, ...}}")
+        return 0
     size = len(space_mod.grid_points(space))
     if asked is not None and asked > size:
-        raise DlxError(f"the grid has {size} points; {asked} trials would repeat some of them")
+        problems.append(f"the grid has {size} points; {asked} trials would repeat some of them")
     return asked or size
