@@ -24,6 +24,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import loop_overhead  # noqa: F401  (registers the generated 28x28 dataset)
 from dlx.config import load
+from dlx.errors import DlxError
 from dlx.run.folder import Run
 from dlx.train.loop import Trainer
 
@@ -69,21 +70,35 @@ def main() -> None:
     base = [f"train.device={args.device}", f"train.epochs={args.epochs}", "train.patience=null", *args.set]
     switches = ["plain", *(args.switch or [name for name in SWITCHES if name != "plain"])]
     ratios: dict[str, list[float]] = {name: [] for name in switches}
+    failed: dict[str, str] = {}  # a switch that cannot train this experiment (it diverges, say), and why
     plain_seconds = []
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):  # a round of every switch, each against the plain run of its round,
             order = switches if repeat % 2 == 0 else switches[::-1]  # forwards, then backwards
-            seconds = {name: epoch_seconds(args.experiment, base + SWITCHES[name], Path(tmp)) for name in order}
+            seconds = {}
+            for name in (name for name in order if name not in failed):
+                try:
+                    seconds[name] = epoch_seconds(args.experiment, base + SWITCHES[name], Path(tmp))
+                except DlxError as e:
+                    if name == "plain":
+                        raise
+                    failed[name] = str(e)
             plain_seconds.append(seconds["plain"])
-            for name in switches:
+            for name in seconds:
                 ratios[name].append(seconds[name] / seconds["plain"])
     plain = statistics.median(plain_seconds)
     print(f"plain: {plain:.3f} s/epoch ({args.device}, {torch.get_num_threads()} threads)")
     for name, values in ratios.items():
-        print(f"{name:14s} ratio to plain {statistics.median(values):.3f}  (rounds: {' '.join(f'{v:.3f}' for v in values)})")
+        if name in failed:
+            print(f"{name:14s} failed: {failed[name]}")
+        else:
+            print(f"{name:14s} ratio to plain {statistics.median(values):.3f}  (rounds: {' '.join(f'{v:.3f}' for v in values)})")
     report.write(args, {"plain_seconds_per_epoch": plain, "device": args.device, "experiment": args.experiment.name,
-                        "ratio_to_plain": {name: statistics.median(values) for name, values in ratios.items()},
-                        "rounds": ratios})
+                        "ratio_to_plain": {name: statistics.median(values) for name, values in ratios.items()
+                                           if name not in failed},
+                        "rounds": ratios, "failed": failed})
+    if failed:
+        raise SystemExit(f"{', '.join(failed)} failed on {args.experiment.name}")
 
 
 if __name__ == "__main__":
