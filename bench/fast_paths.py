@@ -17,6 +17,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
+import overrides
 import report
 import torch
 from rich.console import Console
@@ -40,9 +41,9 @@ SWITCHES = {
 }
 
 
-def epoch_seconds(experiment: Path, overrides: list[str], runs: Path) -> float:
+def epoch_seconds(experiment: Path, settings: list[str], runs: Path) -> float:
     """Seconds per epoch, not counting the first epoch (where compilation happens)."""
-    config = load(experiment, overrides)
+    config = load(experiment, settings)
     threads = torch.get_num_threads()
     trainer = Trainer(config, Console(file=io.StringIO()), quiet=True)
     run = Run.create(runs, config.name)
@@ -63,8 +64,7 @@ def main() -> None:
     parser.add_argument("--experiment", type=Path, default=Path(__file__).parent / "mnist_sized_cnn.yaml")
     parser.add_argument("--switch", action="append", choices=[name for name in SWITCHES if name != "plain"],
                         help="measure only these switches (repeatable; default: all)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a config override for every run (repeatable), as dlx train --set")
+    overrides.add_option(parser)
     report.add_option(parser)
     args = parser.parse_args()
     base = [f"train.device={args.device}", f"train.epochs={args.epochs}", "train.patience=null", *args.set]

@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -110,7 +111,7 @@ def plan(args: argparse.Namespace, work: Path) -> list[Step]:
     nproc = 2 if device == "cpu" else gpus  # on a CPU, two gloo processes exercise the step
     fast_paths = [p for p in FAST_PATHS if not (tiny and p == "compile")]
     return [
-        Step("tests", 100, [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", device,
+        Step("tests", 120, [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", device,
                             f"--junitxml={work / 'tests.xml'}",
                             *([str(ROOT / "tests")] if not tiny else
                               [str(ROOT / "tests" / "test_generate.py"), str(ROOT / "tests" / "test_fast_paths.py"),
@@ -121,9 +122,9 @@ def plan(args: argparse.Namespace, work: Path) -> list[Step]:
             *(["--repeats", "3", "digits_mlp_bench.yaml", "digits_cnn.yaml", "mnist_sized_cnn.yaml"] if not tiny else
               ["--repeats", "1", "--epochs", "1", *thread, "--set", "data.n=128", "--set", "model.width=4"]),
             "cifar_sized_resnet20.yaml"], loop_summary),
-        bench_step("text_throughput", 140, work, device, [
+        bench_step("text_throughput", 130, work, device, [
             "--repeats", "1", "--set", "train.precision=bf16",
-            *(["--seconds", "50", "--steps", "100", "--set", "train.compile=true"] if not tiny else
+            *(["--seconds", "45", "--steps", "100", "--set", "train.compile=true"] if not tiny else
               ["--seconds", "2", "--steps", "2", *thread, "--set", "model.layers=1", "--set", "model.width=32",
                "--set", "data.max_chars=50000", "--set", "data.eval_windows=16"])],
             lambda f: f"{f['data']}: dlx {f['dlx_tokens_per_s']:.0f} tokens/s, bare {f['bare_tokens_per_s']:.0f} "
@@ -150,20 +151,24 @@ def plan(args: argparse.Namespace, work: Path) -> list[Step]:
 
 def run_step(step: Step, timeout: float, env: dict[str, str]) -> Outcome:
     started = time.perf_counter()
-    try:
-        done = subprocess.run(step.command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        tail = (e.stderr or b"")[-1500:]
-        return Outcome("timed out", time.perf_counter() - started,
-                       error=f"stopped after {timeout:.0f} s: {tail.decode(errors='replace') if isinstance(tail, bytes) else tail}")
+    # a session of its own: a step out of time is stopped with every process it started (DDP's ranks, say)
+    with subprocess.Popen(step.command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            return Outcome("timed out", time.perf_counter() - started,
+                           error=f"stopped after {timeout:.0f} s: {(stderr or stdout)[-1500:]}")
     seconds = time.perf_counter() - started
-    print(done.stdout, end="", flush=True)
+    print(stdout, end="", flush=True)
     try:
         figures = step.figures()
     except (OSError, StopIteration, ValueError, KeyError, ElementTree.ParseError):
         figures = {}
-    if done.returncode != 0:
-        return Outcome("failed", seconds, figures, f"exit code {done.returncode}: {(done.stderr or done.stdout)[-1500:]}")
+    if process.returncode != 0:
+        return Outcome("failed", seconds, figures, f"exit code {process.returncode}: {(stderr or stdout)[-1500:]}")
     if not figures:
         return Outcome("failed", seconds, error="the step wrote no figures")
     return Outcome("passed", seconds, figures)

@@ -30,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import overrides
 import report
 import torch
 from rich.console import Console
@@ -152,10 +153,10 @@ def dlx_loop(trainer: Trainer, runs: Path) -> float:
 def compare(experiment: str, args) -> dict:
     """Times dlx and both bare loops on one experiment; returns the seconds and the ratios (medians)."""
     # the bare loops measure validation loss and accuracy each epoch: dlx is asked for the same
-    overrides = [f"train.device={args.device}", "train.patience=null", "eval.metrics=[accuracy]"]
-    overrides += [f"train.epochs={args.epochs}"] if args.epochs else []
-    overrides += args.set
-    config = load(BENCH / experiment if (BENCH / experiment).is_file() else EXPERIMENTS / experiment, overrides)
+    settings = [f"train.device={args.device}", "train.patience=null", "eval.metrics=[accuracy]"]
+    settings += [f"train.epochs={args.epochs}"] if args.epochs else []
+    settings += args.set
+    config = load(BENCH / experiment if (BENCH / experiment).is_file() else EXPERIMENTS / experiment, settings)
     terminal = Console(file=io.StringIO(), force_terminal=True, width=120)  # the live display, rendered
     with tempfile.TemporaryDirectory() as tmp:
         # one epoch of each first, untimed: dlx's first epoch would otherwise pay for everybody's one-off costs
@@ -180,8 +181,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
     parser.add_argument("--epochs", type=int, default=None, help="default: each experiment's own")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a config override for every experiment (repeatable), as dlx train --set")
+    overrides.add_option(parser)
     report.add_option(parser)
     parser.add_argument("experiments", nargs="*",
                         default=["digits_mlp_bench.yaml", "digits_cnn.yaml", "mnist_sized_cnn.yaml"])

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 import cpu_threads
+import overrides
 import report
 from loop_overhead import dlx_loop
 from rich.console import Console
@@ -118,19 +119,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=None,
                         help="train each run this long instead of two epochs; tokens/s from the first epoch's end on")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a config override for both loops (repeatable), e.g. train.precision=bf16")
+    overrides.add_option(parser)
     cpu_threads.add_option(parser)
     report.add_option(parser)
     args = parser.parse_args()
     cpu_threads.apply(args)
     length = (["train.epochs=2", "train.max_minutes=null"] if args.seconds is None
               else ["train.epochs=1000000", f"train.max_minutes={args.seconds / 60}"])
-    overrides = [f"train.device={args.device}", *length, "samples.every=null", f"data.steps_per_epoch={args.steps}"]
+    settings = [f"train.device={args.device}", *length, "samples.every=null", f"data.steps_per_epoch={args.steps}"]
     if not (Path(os.environ.get("DLX_DATA", "~/.cache/dlx")).expanduser() / "tinyshakespeare" / "input.txt").is_file():
-        overrides += ["data.name=python_stdlib", "data.max_chars=1200000", "data.block_size=128",
+        settings += ["data.name=python_stdlib", "data.max_chars=1200000", "data.block_size=128",
                       f"data.steps_per_epoch={args.steps}", "data.eval_windows=256"]
-    config = load(EXPERIMENT, overrides + args.set)
+    config = load(EXPERIMENT, settings + args.set)
     terminal = Console(file=io.StringIO(), force_terminal=True, width=120)  # the live display, rendered
     tokens_per_step = config.train.batch_size * config.data.settings["block_size"]
     bare, dlx = [], []
