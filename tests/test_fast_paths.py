@@ -64,7 +64,7 @@ def test_a_compiled_model_learns_like_the_eager_one_and_saves_plain_keys(fast_co
     run, compiled = loop.start(fast_config(*MLP, on, "train.compile=true", "name=compiled"), runs_dir, quiet=True)
     # the compiler fuses and reorders floating-point work: the same learning up to rounding
     assert compiled["metrics"]["test"]["loss"] == pytest.approx(eager["metrics"]["test"]["loss"], rel=1e-2)
-    assert not any(k.startswith("_orig_mod.") for k in checkpoint.load(run.checkpoint("last"))["model"])
+    assert not any(k.startswith("_orig_mod.") for k in torch.load(run.checkpoint("last"), weights_only=True)["model"])
 
 
 def test_the_data_and_its_augmentation_stay_on_the_training_device(fast_config, device):
