@@ -15,7 +15,11 @@ per-epoch hook and their time is taken out of dlx's. This machine's speed drifts
 from one second to the next, so runs one after the other can differ by more than the overhead being
 measured; interleaved epochs see the same machine. Each ratio is the median over the repeats.
 
-    python bench/loop_overhead.py [--device cpu|cuda] [--repeats 5] [--threads N] [--epochs N] [EXPERIMENT ...]
+    python bench/loop_overhead.py [--device cpu|cuda] [--repeats 5] [--threads N] [--epochs N] [--set KEY=VALUE]
+                                  [--json FILE] [EXPERIMENT ...]
+
+EXPERIMENT is a file in bench/ or experiments/: by default the digits MLP, the digits CNN and the MNIST-sized
+CNN; bench/cifar_sized_resnet20.yaml is the GPU-sized case (a ResNet-20 on generated 32x32 colour images).
 """
 from __future__ import annotations
 
@@ -26,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import overrides
+import report
 import torch
 from rich.console import Console
 
@@ -40,13 +46,23 @@ EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 BENCH = Path(__file__).resolve().parent
 
 
+def generated_images(n: int, seed: int, channels: int, side: int) -> ArrayData:
+    """10 classes of noisy copies of 10 random prototype images: learnable, and no file to download."""
+    generator = torch.Generator().manual_seed(seed)
+    prototypes = torch.rand(10, channels, side, side, generator=generator)
+    y = torch.randint(0, 10, (n,), generator=generator)
+    x = (prototypes[y] + 0.5 * torch.randn(n, channels, side, side, generator=generator)).clamp(0, 1)
+    return ArrayData(x, y, CLASSIFICATION)
+
+
 @datasets.register("bench_images28", "generated MNIST-sized data: 10 noisy 28x28 class prototypes (benchmarks only)")
 def bench_images28(*, n: int = 12_000, seed: int = 0) -> ArrayData:
-    generator = torch.Generator().manual_seed(seed)
-    prototypes = torch.rand(10, 1, 28, 28, generator=generator)
-    y = torch.randint(0, 10, (n,), generator=generator)
-    x = (prototypes[y] + 0.5 * torch.randn(n, 1, 28, 28, generator=generator)).clamp(0, 1)
-    return ArrayData(x, y, CLASSIFICATION)
+    return generated_images(n, seed, channels=1, side=28)
+
+
+@datasets.register("bench_images32", "generated CIFAR-sized data: 10 noisy 32x32 RGB class prototypes (benchmarks only)")
+def bench_images32(*, n: int = 12_000, seed: int = 0) -> ArrayData:
+    return generated_images(n, seed, channels=3, side=32)
 
 
 # what a hand-written loop builds: PyTorch's optimizer over model.parameters(), with its defaults
@@ -120,20 +136,27 @@ def in_step(config, terminal: Console, runs: Path) -> dict[str, float]:
 
     trainer = Trainer(config, terminal, on_epoch=bare_epochs)
     loops = {"by hand": BareLoop(trainer, by_hand=True), "same optimizer": BareLoop(trainer, by_hand=False)}
-    torch.manual_seed(config.seed)
-    run = Run.create(runs, config.name)
-    started = time.perf_counter()
-    trainer.fit(run)
-    run.close()
-    dlx = time.perf_counter() - started - sum(sum(e) for e in epochs.values())
+    dlx = dlx_loop(trainer, runs) - sum(sum(e) for e in epochs.values())
     return {"dlx": dlx, **{name: sum(epochs[name]) + bare.final() for name, bare in loops.items()}}
 
 
-def compare(experiment: str, args) -> float:
+def dlx_loop(trainer: Trainer, runs: Path) -> float:
+    """Seconds dlx takes to train its config from the seeded start to the summary, in a new folder under runs."""
+    torch.manual_seed(trainer.config.seed)
+    run = Run.create(runs, trainer.config.name)
+    started = time.perf_counter()
+    trainer.fit(run)
+    run.close()
+    return time.perf_counter() - started
+
+
+def compare(experiment: str, args) -> dict:
+    """Times dlx and both bare loops on one experiment; returns the seconds and the ratios (medians)."""
     # the bare loops measure validation loss and accuracy each epoch: dlx is asked for the same
-    overrides = [f"train.device={args.device}", "train.patience=null", "eval.metrics=[accuracy]"]
-    overrides += [f"train.epochs={args.epochs}"] if args.epochs else []
-    config = load(BENCH / experiment if (BENCH / experiment).is_file() else EXPERIMENTS / experiment, overrides)
+    settings = [f"train.device={args.device}", "train.patience=null", "eval.metrics=[accuracy]"]
+    settings += [f"train.epochs={args.epochs}"] if args.epochs else []
+    settings += args.set
+    config = load(BENCH / experiment if (BENCH / experiment).is_file() else EXPERIMENTS / experiment, settings)
     terminal = Console(file=io.StringIO(), force_terminal=True, width=120)  # the live display, rendered
     with tempfile.TemporaryDirectory() as tmp:
         # one epoch of each first, untimed: dlx's first epoch would otherwise pay for everybody's one-off costs
@@ -147,7 +170,9 @@ def compare(experiment: str, args) -> float:
           f"  | loop only: same optimizer {seconds['same optimizer']:6.3f}s  ratio {median['same optimizer']:.3f}"
           f"  (median of {args.repeats}: {' '.join(f'{r:.3f}' for r in ratios['by hand'])}; {config.train.epochs} "
           f"epochs, {args.device}, {torch.get_num_threads()} threads)")
-    return median["by hand"]
+    return {"seconds": seconds, "ratio_by_hand": median["by hand"], "ratio_loop_only": median["same optimizer"],
+            "ratios_by_hand": ratios["by hand"], "ratios_loop_only": ratios["same optimizer"],
+            "epochs": config.train.epochs, "device": args.device}
 
 
 def main() -> None:
@@ -156,13 +181,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
     parser.add_argument("--epochs", type=int, default=None, help="default: each experiment's own")
+    overrides.add_option(parser)
+    report.add_option(parser)
     parser.add_argument("experiments", nargs="*",
                         default=["digits_mlp_bench.yaml", "digits_cnn.yaml", "mnist_sized_cnn.yaml"])
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    for experiment in args.experiments:
-        compare(experiment, args)
+    report.write(args, {experiment: compare(experiment, args) for experiment in args.experiments})
 
 
 if __name__ == "__main__":

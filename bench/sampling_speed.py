@@ -4,7 +4,8 @@ The same model (experiments/shakespeare_char_gpt.yaml's shape, block size 256) g
 500 new characters greedily both ways, so the texts must match; the window slides past the block
 size in both. Runs alternate, the medians are compared. Prints tokens/s and the ratio (target >= 3).
 
-    python bench/sampling_speed.py [--block 256] [--tokens 500] [--repeats 3] [--threads N]
+    python bench/sampling_speed.py [--device cpu|cuda] [--block 256] [--tokens 500] [--repeats 3] [--threads N]
+                                   [--json FILE]
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 import cpu_threads
+import report
 import torch
 
 from dlx import build
@@ -35,14 +37,16 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=256)
     parser.add_argument("--tokens", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
     cpu_threads.add_option(parser)
+    report.add_option(parser)
     args = parser.parse_args()
     cpu_threads.apply(args)
     config = load(EXPERIMENT, [f"model.block_size={args.block}"])
     spec = DataSpec((args.block,), LANGUAGE, num_classes=65, class_names=tuple(chr(32 + i) for i in range(65)))
     torch.manual_seed(0)
-    model = build.model(config, spec).eval()  # untrained: the speed does not depend on the weights
-    prompt = torch.tensor([0])
+    model = build.model(config, spec).to(args.device).eval()  # untrained: the speed does not depend on the weights
+    prompt = torch.tensor([0], device=args.device)
     cached, full = [], []
     for _ in range(args.repeats):
         seconds, with_cache = timed(model, prompt, args.tokens, use_cache=True)
@@ -54,6 +58,8 @@ def main() -> None:
     print(f"gpt ({config.model.settings['layers']} layers, width {config.model.settings['width']}), block {args.block}, "
           f"{args.tokens} new tokens, {torch.get_num_threads()} threads, median of {args.repeats}")
     print(f"recompute {slow:8.1f} tokens/s  KV cache {fast:8.1f} tokens/s  ratio {fast / slow:.2f}  (target >= 3)")
+    report.write(args, {"recompute_tokens_per_s": slow, "kv_cache_tokens_per_s": fast, "ratio": fast / slow,
+                        "block": args.block, "tokens": args.tokens, "device": args.device})
 
 
 if __name__ == "__main__":

@@ -43,3 +43,25 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+# every device this machine may train on; a test taking `device` runs once on each, marked with the device's
+# name, so `pytest -m cuda` runs exactly the CUDA variants (bench/gpu_suite.py does) and a machine without
+# CUDA reports them as skipped
+DEVICES = [
+    pytest.param("cpu", marks=pytest.mark.cpu, id="cpu"),
+    pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(not _cuda_available(), reason="no CUDA device")],
+                 id="cuda"),
+]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> str:
+    """The name of a device to train on: "cpu", and "cuda" where there is one."""
+    return request.param

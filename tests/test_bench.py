@@ -1,6 +1,7 @@
 """The benchmarks the README quotes still run (tiny settings: these are smoke tests, not timings)."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -25,3 +26,20 @@ def test_data_path_prints_the_speed_up_for_training_and_for_the_data_path_alone(
                 "--threads", "1")
     assert "training (forward, backward, step)" in out and "data path alone" in out
     assert len(re.findall(r"dlx is \d+\.\dx faster", out)) == 2, out
+
+
+def test_the_gpu_suites_dry_run_runs_every_step_and_writes_what_it_measured_to_one_json(tmp_path):
+    out = tmp_path / "suite.json"
+    done = subprocess.run([sys.executable, "bench/gpu_suite.py", "--device", "cpu", "--tiny", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    report = json.loads(out.read_text())
+    steps = report["steps"]
+    assert list(steps) == ["tests", "loop_overhead", "text_throughput", "sampling_speed", "fast_paths", "ddp"]
+    for name, step in steps.items():  # every step ran on the CPU (two gloo processes for ddp) and measured
+        assert step["status"] in ("passed", "failed") and step["figures"], (name, step["error"])
+        assert step["status"] == "passed" or step["error"], name
+    assert steps["tests"]["figures"]["tests"] > 0 and steps["ddp"]["figures"]["nproc"] == 2
+    assert {"bf16", "channels_last", "ema", "accumulate 4"} <= set(steps["fast_paths"]["figures"]["ratio_to_plain"])
+    assert done.returncode == (0 if all(s["status"] == "passed" for s in steps.values()) else 1), done.stderr[-2000:]
+    for name in steps:  # the table
+        assert name in done.stdout

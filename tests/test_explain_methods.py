@@ -95,10 +95,10 @@ READOUT = torch.tensor([[1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 2.0], [0.0] * 8])
     ([[1.0, 2.0], [3.0, 4.0]], [[0.5, 1.0], [1.5, 2.0]]),      # M = ReLU(1 * x + 0.5 * (-x)) = 0.5 x
     ([[1.0, -2.0], [3.0, -4.0]], [[0.5, 0.0], [1.5, 0.0]]),    # the ReLU removes the negative positions
 ])
-def test_gradcam_weighs_feature_maps_by_their_mean_gradient(image, expected):
-    model = TwoMaps(READOUT)
-    result = explain("gradcam", model, torch.tensor(image)[None, None], 0)
-    assert torch.allclose(result.raw, torch.tensor(expected))
+def test_gradcam_weighs_feature_maps_by_their_mean_gradient(image, expected, device):
+    model = TwoMaps(READOUT).to(device)
+    result = explain("gradcam", model, torch.tensor(image, device=device)[None, None], 0)
+    assert torch.allclose(result.raw, torch.tensor(expected, device=device))
     assert result.params["layer"] == "conv" and no_hooks_left(model)
 
 
@@ -170,13 +170,13 @@ def test_lime_sample_weights_follow_the_course_kernel():
     assert kernel(torch.tensor([10]), 10, 0.25).item() == pytest.approx(math.exp(-8))  # every superpixel removed
 
 
-def test_lime_recovers_the_contributions_of_a_linear_model():
+def test_lime_recovers_the_contributions_of_a_linear_model(device):
     """For a linear model and mean-colour fill, removing superpixel j lowers the logit by
     c_j = sum over its pixels of W (x - its mean colour): the surrogate's weights must be those c_j."""
     torch.manual_seed(0)
-    weights = torch.randn(2, 3 * 6 * 6)
-    x = torch.rand(1, 3, 6, 6)
-    result = explain("lime", linear_image_model(weights), x, 0, samples=400, alpha=1e-6, segments=6)
+    weights = torch.randn(2, 3 * 6 * 6).to(device)
+    x = torch.rand(1, 3, 6, 6).to(device)
+    result = explain("lime", linear_image_model(weights).to(device), x, 0, samples=400, alpha=1e-6, segments=6)
     segments = result.extras["segments"]
     mean_colour = torch.stack([x[0][:, segments == j].mean(dim=1) for j in range(int(segments.max()) + 1)], 1)
     removed = mean_colour[:, segments]  # (3, 6, 6)
@@ -199,9 +199,9 @@ def test_lime_on_a_table_weighs_each_feature():
 
 
 @pytest.mark.parametrize("settings", [{}, {"surrogate": "top_k", "top_k": 3}, {"segmentation": "quickshift"}])
-def test_lime_is_reproducible_exactly_for_a_seed(settings):
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 10 * 10, 3))
-    x = torch.rand(1, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+def test_lime_is_reproducible_exactly_for_a_seed(settings, device):
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 10 * 10, 3)).to(device)
+    x = torch.rand(1, 3, 12, 12, generator=torch.Generator().manual_seed(1)).to(device)
     first, again = (explain("lime", model, x, 2, samples=200, seed=7, **settings) for _ in range(2))
     assert first.ranking == again.ranking and first.params == again.params
     assert all(torch.equal(first.extras[k], again.extras[k]) for k in first.extras)
@@ -252,8 +252,8 @@ def test_rescaling_keeps_a_constant_map_constant_and_reaches_the_input_size():
 
 
 @pytest.mark.parametrize("entry", explainers.list(), ids=lambda e: e.name)
-def test_every_explainer_runs_on_a_small_cnn(entry):
+def test_every_explainer_runs_on_a_small_cnn(entry, device):
     model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 3))
     small = {"lime": {"samples": 64}, "smoothgrad": {"samples": 4}, "classviz": {"steps": 5}}.get(entry.name, {})
-    result = explain(entry.name, model, torch.rand(1, 3, 8, 8), 1, **small)
+    result = explain(entry.name, model.to(device), torch.rand(1, 3, 8, 8, device=device), 1, **small)
     assert torch.isfinite(result.raw).all() and result.params is not None

@@ -1,6 +1,7 @@
 """Sampling, greedy and beam search, the KV cache, and `dlx generate` on a tiny trained run."""
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -75,6 +76,11 @@ def lm(request):
     return entry.build(SPEC, **entry.resolve(small, "model")).eval()
 
 
+def on(model: nn.Module, device: str) -> nn.Module:
+    """A copy of a module-scoped model on a device: the other tests keep the original where it was."""
+    return copy.deepcopy(model).to(device)
+
+
 def greedy_by_full_recompute(model, prompt: torch.Tensor, steps: int) -> list[int]:
     reader = Reader(model, prompt[None], use_cache=False)
     for _ in range(steps):
@@ -89,9 +95,9 @@ def test_seeded_sampling_is_reproducible(lm):
     assert list(sample(lm, prompt, 30, generator=torch.Generator().manual_seed(8))) != first
 
 
-def test_temperature_zero_is_greedy(lm):
-    prompt = torch.tensor([4, 0])
-    assert list(sample(lm, prompt, 20, temperature=0.0)) == greedy_by_full_recompute(lm, prompt, 20)
+def test_temperature_zero_is_greedy(lm, device):
+    model, prompt = on(lm, device), torch.tensor([4, 0], device=device)
+    assert list(sample(model, prompt, 20, temperature=0.0)) == greedy_by_full_recompute(model, prompt, 20)
 
 
 def test_beam_width_one_is_greedy_and_the_log_probability_is_the_paths(lm):
@@ -111,8 +117,9 @@ def test_a_wider_beam_finds_a_path_at_least_as_likely(lm):
     assert beam_search(lm, prompt, 12, width=4)[1] >= beam_search(lm, prompt, 12, width=1)[1] - 1e-5
 
 
-def test_the_kv_cache_gives_the_logits_of_a_full_recompute_past_the_block_size(lm):
-    tokens = torch.randint(0, 7, (2, 30), generator=torch.Generator().manual_seed(1))  # 30 > block size 8
+def test_the_kv_cache_gives_the_logits_of_a_full_recompute_past_the_block_size(lm, device):
+    lm = on(lm, device)
+    tokens = torch.randint(0, 7, (2, 30), generator=torch.Generator().manual_seed(1)).to(device)  # 30 > block size 8
     cached, full = Reader(lm, tokens[:, :3]), Reader(lm, tokens[:, :3], use_cache=False)
     for t in range(3, 30):
         a, b = cached.next_logits(), full.next_logits()
@@ -122,6 +129,13 @@ def test_the_kv_cache_gives_the_logits_of_a_full_recompute_past_the_block_size(l
         cached.append(tokens[:, t])
         full.append(tokens[:, t])
     assert lm.max_context is None or cached.start > 0  # the window did slide
+
+
+def test_sampling_with_and_without_the_kv_cache_draws_the_same_text(lm, device):
+    model, prompt = on(lm, device), torch.tensor([3, 1], device=device)
+    drawn = [list(sample(model, prompt, 40, top_k=4, use_cache=use_cache,
+                         generator=torch.Generator(device=device).manual_seed(5))) for use_cache in (True, False)]
+    assert drawn[0] == drawn[1]
 
 
 def test_sinusoidal_gpt_caches_alike():

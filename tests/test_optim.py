@@ -69,10 +69,10 @@ FUSED = {"sgd", "adam", "adamw", "adagrad"}  # PyTorch's fused kernels on CPU an
 
 
 @pytest.mark.parametrize("name", registry.optimizers.names())
-def test_optimizers_with_a_fused_kernel_use_it_and_step_as_the_plain_one_does(name, monkeypatch):
+def test_optimizers_with_a_fused_kernel_use_it_and_step_as_the_plain_one_does(name, monkeypatch, device):
     from dlx import optim
 
-    net, plain_net = small_net(), small_net()
+    net, plain_net = small_net().to(device), small_net().to(device)
     opt = make(name, net, weight_decay=0.1)
     assert bool(opt.defaults.get("fused")) == (name in FUSED)
     monkeypatch.setattr(optim, "FUSED_DEVICES", ())  # as on a device without fused kernels
@@ -81,7 +81,7 @@ def test_optimizers_with_a_fused_kernel_use_it_and_step_as_the_plain_one_does(na
     for model, optimizer in ((net, opt), (plain_net, plain)):
         for _ in range(3):
             optimizer.zero_grad()
-            model(torch.randn(8, 3, generator=torch.Generator().manual_seed(1))).pow(2).mean().backward()
+            model(torch.randn(8, 3, generator=torch.Generator().manual_seed(1)).to(device)).pow(2).mean().backward()
             optimizer.step()
     for fused_p, plain_p in zip(net.parameters(), plain_net.parameters()):
         torch.testing.assert_close(fused_p, plain_p)  # the same update, to rounding

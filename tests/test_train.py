@@ -58,8 +58,9 @@ class InterruptAt(nn.Module):
 
 
 @pytest.mark.parametrize("optimizer", ["optimizer.name=sgd", "optimizer.name=adam"])
-def test_an_interrupted_and_resumed_run_ends_as_an_uninterrupted_one(fast_config, runs_dir, monkeypatch, optimizer):
-    overrides = (optimizer, "model.dropout=0.3", "schedule.name=power", "schedule.s=20")
+def test_an_interrupted_and_resumed_run_ends_as_an_uninterrupted_one(fast_config, runs_dir, monkeypatch, optimizer,
+                                                                    device):
+    overrides = (optimizer, "model.dropout=0.3", "schedule.name=power", "schedule.s=20", f"train.device={device}")
     _, expected = loop.start(fast_config(*overrides, "name=straight"), runs_dir, quiet=True)
 
     real_loss = loop.build.loss
