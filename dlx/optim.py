@@ -50,8 +50,16 @@ def fused(model: nn.Module) -> bool:
 @optimizers.register("sgd", "minibatch SGD with optional momentum dw(t) = -eps grad + alpha dw(t-1), and Nesterov")
 def sgd(model: nn.Module, *, lr: LearningRate = 0.01, momentum: Beta = 0.0, nesterov: bool = False,
         weight_decay: WeightDecay = 0.0) -> torch.optim.Optimizer:
-    return torch.optim.SGD(param_groups(model, weight_decay), lr=lr, momentum=momentum, nesterov=nesterov,
-                           fused=fused(model))
+    optimizer = torch.optim.SGD(param_groups(model, weight_decay), lr=lr, momentum=momentum, nesterov=nesterov,
+                                fused=fused(model))
+    if momentum and optimizer.defaults["fused"]:
+        # fused SGD allocates its momentum buffers uninitialised at its first step and fills them only if that step
+        # is taken: when fp16's gradient scaler skips it (an overflow, usual at the first scale), the next step reads
+        # garbage. Zero buffers from the start change nothing else: alpha * 0 + grad is the first step's grad exactly.
+        for group in optimizer.param_groups:
+            for param in group["params"]:
+                optimizer.state[param]["momentum_buffer"] = torch.zeros_like(param)
+    return optimizer
 
 
 @optimizers.register("adagrad", "AdaGrad: per-weight rates scaled by the accumulated squared gradients "

@@ -28,7 +28,11 @@ def fast_config():
     from dlx.config import load
 
     def make(*overrides: str, experiment: str = "digits_cnn.yaml"):
-        return load(EXPERIMENTS / experiment, [*FAST, *overrides])
+        # FAST's model settings are the CNN's: a test that switches the model sets its own (a setting the new model
+        # does not take is an error, not dropped)
+        switched = any(o.startswith("model.name=") for o in overrides)
+        return load(EXPERIMENTS / experiment, [*(o for o in FAST if not (switched and o.startswith("model."))),
+                                               *overrides])
 
     return make
 

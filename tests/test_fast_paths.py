@@ -75,3 +75,27 @@ def test_the_data_and_its_augmentation_stay_on_the_training_device(fast_config, 
     assert {x.device.type, y.device.type, augmented.device.type} == {device}
     assert all(trainer.data[split][0].device.type == device for split in ("train", "val", "test"))
     assert not torch.equal(augmented, x) and augmented.shape == x.shape
+
+
+def test_fp16_with_sgd_momentum_survives_a_skipped_first_step(fast_config, runs_dir, device):
+    """The gradient scaler skips the first step (its first scale overflows); fused SGD's momentum must not then read
+    buffers that step never filled (it gave NaN at step 2 to 4)."""
+    _, summary = loop.start(fast_config(*MLP, "train.precision=fp16", "optimizer.name=sgd", "optimizer.momentum=0.9",
+                                        "optimizer.lr=0.05", "train.epochs=2", f"train.device={device}"),
+                            runs_dir, quiet=True)
+    assert summary["metrics"]["test"]["accuracy"] > 0.2
+
+
+def test_zero_momentum_buffers_leave_fused_sgd_bitwise_unchanged():
+    from dlx.optim import sgd
+
+    weights = [torch.nn.Linear(4, 3) for _ in range(2)]
+    weights[1].load_state_dict(weights[0].state_dict())
+    ours, plain = sgd(weights[0], lr=0.1, momentum=0.9), torch.optim.SGD(weights[1].parameters(), lr=0.1, momentum=0.9,
+                                                                         fused=True)
+    for _ in range(3):
+        for net, optimizer in zip(weights, (ours, plain)):
+            net(torch.ones(2, 4)).pow(2).sum().backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    assert all(torch.equal(a, b) for a, b in zip(weights[0].parameters(), weights[1].parameters()))
