@@ -52,20 +52,23 @@ def fail_on(monkeypatch, what: str, nth: int) -> None:
 def test_checkpoints_reach_the_disk_in_the_order_submitted(tmp_path, monkeypatch):
     """best.pt before the last.pt that names its epoch: a kill between the two never leaves a last.pt whose best
     epoch is missing from best.pt (the writer used to take the newest first)."""
-    busy, go, written, real = threading.Event(), threading.Event(), [], checkpoint.save
+    busy, go, written, real = threading.Event(), threading.Event(), [], checkpoint._save_state
 
     def slow_save(state, path):
         busy.set()
         go.wait()
-        written.append((path.name, state["epoch"]))
+        written.append((path.name, state["loop"]["epoch"]))
         real(state, path)
 
-    monkeypatch.setattr(checkpoint, "save", slow_save)
+    def at(epoch: int) -> checkpoint.Checkpoint:
+        return checkpoint.Checkpoint(config={}, spec={}, model={}, loop={"step": epoch, "epoch": epoch, "batch": 0})
+
+    monkeypatch.setattr(checkpoint, "_save_state", slow_save)
     writer = checkpoint.CheckpointWriter()
-    writer.submit(tmp_path / "last.pt", {"epoch": 1})
+    writer.submit(tmp_path / "last.pt", at(1))
     busy.wait()  # the disk is slow with epoch 1's last.pt; epoch 2 queues its best.pt, then last.pt
-    writer.submit(tmp_path / "best.pt", {"epoch": 2})
-    writer.submit(tmp_path / "last.pt", {"epoch": 2})
+    writer.submit(tmp_path / "best.pt", at(2))
+    writer.submit(tmp_path / "last.pt", at(2))
     go.set()
     writer.close()
     assert written == [("last.pt", 1), ("best.pt", 2), ("last.pt", 2)]
