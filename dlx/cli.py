@@ -68,7 +68,6 @@ def main(version: Annotated[bool, typer.Option("--version", callback=_version, i
 
 
 def _load(experiment: Path, overrides: list[str] | None, device: str | None = None, name: str | None = None):
-    from dlx import build  # noqa: F401  (registers every entry before validation)
     from dlx.config import load
 
     extra = list(overrides or [])
@@ -177,7 +176,7 @@ def list_entries(
     pattern: Annotated[str, typer.Argument(help="Shell-style wildcard, e.g. 'res*'.")] = "*",
 ) -> None:
     """Browse the registries: names with one-line descriptions."""
-    from dlx import build, registry  # noqa: F401  (build registers every entry)
+    from dlx import registry
     from dlx.errors import UnknownName
 
     if kind is None:

@@ -34,7 +34,6 @@ def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def resolved(config_path: Path) -> dict[str, Any]:
     """A run's config with today's defaults filled in, so runs saved before a setting existed compare equal on it;
     as saved when it no longer validates."""
-    from dlx import build  # noqa: F401  (registers every entry before validation)
     from dlx.config import load
 
     try:

@@ -4,7 +4,6 @@ from typing import Annotated
 import pytest
 from pydantic import Field
 
-import dlx.build  # noqa: F401  (registers every entry)
 from dlx import registry
 from dlx.errors import ConfigError, UnknownName
 

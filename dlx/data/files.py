@@ -14,8 +14,6 @@ import numpy as np
 import torch
 from pydantic import Field
 from torch import Tensor
-from torchvision import datasets as tv
-from torchvision import transforms
 
 from dlx.data.base import CLASSIFICATION, REGRESSION, ArrayData
 from dlx.errors import DlxError
@@ -41,6 +39,9 @@ def free_memory() -> int:
 
 
 def _folder(path: Path, size: int, channels: int, classes: list[str] | None = None) -> tuple[Tensor, Tensor, list[str]]:
+    from torchvision import datasets as tv  # when images are read, not when datasets are listed
+    from torchvision import transforms
+
     steps = [transforms.Resize((size, size)), *([transforms.Grayscale(1)] if channels == 1 else []), transforms.ToTensor()]
     try:
         folder = tv.ImageFolder(str(path), transform=transforms.Compose(steps))

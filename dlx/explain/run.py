@@ -16,7 +16,6 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-import dlx.explain  # noqa: F401  (registers the explainers)
 from dlx.config import apply_overrides
 from dlx.data.base import CLASSIFICATION, DataSpec
 from dlx.errors import ConfigError, DlxError, did_you_mean
