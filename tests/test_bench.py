@@ -25,3 +25,11 @@ def test_data_path_prints_the_speed_up_for_training_and_for_the_data_path_alone(
                 "--threads", "1")
     assert "training (forward, backward, step)" in out and "data path alone" in out
     assert len(re.findall(r"dlx is \d+\.\dx faster", out)) == 2, out
+
+
+def test_startup_prints_a_ratio_to_import_torch_for_every_command():
+    out = bench("bench/startup.py", "--repeats", "1")
+    ratios = dict(re.findall(r"^(\S.*?)\s+\d+\.\d+s\s+ratio (\d+\.\d+)x", out, re.MULTILINE))
+    assert set(ratios) >= {"import torch", "dlx --help", "dlx runs", "dlx runs compare", "dlx list models",
+                           "dlx config digits_cnn.yaml", "dlx train digits_cnn.yaml, to its first step"}, out
+    assert float(ratios["import torch"]) == 1.0
