@@ -20,7 +20,6 @@ from torch import nn
 from torchvision.models import resnet18
 
 import cpu_threads  # bench/cpu_threads.py, beside this script
-import dlx.models  # noqa: F401  (registers the models)
 from dlx.data.base import CLASSIFICATION, DataSpec
 from dlx.explain.base import default_sigma, to_input_size
 from dlx.explain.gradcam import gradcam

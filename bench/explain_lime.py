@@ -29,7 +29,6 @@ from lime.lime_image import LimeImageExplainer
 from sklearn.linear_model import Ridge
 
 import cpu_threads  # bench/cpu_threads.py, beside this script
-from dlx import build  # noqa: F401  (registers every entry)
 from dlx.config import load
 from dlx.explain.lime import lime as dlx_lime
 from dlx.explain.lime import superpixels

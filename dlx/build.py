@@ -1,21 +1,19 @@
 """The one place where a validated config meets constructors.
 
-Importing this module registers every built-in entry. Settings were checked and completed by
-dlx.config; here runtime objects (the data spec, the model, the optimizer) are passed positionally.
+Settings were checked and completed by dlx.config (the registries import their entries' modules on first use);
+here runtime objects (the data spec, the model, the optimizer) are passed positionally.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
-from torchmetrics import Metric, MetricCollection
 
-import dlx.data
 import dlx.losses
 import dlx.metrics
-import dlx.models
-import dlx.objectives
 import dlx.optim
-import dlx.schedules  # noqa: F401  (registers entries)
+import dlx.schedules
 from dlx import registry
 from dlx.config import Config
 from dlx.data.augment import Augmenter
@@ -26,6 +24,9 @@ from dlx.data.text import TextCorpus, text_splits
 from dlx.errors import DlxError
 from dlx.objectives.base import Objective
 from dlx.schedules import RunLength
+
+if TYPE_CHECKING:
+    from torchmetrics import MetricCollection
 
 
 def resolve_device(name: str) -> torch.device:
@@ -123,7 +124,9 @@ def metric_names(config: Config, spec: DataSpec) -> list[str]:
 
 
 def metrics(config: Config, spec: DataSpec, device: torch.device) -> MetricCollection:
-    built: dict[str, Metric] = {}
+    from torchmetrics import MetricCollection  # costs more than torch: only where metrics are measured
+
+    built = {}
     for name in metric_names(config, spec):
         entry = registry.metrics.get(name)
         _check_task("metric", entry, spec)

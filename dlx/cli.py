@@ -12,9 +12,9 @@ from typing import Annotated, Literal, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 import dlx
+from dlx import tables
 
 app = typer.Typer(name="dlx", help="Deep-learning experiments from YAML: train, evaluate, explain, generate, sweep.",
                   no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False)
@@ -68,7 +68,6 @@ def main(version: Annotated[bool, typer.Option("--version", callback=_version, i
 
 
 def _load(experiment: Path, overrides: list[str] | None, device: str | None = None, name: str | None = None):
-    from dlx import build  # noqa: F401  (registers every entry before validation)
     from dlx.config import load
 
     extra = list(overrides or [])
@@ -125,14 +124,9 @@ def train(
 def _print_summary(path: Path, summary: dict) -> None:
     out.print(f"[bold]{path}[/]: {summary['epochs']} epochs, {summary['seconds']:.1f}s on {summary['device']}, "
               f"best epoch {summary['best_epoch']}", highlight=False)
-    table = Table()
-    table.add_column("split")
     names = list(summary["metrics"]["test"])
-    for n in names:
-        table.add_column(n, justify="right")
-    for split, values in summary["metrics"].items():
-        table.add_row(split, *(f"{values[n]:.4f}" for n in names))
-    out.print(table)
+    out.print(tables.table(["split", *names], [(split, *(values[n] for n in names))
+                                                for split, values in summary["metrics"].items()]))
 
 
 @app.command(rich_help_panel=RUN_PANEL)
@@ -177,7 +171,7 @@ def list_entries(
     pattern: Annotated[str, typer.Argument(help="Shell-style wildcard, e.g. 'res*'.")] = "*",
 ) -> None:
     """Browse the registries: names with one-line descriptions."""
-    from dlx import build, registry  # noqa: F401  (build registers every entry)
+    from dlx import registry
     from dlx.errors import UnknownName
 
     if kind is None:
@@ -190,13 +184,10 @@ def list_entries(
     entries = reg.list(pattern)
     if not entries:
         fail(f"no {kind} matches '{pattern}'; `dlx list {kind}` shows them all")
-    table = Table(show_header=True)
-    table.add_column(reg.kind, style="bold")
-    table.add_column("description")
-    for entry in entries:
-        aliases = reg.aliases_of(entry.name)
-        table.add_row(entry.name + (f" ({', '.join(aliases)})" if aliases else ""), entry.description)
-    out.print(table)
+    names = [entry.name + (f" ({', '.join(aliases)})" if (aliases := reg.aliases_of(entry.name)) else "")
+             for entry in entries]
+    out.print(tables.table([tables.Column(reg.kind, text=True, style="bold"), tables.Column("description", text=True)],
+                           zip(names, (entry.description for entry in entries))))
 
 
 @app.command(rich_help_panel=INSPECT_PANEL)
@@ -265,14 +256,14 @@ def runs(
         "--filter", metavar="KEY=VALUE", help="Keep runs whose config has KEY=VALUE (model.name=cnn, status=finished).")] = None,
     runs_dir: RunsFolder = Path("runs"),
 ) -> None:
-    """A table of runs: data and model, status (finished, interrupted, running or crashed), epochs, best
-    validation metric, test metric and duration. Subcommands compare and remove runs."""
+    """A table of runs: data and model, status (finished, interrupted, running or crashed; a cross-validation or a
+    sweep in one row), epochs, best validation metric, test metric and duration. Subcommands compare and remove runs."""
     if ctx.invoked_subcommand is not None:
         return
     from dlx import runs_table
 
     rows = runs_table.order(runs_table.select(runs_table.find(runs_dir), filters or []), sort)
-    out.print(runs_table.table(rows, f"{len(rows)} run{'' if len(rows) == 1 else 's'} in {runs_dir}"))
+    out.print(runs_table.table(rows, f"{len(rows)} run{'' if len(rows) == 1 else 's'} in {runs_dir}", sort))
 
 
 @runs_app.command("compare")
@@ -336,13 +327,10 @@ def explain(
 
     if list_layers:
         found, default = explaining.list_layers(run, checkpoint, device)
-        table = Table(title=f"{run}: layers for --layer")
-        for column in ("layer", "type", "output shape", "gradcam"):
-            table.add_column(column)
-        for item in found:
-            mark = "default" if item.name == default else ("yes" if item.is_feature_map else "")
-            table.add_row(item.name, item.kind, str(item.shape), mark)
-        out.print(table)
+        marks = ["default" if item.name == default else ("yes" if item.is_feature_map else "") for item in found]
+        out.print(tables.table([tables.Column(c, text=True) for c in ("layer", "type", "output shape", "gradcam")],
+                               [(item.name, item.kind, item.shape, mark) for item, mark in zip(found, marks)],
+                               f"{run}: layers for --layer"))
         return
     for folder in explaining.explain(run, method, files=images or [], indices=index or [], split=split, target=target,
                                      settings=settings or [], layer=layer, out=out_dir, which=checkpoint, device=device,

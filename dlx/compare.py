@@ -2,15 +2,17 @@
 side, and their learning curves overlaid in one PNG."""
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
+from dlx import tables
+from dlx.config import COMPONENTS
 from dlx.errors import DlxError
 from dlx.run.folder import Run
-from dlx.runs_table import flatten, resolved
+from dlx.runs_table import flatten, resolved, saved
 
 IDENTITY = {"name"}  # differs between any two runs and says nothing about how they were trained
 MISSING = "-"
@@ -28,16 +30,17 @@ def compare(paths: list[Path], out: Path) -> dict[str, Any]:
     if len(paths) < 2:
         raise DlxError("runs compare: give two or more run folders")
     runs = [Run.open(p) for p in paths]
-    configs = [resolved(r.config_path) for r in runs]
+    configs = _configs(runs)
     flat = [flatten(c) for c in configs]
     keys = differing_keys(configs)
     summaries = [r.read_json("summary.json") if (r.path / "summary.json").is_file() else {} for r in runs]
-    names = _labels(runs)
+    names = _labels(runs, {k: [f.get(k, MISSING) for f in flat] for k in keys})
     metrics = sorted({f"{split}/{m}" for s in summaries for split, values in s.get("metrics", {}).items() for m in values})
     report = {
         "runs": [str(r.path) for r in runs],
         "differences": {k: [f.get(k, MISSING) for f in flat] for k in keys},
         "metrics": {m: [_final(s, m) for s in summaries] for m in metrics},
+        "labels": names,  # of the curves in the figure
         "figure": str(out),
     }
     histories = {name: r.history() for name, r in zip(names, runs)}
@@ -49,10 +52,31 @@ def compare(paths: list[Path], out: Path) -> dict[str, Any]:
     return report
 
 
-def _labels(runs: list[Run]) -> list[str]:
-    """Folder names, or whole paths where two runs share a folder name."""
+def _configs(runs: list[Run]) -> list[dict[str, Any]]:
+    """Each run's config as saved (runs_table.saved: no registry, no torch), completed with the entries' defaults
+    (runs_table.resolved) only where a run lacks a setting that another run of the same entry has: it was saved
+    before the setting existed, and would otherwise show as a difference."""
+    configs = [saved(r.config_path) for r in runs]
+    flat = [flatten(c) for c in configs]
+    for a, b in itertools.permutations(flat, 2):
+        for key in a.keys() - b.keys():
+            section = key.split(".")[0]
+            if section in COMPONENTS and a.get(f"{section}.name") == b.get(f"{section}.name"):
+                return [resolved(r.config_path) for r in runs]
+    return configs
+
+
+def _labels(runs: list[Run], differences: dict[str, list[Any]]) -> list[str]:
+    """Each curve's label says what differs in its config, e.g. 'lr=0.01, seed=3' (a key by its last part where
+    that names one key); folder names (whole paths where two share one) go first where configs are the same."""
     names = [r.name for r in runs]
-    return names if len(set(names)) == len(names) else [str(r.path) for r in runs]
+    names = names if len(set(names)) == len(names) else [str(r.path) for r in runs]
+    ends = [key.split(".")[-1] for key in differences]
+    short = [end if ends.count(end) == 1 else key for key, end in zip(differences, ends)]
+    labels = [", ".join(f"{k}={values[i]}" for k, values in zip(short, differences.values())) for i in range(len(runs))]
+    if all(labels) and len(set(labels)) == len(labels):
+        return labels
+    return [f"{name}: {label}" if label else name for name, label in zip(names, labels)]
 
 
 def _final(summary: dict[str, Any], key: str) -> float | None:
@@ -62,18 +86,10 @@ def _final(summary: dict[str, Any], key: str) -> float | None:
 
 def print_report(console: Console, report: dict[str, Any]) -> None:
     names = report["runs"]
-    differences = Table(title="config keys that differ" if report["differences"] else "the configs differ only in name")
-    differences.add_column("key")
-    for name in names:
-        differences.add_column(name, justify="right")
-    for key, values in report["differences"].items():
-        differences.add_row(key, *(str(v) for v in values))
-    console.print(differences)
-    metrics = Table(title="final metrics (best checkpoint)")
-    metrics.add_column("metric")
-    for name in names:
-        metrics.add_column(name, justify="right")
-    for key, values in report["metrics"].items():
-        metrics.add_row(key, *("" if v is None else f"{v:.4f}" for v in values))
-    console.print(metrics)
+    differ = "config keys that differ" if report["differences"] else "the configs differ only in name"
+    # a config value as written (a learning rate of 0.002 is not 0.0020)
+    console.print(tables.table(["key", *names], [(key, *map(str, values)) for key, values in report["differences"].items()],
+                               differ))
+    console.print(tables.table(["metric", *names], [(key, *values) for key, values in report["metrics"].items()],
+                               "final metrics (best checkpoint)"))
     console.print(f"learning curves: {report['figure']}", highlight=False)

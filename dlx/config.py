@@ -19,8 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from dlx import registry, schema
-from dlx.data.augment import Augment
-from dlx.data.base import Fold
+from dlx.data.settings import Augment, Fold
 from dlx.errors import ConfigError, DlxError, UnknownName, closest, did_you_mean
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Column, Table
+
+from dlx import tables
 
 from dlx.config import Config, apply_overrides, validate
 from dlx.config import load as load_config
@@ -103,8 +104,6 @@ def print_summary(console: Console, path: Path, summary: dict[str, Any]) -> None
     console.print(f"[bold]{path}[/]: {summary['folds']}-fold cross-validation, {summary['seconds']:.1f}s; "
                   f"mean ± standard deviation over the folds", highlight=False)
     splits = list(summary["metrics"])
-    table = Table("metric", *(Column(split, justify="right") for split in splits))
-    for name in summary["metrics"]["test"]:
-        table.add_row(name, *(f"{summary['metrics'][s][name]['mean']:.4f} ± {summary['metrics'][s][name]['std']:.4f}"
-                              for s in splits))
-    console.print(table)
+    console.print(tables.table(["metric", *splits], [
+        (name, *(tables.number(summary["metrics"][s][name]["mean"], summary["metrics"][s][name]["std"]) for s in splits))
+        for name in summary["metrics"]["test"]]))

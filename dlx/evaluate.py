@@ -10,14 +10,13 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from rich.table import Table
 from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score,
                                          MulticlassPrecision, MulticlassRecall)
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 
-from dlx import analysis, committee, crossval, gallery, registry
+from dlx import analysis, committee, crossval, gallery, registry, tables
 from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, DataSpec
 from dlx.errors import DlxError
 from dlx.metrics import DEFAULTS
@@ -235,27 +234,17 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
     where = f", {report['checkpoint']} checkpoint" + (f" from epoch {report['epoch']}" if report["epoch"] is not None else "")
     console.print(f"[bold]{report['run']}[/]: {report['split']} split ({report['examples']} examples){where}", highlight=False)
     names = list(report["metrics"])
-    table = Table()
-    table.add_column("run" if "members" in report else "metric", overflow="fold")
     if "members" in report:
-        for name in names:
-            table.add_column(name, justify="right")
-        for member in report["members"]:
-            table.add_row(member["run"], *(f"{member['metrics'][n]:.4f}" if n in member["metrics"] else "" for n in names))
-        table.add_row(f"[bold]committee ({report['ensemble']})[/]",
-                      *(f"[bold]{report['metrics'][n]:.4f}[/]" for n in names))
+        rows = [(member["run"], *(member["metrics"].get(n) for n in names)) for member in report["members"]]
+        rows.append((f"[bold]committee ({report['ensemble']})[/]", *(f"[bold]{tables.number(report['metrics'][n])}[/]"
+                                                                     for n in names)))
+        console.print(tables.table([tables.Column("run", text=True, fold=True), *names], rows))
     else:
-        table.add_column("value", justify="right")
-        for name, value in report["metrics"].items():
-            table.add_row(name, f"{value:.4f}")
-    console.print(table)
+        console.print(tables.table(["metric", "value"], report["metrics"].items()))
     if "per_class" in report:
-        per_class = Table(title="per class")
-        for column in ("class", "precision", "recall", "f1", "support"):
-            per_class.add_column(column, justify="left" if column == "class" else "right")
-        for name, row in report["per_class"].items():
-            per_class.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
-        console.print(per_class)
+        console.print(tables.table(["class", "precision", "recall", "f1", "support"], [
+            (name, row["precision"], row["recall"], row["f1"], row["support"]) for name, row in report["per_class"].items()],
+            "per class"))
     _print_extras(console, report)
 
 
@@ -267,23 +256,19 @@ def _print_extras(console: Console, report: dict[str, Any]) -> None:
                       f"{b['true_positive_rate']:.3f}, false positive rate {b['false_positive_rate']:.3f} "
                       f"(TN {tn}, FP {fp}, FN {fn}, TP {tp})", highlight=False)
     if "reject" in report:
-        table = Table(title="reject option: answer only when the two largest probabilities differ by the margin or more")
-        for column in ("margin", "rejection rate", "error rate (answered)", "answered", "errors"):
-            table.add_column(column, justify="right")
-        for row in report["reject"]:
-            error = "-" if row["error_rate"] is None else f"{row['error_rate']:.4f}"
-            table.add_row(f"{row['margin']:g}", f"{row['rejection_rate']:.4f}", error, str(row["answered"]), str(row["errors"]))
-        console.print(table)
+        console.print(tables.table(
+            ["margin", "rejection rate", "error rate (answered)", "answered", "errors"],
+            [(f"{row['margin']:g}", row["rejection_rate"], "-" if row["error_rate"] is None else row["error_rate"],
+              row["answered"], row["errors"]) for row in report["reject"]],
+            "reject option: answer only when the two largest probabilities differ by the margin or more"))
     if "top_losses" in report:
-        table = Table(title="largest losses")
-        for column in ("index", "label", "predicted", "loss"):
-            table.add_column(column, justify="right")
+        rows = []
         for row in report["top_losses"]:
             if "probability" in row:
                 label, predicted = row["label"], f"{row['predicted']} (p {row['probability']:.2f})"
             else:
                 label, predicted = (", ".join(f"{v:.4g}" for v in row[k]) for k in ("label", "predicted"))
-            table.add_row(str(row["index"]), label, predicted, f"{row['loss']:.4g}")
-        console.print(table)
+            rows.append((row["index"], label, predicted, row["loss"]))
+        console.print(tables.table([tables.Column("index"), "label", "predicted", "loss"], rows, "largest losses"))
     for path in report["figures"]:
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)

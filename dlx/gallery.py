@@ -46,11 +46,7 @@ def cards(rows: list[dict[str, Any]], members: list[Trained], split: str) -> lis
 
 
 def gradcam():
-    """GradCAM from dlx.explain, or None while dlx has no explain package."""
-    try:
-        import dlx.explain  # noqa: F401  (registers the explainers)
-    except ImportError:
-        return None
+    """GradCAM from the explainers' registry, or None where it has none."""
     return registry.explainers.get("gradcam") if "gradcam" in registry.explainers else None
 
 

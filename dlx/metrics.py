@@ -1,21 +1,24 @@
 """Metrics by name, computed with torchmetrics (which also reduces them across processes).
 
-Each entry builds a metric for a data spec; `task` says which kind of data it can measure.
+Each entry builds a metric for a data spec; `task` says which kind of data it can measure. torchmetrics is
+imported by the builders, not here: importing it costs more than importing torch (it loads scipy, matplotlib and
+torchvision), and listing the metrics or reading which are better when higher needs none of it.
 """
 from __future__ import annotations
 
-import math
+from typing import TYPE_CHECKING
 
-from torchmetrics import Metric
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassPrecision, MulticlassRecall
-from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
-from torchmetrics.text import Perplexity
-
-from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, DataSpec
+from dlx.data.settings import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION
 from dlx.registry import metrics
+
+if TYPE_CHECKING:
+    from torchmetrics import Metric
+
+    from dlx.data.base import DataSpec
 
 DEFAULTS = {CLASSIFICATION: ["accuracy"], REGRESSION: ["mse", "mae"], RECONSTRUCTION: ["mse", "mae"],
             LANGUAGE: ["perplexity", "bpc"]}
+
 
 def higher_is_better(key: str) -> bool:
     """Whether larger values of a logged key ('val/accuracy', 'test/mse', 'train/epoch_loss') are better: the
@@ -36,27 +39,37 @@ def logged_keys(groups: tuple[str, ...], terms: tuple[str, ...], metric_names: l
 @metrics.register("accuracy", "fraction of examples whose largest logit is the true class",
                   task=CLASSIFICATION, higher_is_better=True)
 def accuracy(spec: DataSpec) -> Metric:
+    from torchmetrics.classification import MulticlassAccuracy
+
     return MulticlassAccuracy(spec.num_classes, average="micro", validate_args=False)
 
 
 @metrics.register("top5", "top-5 accuracy: the true class is among the five largest logits",
                   task=CLASSIFICATION, higher_is_better=True)
 def top5(spec: DataSpec) -> Metric:
+    from torchmetrics.classification import MulticlassAccuracy
+
     return MulticlassAccuracy(spec.num_classes, top_k=min(5, spec.num_classes), average="micro", validate_args=False)
 
 
 @metrics.register("precision", "precision, averaged over classes (macro)", task=CLASSIFICATION, higher_is_better=True)
 def precision(spec: DataSpec) -> Metric:
+    from torchmetrics.classification import MulticlassPrecision
+
     return MulticlassPrecision(spec.num_classes, average="macro", validate_args=False)
 
 
 @metrics.register("recall", "recall, averaged over classes (macro)", task=CLASSIFICATION, higher_is_better=True)
 def recall(spec: DataSpec) -> Metric:
+    from torchmetrics.classification import MulticlassRecall
+
     return MulticlassRecall(spec.num_classes, average="macro", validate_args=False)
 
 
 @metrics.register("f1", "F1 score, averaged over classes (macro)", task=CLASSIFICATION, higher_is_better=True)
 def f1(spec: DataSpec) -> Metric:
+    from torchmetrics.classification import MulticlassF1Score
+
     return MulticlassF1Score(spec.num_classes, average="macro", validate_args=False)
 
 
@@ -67,38 +80,43 @@ def _outputs(spec: DataSpec) -> int:
 
 @metrics.register("mse", "mean squared error", task=REGRESSION, higher_is_better=False)
 def mse(spec: DataSpec) -> Metric:
+    from torchmetrics.regression import MeanSquaredError
+
     return MeanSquaredError(num_outputs=_outputs(spec))
 
 
 @metrics.register("rmse", "root mean squared error", task=REGRESSION, higher_is_better=False)
 def rmse(spec: DataSpec) -> Metric:
+    from torchmetrics.regression import MeanSquaredError
+
     return MeanSquaredError(squared=False, num_outputs=_outputs(spec))
 
 
 @metrics.register("mae", "mean absolute error", task=REGRESSION, higher_is_better=False)
 def mae(spec: DataSpec) -> Metric:
+    from torchmetrics.regression import MeanAbsoluteError
+
     return MeanAbsoluteError(num_outputs=_outputs(spec))
 
 
 @metrics.register("r2", "coefficient of determination", task=REGRESSION, higher_is_better=True)
 def r2(spec: DataSpec) -> Metric:
+    from torchmetrics.regression import R2Score
+
     return R2Score(multioutput="uniform_average")
-
-
-class BitsPerCharacter(Perplexity):
-    """log2 of the perplexity: the mean negative log-likelihood per character in bits (nats / ln 2)."""
-
-    def compute(self):
-        return super().compute().log() / math.log(2)
 
 
 @metrics.register("perplexity", "exp of the mean negative log-likelihood per token",
                   task=LANGUAGE, higher_is_better=False)
 def perplexity(spec: DataSpec) -> Metric:
+    from torchmetrics.text import Perplexity
+
     return Perplexity()
 
 
 @metrics.register("bpc", "bits per character: the mean negative log-likelihood per token in bits",
                   task=LANGUAGE, higher_is_better=False)
 def bpc(spec: DataSpec) -> Metric:
+    from dlx.bits import BitsPerCharacter
+
     return BitsPerCharacter()

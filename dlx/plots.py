@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from dlx.atomic import write_atomic  # noqa: E402
 
@@ -170,6 +171,7 @@ def learning_curves_figure(histories: dict[str, list[dict]], keys: list[str]) ->
             if points:
                 ax.plot(*zip(*points), marker=".", label=name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no tick at 1.5
         ax.set_title(key, fontsize=10)
         ax.legend(fontsize=8)
     figure.tight_layout()

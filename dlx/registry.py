@@ -5,11 +5,15 @@ either the fields of a config dataclass (models, nanoGPT-style) or the callable'
 parameters; positional parameters are runtime objects (model parameters, the data spec) that never
 appear in a config. Settings are validated against their type annotations with pydantic before
 anything is built, so a typo or a bad value is reported with its dotted path.
+
+A registry fills itself: it knows the modules whose import registers its entries and imports them the first time
+it is asked for a name, so a command pays only for the registries it reads (`dlx runs` none, `dlx list losses` one).
 """
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import importlib
 import inspect
 import typing
 from collections.abc import Callable, Iterable
@@ -46,13 +50,11 @@ class Entry:
                 if f.init
             }
         target = self.obj.__init__ if inspect.isclass(self.obj) else self.obj
+        settings = [p for p in inspect.signature(target).parameters.values() if p.kind is p.KEYWORD_ONLY]
+        if not settings:  # its annotations name runtime types, which a module may import only when it builds
+            return {}
         hints = typing.get_type_hints(target, include_extras=True)
-        params = inspect.signature(target).parameters.values()
-        return {
-            p.name: (hints.get(p.name, Any), ... if p.default is p.empty else p.default)
-            for p in params
-            if p.kind is p.KEYWORD_ONLY
-        }
+        return {p.name: (hints.get(p.name, Any), ... if p.default is p.empty else p.default) for p in settings}
 
     @cached_property
     def _schema(self) -> type[pydantic.BaseModel]:
@@ -92,12 +94,26 @@ class Entry:
 
 
 class Registry:
-    """A namespace of entries of one kind ("model", "optimizer", ...)."""
+    """A namespace of entries of one kind ("model", "optimizer", ...), filled by importing `modules` on first use."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, modules: tuple[str, ...] = ()):
         self.kind = kind
+        self.modules = modules
         self._entries: dict[str, Entry] = {}
         self._aliases: dict[str, str] = {}
+        self._filled = not modules
+
+    def _fill(self) -> None:
+        """Import the modules that register this kind's entries (once; entries registered from elsewhere stay)."""
+        if self._filled:
+            return
+        self._filled = True  # first: a module being imported may itself look a name up
+        try:
+            for module in self.modules:
+                importlib.import_module(module)
+        except BaseException:
+            self._filled = False
+            raise
 
     def register(
         self, name: str, description: str | None = None, *, aliases: tuple[str, ...] = (),
@@ -115,38 +131,47 @@ class Registry:
         return decorator
 
     def get(self, name: str) -> Entry:
+        self._fill()
         name = self._aliases.get(name, name)
         if name not in self._entries:
             raise UnknownName(self.kind, name, [*self._entries, *self._aliases])
         return self._entries[name]
 
     def __contains__(self, name: str) -> bool:
+        self._fill()
         return self._aliases.get(name, name) in self._entries
 
     def names(self) -> list[str]:
+        self._fill()
         return sorted(self._entries)
 
     def list(self, pattern: str = "*") -> list[Entry]:
         """Entries whose name (or an alias) matches a shell-style wildcard, e.g. 'res*'."""
+        self._fill()
         hits = {self._entries[n] for n in fnmatch.filter(self._entries, pattern)}
         hits |= {self._entries[t] for a, t in self._aliases.items() if fnmatch.fnmatch(a, pattern)}
         return sorted(hits, key=lambda e: e.name)
 
     def aliases_of(self, name: str) -> list[str]:
+        self._fill()
         return sorted(a for a, target in self._aliases.items() if target == name)
 
 
-models = Registry("model")
-datasets = Registry("dataset")
-losses = Registry("loss")
-optimizers = Registry("optimizer")
-schedules = Registry("schedule")
-metrics = Registry("metric")
-initializers = Registry("initializer")
-explainers = Registry("explainer")
-objectives = Registry("objective")
+ALL: dict[str, Registry] = {}  # by the plural `dlx list` takes
 
-ALL: dict[str, Registry] = {
-    ("losses" if r.kind == "loss" else r.kind + "s"): r
-    for r in (models, datasets, losses, optimizers, schedules, metrics, initializers, explainers, objectives)
-}
+
+def _registry(plural: str, kind: str, *modules: str) -> Registry:
+    ALL[plural] = Registry(kind, modules)
+    return ALL[plural]
+
+
+# one line per kind: its plural, its singular, and the modules whose import registers its entries
+models = _registry("models", "model", "dlx.models")
+datasets = _registry("datasets", "dataset", "dlx.data.families")
+losses = _registry("losses", "loss", "dlx.losses")
+optimizers = _registry("optimizers", "optimizer", "dlx.optim")
+schedules = _registry("schedules", "schedule", "dlx.schedules")
+metrics = _registry("metrics", "metric", "dlx.metrics")
+initializers = _registry("initializers", "initializer", "dlx.models.init")
+explainers = _registry("explainers", "explainer", "dlx.explain")
+objectives = _registry("objectives", "objective", "dlx.objectives")

@@ -24,7 +24,6 @@ def runs_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def fast_config():
-    from dlx import build  # noqa: F401  (registers every entry)
     from dlx.config import load
 
     def make(*overrides: str, experiment: str = "digits_cnn.yaml"):

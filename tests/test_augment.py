@@ -85,7 +85,6 @@ def test_nothing_to_do_gives_no_augmenter_and_tables_are_refused():
 
 
 def test_the_loop_augments_each_training_batch_and_nothing_else(runs_dir, monkeypatch):
-    from dlx import build  # noqa: F401  (registers every entry)
     from dlx.config import load
     from dlx.data.augment import Augmenter
     from dlx.train import loop

@@ -43,3 +43,11 @@ def test_the_gpu_suites_dry_run_runs_every_step_and_writes_what_it_measured_to_o
     assert done.returncode == (0 if all(s["status"] == "passed" for s in steps.values()) else 1), done.stderr[-2000:]
     for name in steps:  # the table
         assert name in done.stdout
+
+
+def test_startup_prints_a_ratio_to_import_torch_for_every_command():
+    out = bench("bench/startup.py", "--repeats", "1")
+    ratios = dict(re.findall(r"^(\S.*?)\s+\d+\.\d+s\s+ratio (\d+\.\d+)x", out, re.MULTILINE))
+    assert set(ratios) >= {"import torch", "dlx --help", "dlx runs", "dlx runs compare", "dlx list models",
+                           "dlx config digits_cnn.yaml", "dlx train digits_cnn.yaml, to its first step"}, out
+    assert float(ratios["import torch"]) == 1.0

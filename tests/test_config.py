@@ -2,7 +2,6 @@ from pathlib import Path
 
 import pytest
 
-from dlx import build  # noqa: F401  (registers every entry)
 from dlx.config import apply_overrides, dump, load, parse_override, validate
 from dlx.errors import ConfigError, DlxError
 

@@ -84,7 +84,7 @@ def test_train_folds_makes_child_runs_and_a_summary(tmp_path):
     from dlx.runs_table import find
 
     rows = {row.name: row for row in find(runs)}
-    assert rows["digits_cnn"].status == "cross-validated" and rows["digits_cnn"].folds == 2 and {"digits_cnn/fold-1", "digits_cnn/fold-2"} <= set(rows)
+    assert rows["digits_cnn"].status == "cross-validated" and rows["digits_cnn"].detail == "2 folds" and {"digits_cnn/fold-1", "digits_cnn/fold-2"} <= set(rows)
     assert rows["digits_cnn"].best == pytest.approx(summary["metrics"]["val"]["accuracy"]["mean"])
 
     # as if stopped before the second fold: --resume on the parent trains what is missing and summarises again

@@ -12,7 +12,6 @@ import torch
 from PIL import Image
 from torchvision import datasets as tv
 
-from dlx import build  # noqa: F401  (registers every entry)
 from dlx import registry
 from dlx.data.base import CLASSIFICATION, REGRESSION, ArrayData, make_splits
 from dlx.data.sequences import contains

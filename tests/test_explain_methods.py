@@ -8,7 +8,6 @@ import pytest
 import torch
 from torch import nn
 
-import dlx.explain  # noqa: F401  (registers the explainers)
 from dlx.errors import DlxError
 from dlx.explain import layers
 from dlx.explain.base import to_input_size

@@ -33,7 +33,6 @@ def dlx(*args: str):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, one_thread) -> dict[str, Path]:
     """A digits CNN, a digits MLP (no conv layer) and an iris MLP (a table model), a few seconds each."""
-    from dlx import build  # noqa: F401  (registers every entry)
     from dlx.config import load
     from dlx.train import loop
 

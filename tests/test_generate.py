@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
-from dlx import build, registry  # noqa: F401  (registers every entry)
+from dlx import registry
 from dlx.cli import app
 from dlx.data.base import LANGUAGE, DataSpec
 from dlx.models.decode import Reader, beam_search, sample

@@ -8,7 +8,6 @@ import pytest
 import torch
 from torch import nn
 
-from dlx import build  # noqa: F401  (registers every entry)
 from dlx.data.base import CLASSIFICATION, DataSpec
 from dlx.models.init import PAIRING, InitName, initialize
 from dlx.registry import initializers, models

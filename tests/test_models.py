@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlx import build  # noqa: F401  (registers every entry)
 from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, DataSpec
 from dlx.errors import DlxError
 from dlx.registry import models, objectives

@@ -5,7 +5,6 @@ import pytest
 import torch
 from torch import nn
 
-from dlx import build  # noqa: F401  (registers every entry)
 from dlx import registry
 
 

@@ -1,12 +1,14 @@
+import subprocess
+import sys
 from dataclasses import dataclass
 from typing import Annotated
 
 import pytest
 from pydantic import Field
 
-import dlx.build  # noqa: F401  (registers every entry)
 from dlx import registry
 from dlx.errors import ConfigError, UnknownName
+from tests.conftest import ROOT
 
 
 @pytest.fixture
@@ -80,3 +82,27 @@ def test_every_entry_has_a_description_and_valid_defaults(entry):
     required = {k for k, (_, d) in e._fields.items() if d is ...}
     if not required:
         assert e.resolve({}, reg.kind) == e.defaults()
+
+
+LAZY = registry.Registry("gadget", ("gadget_entries",))
+
+
+def test_a_registry_imports_the_modules_of_its_entries_on_first_use(tmp_path, monkeypatch):
+    (tmp_path / "gadget_entries.py").write_text(
+        "from tests.test_registry import LAZY\n\n\n@LAZY.register('knob', 'a knob')\ndef knob():\n    pass\n")
+    monkeypatch.syspath_prepend(tmp_path)
+    monkeypatch.delitem(sys.modules, "gadget_entries", raising=False)
+    assert LAZY.names() == ["knob"] and "gadget_entries" in sys.modules
+    assert LAZY.get("knob").description == "a knob" and "knob" in LAZY
+
+
+@pytest.mark.parametrize("args", [["list"], ["list", "metrics"], ["config", "experiments/digits_cnn.yaml"]],
+                         ids=" ".join)
+def test_listing_and_configs_import_no_library_an_entry_needs_only_to_run(args):
+    """torchmetrics, torchvision, scikit-learn, scipy, captum, scikit-image and optuna load when an entry is built."""
+    heavy = ("torchmetrics", "torchvision", "sklearn", "scipy", "captum", "skimage", "optuna", "matplotlib")
+    script = (f"import atexit, sys\natexit.register(lambda: print('LOADED', [m for m in {heavy!r} if m in sys.modules]))\n"
+              f"sys.argv = ['dlx', *{args!r}]\nfrom dlx.cli import run\nrun()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "LOADED []", done.stdout

@@ -10,9 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from dlx.cli import app
+from dlx import runs_table
 from dlx.compare import differing_keys
-from dlx.runs_table import FINISHED, INTERRUPTED, UNFINISHED, find, order, select
+from dlx.runs_table import CROSS_VALIDATED, FINISHED, INTERRUPTED, SWEEP, UNFINISHED, find, order, select
 from dlx.run import checkpoint
+from tests import made_runs
 from tests.trained_runs import committee  # noqa: F401  (fixture)
 
 runner = CliRunner()
@@ -115,3 +117,84 @@ def test_bad_inputs_exit_2_with_one_line(runs, args, message):
 def test_a_missing_runs_folder_is_one_line(tmp_path):
     result = dlx("runs", "--runs-dir", tmp_path / "nowhere")
     assert result.exit_code == 2 and "no such runs folder" in result.stderr
+
+
+@pytest.fixture
+def made(tmp_path):
+    """Hand-made folders: two runs, a cross-validation and a sweep (no training)."""
+    root = tmp_path / "runs"
+    made_runs.run(root / "low", 0.80)
+    made_runs.run(root / "high", 0.90, "optimizer.lr=0.01")
+    made_runs.cross_validation(root / "cv", [0.85, 0.87])
+    made_runs.sweep(root / "study", [0.70, 0.95, 0.90])
+    return root
+
+
+def test_a_sweep_is_one_row_with_its_best_trial_and_a_cross_validation_one_with_its_folds(made):
+    rows = {row.name: row for row in find(made)}
+    assert set(rows) == {"low", "high", "cv", "cv/fold-1", "cv/fold-2", "study"}
+    assert rows["study"].status == SWEEP and rows["study"].best == 0.95
+    assert rows["study"].detail == "3 trials, 3 finished, best trial-0001"
+    assert rows["study"].values["test/accuracy"] == pytest.approx(0.94)
+    assert rows["cv"].status == CROSS_VALIDATED and rows["cv"].detail == "2 folds"
+    result = dlx("runs", "--runs-dir", made, "--filter", "status=sweep")
+    assert result.exit_code == 0 and "1 run in" in result.stdout and "study" in result.stdout
+
+
+@pytest.mark.parametrize("key, extra", [("test/loss", ["test/loss"]), ("test/accuracy", []), ("epochs", [])])
+def test_the_table_shows_the_key_it_is_sorted_by(made, key, extra):
+    """A key no other column shows gets a column of its own; test/accuracy and epochs are columns anyway."""
+    rows = order(find(made), key)
+    table = runs_table.table(rows, "runs", key)
+    headers = [column.header for column in table.columns]
+    assert headers == ["run", "data / model", "status", "epochs", "best val/accuracy", "test/accuracy", *extra, "time"]
+    assert table.title == f"runs, sorted by {key}"
+    result = dlx("runs", "--runs-dir", made, "--sort", key)
+    assert result.exit_code == 0 and "sorted by" in result.stdout
+
+
+def test_a_filter_on_a_setting_a_run_lacks_fills_in_its_default(made):
+    """A run saved before a setting existed: the filter compares the setting's default."""
+    config = made / "low" / "config.yaml"
+    config.write_text(config.read_text().replace("  init: auto\n", ""))
+    assert "init" not in config.read_text() and "model.init" not in find_row(made, "low").config
+    assert [row.name for row in select(find(made), ["model.init=auto"]) if "/" not in row.name] == ["cv", "high", "low",
+                                                                                                      "study"]
+
+
+def test_compare_labels_curves_by_what_differs_and_ticks_whole_epochs(committee, tmp_path):
+    report = json.loads(dlx("runs", "compare", committee[0], committee[2], "--out", tmp_path / "c.png", "--json").stdout)
+    assert report["labels"] == ["lr=0.002, seed=1", "lr=0.003, seed=3"]
+    from dlx import plots
+
+    history = [{"epoch": e, "val/loss": 1 / e} for e in range(1, 4)]
+    figure = plots.learning_curves_figure({"lr=0.1": history, "lr=0.2": history}, ["val/loss"])
+    ticks = figure.axes[0].get_xticks()
+    assert len(ticks) and all(t == int(t) for t in ticks)
+    assert [t.get_text() for t in figure.axes[0].get_legend().get_texts()] == ["lr=0.1", "lr=0.2"]
+    plots.close(figure)
+
+
+# each command that reads run folders, with what it needs; a finished run, a cross-validation and a sweep are there
+TORCH_FREE = {
+    "help": lambda root: ["--help"],
+    "runs": lambda root: ["runs", "--runs-dir", root, "--sort", "test/accuracy"],
+    "runs compare": lambda root: ["runs", "compare", root / "low", root / "high", "--out", root / "c.png"],
+    "runs rm": lambda root: ["runs", "rm", root / "low", "--yes"],
+}
+
+
+@pytest.mark.parametrize("command", TORCH_FREE, ids=list(TORCH_FREE))
+def test_commands_that_read_run_folders_never_import_torch(made, command):
+    import subprocess
+    import sys
+
+    args = [str(a) for a in TORCH_FREE[command](made)]
+    script = ("import atexit, sys\n"
+              "atexit.register(lambda: print('LOADED', sorted(m for m in ('torch', 'torchmetrics', 'optuna', 'sklearn')"
+              " if m in sys.modules)))\n"
+              f"sys.argv = ['dlx', *{args!r}]\n"
+              "from dlx.cli import run\nrun()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "LOADED []", done.stdout

@@ -10,7 +10,6 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
-from dlx import build  # noqa: F401  (registers every entry)
 from dlx import registry
 from dlx.cli import app
 from dlx.errors import DlxError

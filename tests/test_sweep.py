@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from dlx.cli import app
 from dlx.config import load
+from dlx.runs_table import SWEEP, find
 from tests.sweeps import journal_study, param_sets, write_sweep
 
 runner = CliRunner()
@@ -48,6 +49,10 @@ def test_six_random_trials_with_two_workers(tmp_path):
     trained = dlx("train", best_yaml, "--runs-dir", runs, "--quiet")
     assert trained.exit_code == 0, trained.output
     assert (runs / "tiny-best" / "summary.json").is_file()
+    listed = {row.name: row for row in find(runs)}  # `dlx runs` shows the study as one row, its best trial's values
+    assert listed["tiny"].status == SWEEP and listed["tiny"].best == pytest.approx(best.value)
+    assert f"6 trials, 6 finished, best trial-{best.number:04d}" == listed["tiny"].detail
+    assert dlx("runs", "--runs-dir", runs).exit_code == 0
 
     status = dlx("sweep", sweep, "--status", "--runs-dir", runs)
     assert status.exit_code == 0 and f"best: trial {best.number}" in status.output

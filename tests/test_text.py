@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dlx import build, registry  # noqa: F401  (registers every entry)
+from dlx import registry
 from dlx.data.base import LANGUAGE, DataSpec
 from dlx.data.text import RandomWindows, TextCorpus, Vocab, Windows, fixed_windows, text_splits
 from dlx.errors import DlxError

@@ -5,7 +5,6 @@ import pytest
 import torch
 import torchvision
 
-from dlx import build  # noqa: F401  (registers every entry)
 from dlx.data.base import CLASSIFICATION, DataSpec
 from dlx.errors import DlxError
 from dlx.models.transfer import weights_path

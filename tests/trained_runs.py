@@ -20,7 +20,6 @@ MLP = ["model.name=mlp", "model.sizes=32", "train.epochs=3", "train.device=cpu",
 def train(runs: Path, name: str, *overrides: str) -> Path:
     """Train once per session: a fixture imported into several test modules is set up once per module, but
     this cache makes every module share the run."""
-    from dlx import build  # noqa: F401  (registers every entry)
     from dlx.config import load
     from dlx.train.loop import start
 

@@ -1,5 +1,3 @@
-"""Datasets: each module registers one family in dlx.registry.datasets on import."""
-from dlx.data import corpora, embedded, files, oak, sequences, synthetic, vision  # noqa: F401
-from dlx.data.base import CLASSIFICATION, REGRESSION, ArrayData, Batches, DataSpec, Splits, make_splits
-
-__all__ = ["CLASSIFICATION", "REGRESSION", "ArrayData", "Batches", "DataSpec", "Splits", "make_splits"]
+"""Datasets: one family per module, each registering its entries in dlx.registry.datasets, which imports them
+(families.py) the first time a dataset is looked up. This package imports nothing itself, so that settings.py
+(what a config says about data) reads without torch."""

@@ -9,40 +9,14 @@ no generator state to save.
 from __future__ import annotations
 
 import math
-from typing import Annotated
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor
 
 from dlx.data.base import DataSpec, Standardizer
+from dlx.data.settings import Augment
 from dlx.errors import DlxError
-
-Jitter = Annotated[float, Field(ge=0.0, lt=1.0)]
-
-
-class Augment(BaseModel):
-    """The `data.augment` section: every entry off by default; applied to training batches only."""
-
-    model_config = ConfigDict(extra="forbid")
-    shift: Annotated[int, Field(ge=0, le=64)] = 0  # move by up to k pixels in x and y (the course: 1 on MNIST)
-    hflip: bool = False  # mirror left-right with probability 1/2
-    vflip: bool = False  # mirror top-bottom with probability 1/2
-    crop: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0  # keep a random square of at least this side fraction, zoomed back; 1: off
-    rotate: Annotated[float, Field(ge=0.0, le=180.0)] = 0.0  # rotate by up to +-this many degrees
-    brightness: Jitter = 0.0  # multiply by a factor in [1-b, 1+b]
-    contrast: Jitter = 0.0  # scale deviations from the image's mean by a factor in [1-c, 1+c]
-    saturation: Jitter = 0.0  # scale deviations from the grey image by a factor in [1-s, 1+s] (3 channels)
-
-    @property
-    def geometric(self) -> bool:
-        return bool(self.shift or self.hflip or self.vflip or self.crop < 1.0 or self.rotate)
-
-    @property
-    def colour(self) -> bool:
-        return bool(self.brightness or self.contrast or self.saturation)
-
 
 class Augmenter:
     """Callable on a training batch: `augment(x, step) -> x'` with the same shape, dtype and device."""

@@ -4,17 +4,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
+from dlx.data.settings import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, Fold  # noqa: F401  (re-exported)
 from dlx.errors import DlxError
-
-CLASSIFICATION, REGRESSION = "classification", "regression"
-RECONSTRUCTION = "reconstruction"  # the target is the input itself (autoencoders); compared like regression
-LANGUAGE = "language"  # next-token prediction: inputs (B, T) token ids, outputs (B, T, vocabulary) logits
 
 
 @dataclass(frozen=True)
@@ -76,21 +71,6 @@ def split_indices(y: Tensor, fractions: tuple[float, float, float], seed: int, s
         for part, chunk in zip(parts, idx.split([n_train, n_val, n_test])):
             part.append(chunk)
     return [torch.cat(p).sort().values for p in parts]
-
-
-class Fold(BaseModel):
-    """The `data.fold` section: k-fold cross-validation, where fold `index` (1..k) of the examples outside
-    the test split is the val split and the other k-1 folds are the train split."""
-
-    model_config = ConfigDict(extra="forbid")
-    k: Annotated[int, Field(ge=2, le=1000)]
-    index: Annotated[int, Field(ge=1)]
-
-    @model_validator(mode="after")
-    def _index_within_k(self) -> Fold:
-        if self.index > self.k:
-            raise ValueError(f"fold index {self.index} is beyond k={self.k} (folds are numbered 1..k)")
-        return self
 
 
 def fold_indices(y: Tensor, fold: Fold, seed: int, fractions: tuple[float, float, float], stratify: bool) -> list[Tensor]:

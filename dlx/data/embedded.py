@@ -3,10 +3,16 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn import datasets as sk
 
 from dlx.data.base import CLASSIFICATION, REGRESSION, ArrayData
 from dlx.registry import datasets
+
+
+def _scikit_learn():
+    """scikit-learn's datasets module, imported when a set is loaded (listing the datasets needs none of it)."""
+    from sklearn import datasets
+
+    return datasets
 
 
 def _table(bunch, task: str) -> ArrayData:
@@ -19,7 +25,7 @@ def _table(bunch, task: str) -> ArrayData:
 
 @datasets.register("digits", "8x8 grey images of handwritten digits (1797, 10 classes); scikit-learn, embedded")
 def digits() -> ArrayData:
-    bunch = sk.load_digits()
+    bunch = _scikit_learn().load_digits()
     images = torch.as_tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (N, 1, 8, 8) in [0, 1]
     return ArrayData(images, torch.as_tensor(bunch.target, dtype=torch.long), CLASSIFICATION,
                      tuple(str(n) for n in bunch.target_names))
@@ -27,21 +33,21 @@ def digits() -> ArrayData:
 
 @datasets.register("iris", "Fisher's iris flowers: 4 measurements, 3 species (150); scikit-learn, embedded")
 def iris() -> ArrayData:
-    return _table(sk.load_iris(), CLASSIFICATION)
+    return _table(_scikit_learn().load_iris(), CLASSIFICATION)
 
 
 @datasets.register("wine", "wines from three cultivars: 13 chemical measurements, 3 classes (178); scikit-learn, embedded")
 def wine() -> ArrayData:
-    return _table(sk.load_wine(), CLASSIFICATION)
+    return _table(_scikit_learn().load_wine(), CLASSIFICATION)
 
 
 @datasets.register("breast_cancer", "Wisconsin breast tumours: 30 cell-nucleus features, malignant or benign (569); "
                                     "scikit-learn, embedded")
 def breast_cancer() -> ArrayData:
-    return _table(sk.load_breast_cancer(), CLASSIFICATION)
+    return _table(_scikit_learn().load_breast_cancer(), CLASSIFICATION)
 
 
 @datasets.register("diabetes", "diabetes progression after one year from 10 baseline measurements (442, regression); "
                                "scikit-learn, embedded")
 def diabetes() -> ArrayData:
-    return _table(sk.load_diabetes(), REGRESSION)
+    return _table(_scikit_learn().load_diabetes(), REGRESSION)

@@ -19,8 +19,6 @@ import torch
 from pydantic import Field
 from PIL import Image
 from torch import Tensor
-from torchvision import datasets as tv
-from torchvision import transforms
 
 from dlx.data.base import CLASSIFICATION, REGRESSION, ArrayData
 from dlx.data.checks import require_memory
@@ -57,6 +55,9 @@ def _rgb(path: str) -> Image.Image:
 
 
 def _folder(path: Path, size: int, channels: int, classes: list[str] | None = None) -> tuple[Tensor, Tensor, list[str]]:
+    from torchvision import datasets as tv  # when images are read, not when datasets are listed
+    from torchvision import transforms
+
     steps = [transforms.Resize((size, size)), *([transforms.Grayscale(1)] if channels == 1 else []), transforms.ToTensor()]
     try:
         folder = tv.ImageFolder(str(path), transform=transforms.Compose(steps), loader=_rgb, is_valid_file=_is_image_file)

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import torch
 from pydantic import Field
-from sklearn.datasets import make_blobs, make_circles, make_moons
 
 from dlx.data.base import CLASSIFICATION, ArrayData
 from dlx.data.checks import require_memory
@@ -28,6 +27,8 @@ def xor(*, n: Size = 400, noise: Noise = 0.1, seed: Seed = 0) -> ArrayData:
 
 @datasets.register("moons", "two interleaving half circles (scikit-learn's make_moons)")
 def moons(*, n: Size = 400, noise: Noise = 0.1, seed: Seed = 0) -> ArrayData:
+    from sklearn.datasets import make_moons  # scikit-learn when a set is made, not when listed
+
     x, y = make_moons(n_samples=n, noise=noise, random_state=seed)
     return _points(x, y, ("upper", "lower"))
 
@@ -40,6 +41,8 @@ def _points(x, y, names: tuple[str, ...]) -> ArrayData:
 def circles(*, n: Size = 400, noise: Noise = 0.1, factor: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5,
             seed: Seed = 0) -> ArrayData:
     """factor: radius of the inner circle relative to the outer one."""
+    from sklearn.datasets import make_circles
+
     x, y = make_circles(n_samples=n, noise=noise, factor=factor, random_state=seed)
     return _points(x, y, ("outer", "inner"))
 
@@ -61,5 +64,7 @@ def blobs(*, n: Size = 400, centers: Annotated[int, Field(ge=2, le=100)] = 3,
     """noise: the clusters' standard deviation; centers are drawn in [-10, 10]^features."""
     require_memory(n * features * (8 + 4), f"data.n={n} points of data.features={features}",
                    "lower one of them")  # scikit-learn's float64, then float32
+    from sklearn.datasets import make_blobs
+
     x, y = make_blobs(n_samples=n, centers=centers, n_features=features, cluster_std=noise, random_state=seed)
     return _points(x, y, tuple(f"blob {i}" for i in range(centers)))

@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.io
 import torch
-from torchvision import datasets as tv
 
 from dlx.data.base import CLASSIFICATION, ArrayData
 from dlx.data.corpora import data_root
@@ -37,6 +35,13 @@ def require(root: Path, files: list[str], name: str, fetch: str) -> None:
         raise DlxError(f"{name}: {', '.join(missing[:2])}{more} not found in {root} (no download here); on a machine "
                        f"with internet run: python -c \"import torchvision; {fetch}\" and copy the files into {root}, "
                        f"or point data.root or $DLX_DATA at a folder that has them")
+
+
+def _torchvision_set(name: str) -> Any:
+    """A torchvision dataset class by name; torchvision is imported when an image set is loaded, not listed."""
+    from torchvision import datasets as tv
+
+    return getattr(tv, name)
 
 
 def _images(pixels: Any) -> torch.Tensor:
@@ -58,7 +63,8 @@ def _check_idx(path: Path) -> None:
                        f"{len(data) - 4 - 4 * dims}: a truncated or damaged file; fetch it again")
 
 
-def _mnist_like(cls: type[tv.MNIST], root: Root) -> ArrayData:
+def _mnist_like(name: str, root: Root) -> ArrayData:
+    cls = _torchvision_set(name)
     base = data_root(root)
     raw = f"{cls.__name__}/raw"  # torchvision's layout: ROOT/MNIST/raw/train-images-idx3-ubyte, ...
     files = [f"{raw}/{os.path.splitext(os.path.basename(url))[0]}" for url, _ in cls.resources]
@@ -72,18 +78,18 @@ def _mnist_like(cls: type[tv.MNIST], root: Root) -> ArrayData:
 
 @datasets.register("mnist", "handwritten digits, 28x28 grey (60k train, 10k test); from the data dir")
 def mnist(*, root: Root = None) -> ArrayData:
-    return _mnist_like(tv.MNIST, root)
+    return _mnist_like("MNIST", root)
 
 
 @datasets.register("fashion_mnist", "Zalando's clothing images, 28x28 grey, 10 classes (60k + 10k); from the data dir")
 def fashion_mnist(*, root: Root = None) -> ArrayData:
-    return _mnist_like(tv.FashionMNIST, root)
+    return _mnist_like("FashionMNIST", root)
 
 
 @datasets.register("kmnist", "Kuzushiji-MNIST: cursive Japanese characters, 28x28 grey, 10 classes (60k + 10k); "
                              "from the data dir")
 def kmnist(*, root: Root = None) -> ArrayData:
-    return _mnist_like(tv.KMNIST, root)
+    return _mnist_like("KMNIST", root)
 
 
 class _ArraysOnly(pickle.Unpickler):
@@ -117,7 +123,8 @@ class _ArraysOnly(pickle.Unpickler):
         return batch
 
 
-def _cifar(cls: type[tv.CIFAR10], root: Root, label_key: str) -> ArrayData:
+def _cifar(name: str, root: Root, label_key: str) -> ArrayData:
+    cls = _torchvision_set(name)
     base = data_root(root)
     folder = cls.base_folder  # torchvision's layout: ROOT/cifar-10-batches-py/data_batch_1, ...
     names = [f for f, _ in cls.train_list], [f for f, _ in cls.test_list]
@@ -142,22 +149,24 @@ def _cifar(cls: type[tv.CIFAR10], root: Root, label_key: str) -> ArrayData:
 @datasets.register("cifar10", "small colour photos, 32x32, 10 classes (50k train, 10k test; 0.7 GB as floats); "
                               "from the data dir")
 def cifar10(*, root: Root = None) -> ArrayData:
-    return _cifar(tv.CIFAR10, root, "labels")
+    return _cifar("CIFAR10", root, "labels")
 
 
 @datasets.register("cifar100", "small colour photos, 32x32, 100 fine classes (50k train, 10k test); from the data dir")
 def cifar100(*, root: Root = None) -> ArrayData:
-    return _cifar(tv.CIFAR100, root, "fine_labels")
+    return _cifar("CIFAR100", root, "fine_labels")
 
 
 @datasets.register("svhn", "Street View house-number digits, 32x32 colour (73k train, 26k test); from the data dir")
 def svhn(*, root: Root = None) -> ArrayData:
     base = data_root(root)
-    files = {split: tv.SVHN.split_list[split][1] for split in ("train", "test")}  # ROOT/train_32x32.mat, ...
+    files = {split: _torchvision_set("SVHN").split_list[split][1] for split in ("train", "test")}  # ROOT/train_32x32.mat, ...
     require(base, list(files.values()), "SVHN", f"[torchvision.datasets.SVHN('{base}', split=s, download=True) "
                                                 f"for s in ('train', 'test')]")
 
     def load(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        import scipy.io
+
         try:
             mat = scipy.io.loadmat(base / files[split])
             pixels, labels = mat["X"], mat["y"].astype(np.int64).reshape(-1)

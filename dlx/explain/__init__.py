@@ -1,5 +1,5 @@
 """Explaining a trained classifier: one module per method, each registered in registry.explainers.
 
-Importing this package registers them all; run.py applies them to a run, render.py draws the results.
+dlx.registry.explainers imports this package (and so every method) the first time a method is looked up; run.py applies them to a run, render.py draws the results.
 """
 from dlx.explain import classviz, filters, gradcam, lime, occlusion, saliency, smoothgrad  # noqa: F401

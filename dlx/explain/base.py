@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from skimage.filters import gaussian
 from torch import Tensor
 
 from dlx.errors import DlxError
@@ -54,6 +53,8 @@ def default_sigma(size: tuple[int, int]) -> float:
 
 def to_input_size(raw: Tensor, size: tuple[int, int], sigma: float) -> Tensor:
     """A map rescaled to the input (bilinear) and smoothed with a Gaussian of `sigma` pixels: (h, w) -> (H, W)."""
+    from skimage.filters import gaussian
+
     up = F.interpolate(raw[None, None].float(), size=size, mode="bilinear", align_corners=False)[0, 0]
     if sigma <= 0:
         return up

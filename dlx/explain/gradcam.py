@@ -2,7 +2,6 @@
 alpha^l = mean over positions of d xi_i / d F^l, map M = ReLU(sum_l alpha^l F^l), at the layer's resolution."""
 from __future__ import annotations
 
-from captum.attr import LayerGradCam
 from torch import Tensor, nn
 
 from dlx.errors import DlxError
@@ -14,6 +13,8 @@ from dlx.registry import explainers
 @explainers.register("gradcam", "ReLU of the layer's feature maps weighted by their mean gradient (last conv by default)")
 def gradcam(model: nn.Module, x: Tensor, target: int, *,
             layer: str | None = None) -> Explanation:  # a module path (--list-layers); None: the last conv layer
+    from captum.attr import LayerGradCam  # captum when a method runs, not when the methods are listed
+
     require_image(x, "gradcam")
     if layer is None:
         layer, module = layers.conv_layer(model, "gradcam", -1)

@@ -14,8 +14,6 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import torch
 from pydantic import Field
-from skimage.segmentation import quickshift, slic
-from sklearn.linear_model import Lasso, Ridge
 from torch import Tensor, nn
 
 from dlx.errors import DlxError
@@ -29,6 +27,8 @@ BATCH_VALUES = 2**22  # input values per forward pass (16 MB of float32): all 10
 def superpixels(x: Tensor, method: Literal["slic", "quickshift"], segments: int, compactness: float,
                 kernel_size: float, max_dist: float, ratio: float, seed: int) -> Tensor:
     """(1, C, H, W) -> (H, W) superpixel labels 0..l-1."""
+    from skimage.segmentation import quickshift, slic
+
     image = x[0].detach().cpu().permute(1, 2, 0).double().numpy()  # (H, W, C)
     image = (image - image.min()) / max(float(image.max() - image.min()), 1e-12)  # scikit-image expects [0, 1]
     if method == "slic":
@@ -81,6 +81,8 @@ def class_scores(model: nn.Module, x: Tensor, fill: Tensor, segments: Tensor, sa
 def fit(samples: np.ndarray, scores: np.ndarray, weights: np.ndarray, surrogate: str, alpha: float,
         top_k: int) -> tuple[np.ndarray, float, float]:
     """The weighted sparse linear surrogate: coefficients (l,), intercept and weighted R^2 on the samples."""
+    from sklearn.linear_model import Lasso, Ridge
+
     if surrogate == "lasso":  # Omega(w) = alpha ||w||_1
         model = Lasso(alpha=alpha).fit(samples, scores, sample_weight=weights)
         return model.coef_, float(model.intercept_), model.score(samples, scores, sample_weight=weights)

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import torch
-from captum.attr import Occlusion
 from pydantic import Field
 from torch import Tensor, nn
 
@@ -20,6 +19,8 @@ def occlusion(model: nn.Module, x: Tensor, target: int, *,
               stride: Size | None = None,  # None: half the patch
               fill: float = 0.0,  # in the model's input space: 0 is the training mean when the run standardises
               batch_size: Size = 64) -> Explanation:  # occluded copies per forward pass
+    from captum.attr import Occlusion  # captum when a method runs, not when the methods are listed
+
     if x.dim() == 2:  # a table: each feature is covered on its own
         patch, stride = 1, 1
         window, strides = (1,), (1,)

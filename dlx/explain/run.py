@@ -15,7 +15,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-import dlx.explain  # noqa: F401  (registers the explainers)
 from dlx import plots
 from dlx.config import apply_overrides
 from dlx.data.base import CLASSIFICATION, DataSpec

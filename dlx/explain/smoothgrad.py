@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from captum.attr import NoiseTunnel, Saliency
 from pydantic import Field
 from torch import Tensor, nn
 
@@ -17,6 +16,8 @@ def smoothgrad(model: nn.Module, x: Tensor, target: int, *,
                samples: Annotated[int, Field(ge=1, le=100_000)] = 50,
                batch_size: Annotated[int, Field(ge=1)] = 50,  # noisy copies per forward/backward pass
                seed: int = 0) -> Explanation:
+    from captum.attr import NoiseTunnel, Saliency
+
     require_image(x, "smoothgrad")
     stdev = noise * float(x.max() - x.min())
     with seeded(seed):

@@ -1,3 +1,4 @@
-"""Models: each module registers one family in dlx.registry.models on import."""
+"""Models: one family per module, each registering its entries in dlx.registry.models, which imports this package
+the first time a model is looked up."""
 from dlx.models import (autoencoder, char_rnn, cnn, gan, gpt, lenet, linear, mlp, recurrent, resnet,  # noqa: F401
                         transfer, vae, vgg)

@@ -12,17 +12,19 @@ import pickle
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.error import URLError
 
 import torch
-import torchvision
 from torch import nn
 
 from dlx.data.base import DataSpec
 from dlx.errors import DlxError
 from dlx.models.checks import classifier_outputs, feature_shape, image_shape
 from dlx.registry import models
+
+if TYPE_CHECKING:  # torchvision itself is imported when such a model is built: listing the models needs none of it
+    import torchvision
 
 ARCHS = {
     "resnet18": "ResNet-18", "resnet50": "ResNet-50", "vgg16": "VGG-16",
@@ -43,6 +45,8 @@ def weights_path(weights: torchvision.models.WeightsEnum) -> Path:
 
 
 def pretrained_state(arch: str) -> dict[str, torch.Tensor]:
+    import torchvision
+
     weights = torchvision.models.get_model_weights(arch).DEFAULT
     path = weights_path(weights)
     try:
@@ -72,6 +76,8 @@ class TorchvisionNet(nn.Module):
         if channels not in (1, 3):
             raise DlxError(f"model '{name}' takes grey or RGB images, but these have {channels} channels")
         self.grey = channels == 1
+        import torchvision
+
         self.net = torchvision.models.get_model(arch, weights=None)
         if config.pretrained:
             self.net.load_state_dict(pretrained_state(arch))

@@ -13,14 +13,17 @@ works for every objective.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
-from torchmetrics import MetricCollection
 
 from dlx.data.base import DataSpec, Splits
 from dlx.errors import DlxError
 from dlx.models.modes import evaluating
+
+if TYPE_CHECKING:  # torchmetrics is imported where metrics are built: it costs more than torch
+    from torchmetrics import MetricCollection
 
 Batches = Iterable[tuple[Tensor, Tensor]]
 VALIDATION_SEED = 0

@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from torch import Tensor, nn
-from torchmetrics import MetricCollection
 
 from dlx.data.base import Splits
 from dlx.models.checks import check_targets
 from dlx.models.modes import evaluating
 from dlx.objectives.base import Batches, Objective
 from dlx.registry import objectives
+
+if TYPE_CHECKING:  # torchmetrics is imported where metrics are built: it costs more than torch
+    from torchmetrics import MetricCollection
 
 
 def measure(model: nn.Module, batches: Batches, loss_fn: nn.Module, metrics: MetricCollection) -> dict[str, float]:

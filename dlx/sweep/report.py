@@ -12,6 +12,8 @@ from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
 from rich.table import Table
 
+from dlx import tables
+
 from dlx.config import dump
 from dlx.atomic import write_atomic
 from dlx.sweep import space
@@ -45,17 +47,16 @@ def table(checked: Sweep, shared: optuna.Study) -> Table:
     states = {s: sum(t.state == s for t in done) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
     title = (f"sweep {shared.study_name}: {len(done)} of {target(shared) or checked.trials} trials done "
              f"({states[TrialState.COMPLETE]} complete, {states[TrialState.PRUNED]} pruned, {states[TrialState.FAIL]} failed)")
-    grid = Table(title=title)
-    for column in ("trial", "state", checked.metric, "epochs", *checked.space, "seconds", "note"):
-        grid.add_column(column, justify="left" if column in ("state", "note") else "right", overflow="fold")
+    columns = [tables.Column(c, text=c in ("state", "note"), fold=True)
+               for c in ("trial", "state", checked.metric, "epochs", *checked.space, "time", "note")]
+    rows = []
     for t in ranked(checked, trials):
-        value = shown_value(t)
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
         note = t.user_attrs.get("error", "") or (f"re-run of {t.user_attrs['retry_of']}" if "retry_of" in t.user_attrs else "")
-        grid.add_row(str(t.number), t.state.name.lower(), "" if value is None else f"{value:.4f}",
-                     str(len(t.intermediate_values)), *(_short(t.params[p]) if p in t.params else "" for p in checked.space),
-                     "" if seconds is None else f"{seconds:.1f}", note)
-    return grid
+        rows.append((t.number, t.state.name.lower(), shown_value(t), len(t.intermediate_values),
+                     *(_short(t.params[p]) if p in t.params else "" for p in checked.space),
+                     tables.seconds(seconds), note))
+    return tables.table(columns, rows, title)
 
 
 def _short(value) -> str:
