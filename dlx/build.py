@@ -115,20 +115,20 @@ def augmenter(config: Config, data: Splits, device: torch.device) -> Augmenter |
 
 
 def metric_names(config: Config, spec: DataSpec) -> list[str]:
-    """eval.metrics, else the task's defaults; none for an objective whose model's outputs they cannot measure."""
+    """eval.metrics, else the task's defaults, each checked against the data's task; none for an objective whose
+    model's outputs they cannot measure."""
     measures = registry.objectives.get(config.objective.name).obj.measures_metrics
     if config.eval.metrics and not measures:
         raise DlxError(f"eval.metrics: objective '{config.objective.name}' logs its own losses; these metrics do not "
                        f"apply to its model's outputs (remove eval.metrics)")
-    return (config.eval.metrics or dlx.metrics.DEFAULTS[spec.task]) if measures else []
+    names = (config.eval.metrics or dlx.metrics.DEFAULTS[spec.task]) if measures else []
+    for name in names:
+        _check_task("metric", registry.metrics.get(name), spec)
+    return names
 
 
 def metrics(config: Config, spec: DataSpec, device: torch.device) -> MetricCollection:
     from torchmetrics import MetricCollection  # costs more than torch: only where metrics are measured
 
-    built = {}
-    for name in metric_names(config, spec):
-        entry = registry.metrics.get(name)
-        _check_task("metric", entry, spec)
-        built[name] = entry.build(spec)
-    return MetricCollection(built).to(device)
+    return MetricCollection({name: registry.metrics.get(name).build(spec)
+                             for name in metric_names(config, spec)}).to(device)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import math
 import platform
@@ -118,8 +119,8 @@ class Trainer:
         self.autocast = self._autocast(config.train.precision)
         self.scaler = torch.amp.GradScaler(self.device.type) if config.train.precision == "fp16" else None
         self.sampler = TextSampler(config.samples, self.spec, config.seed) if config.samples.every else None
-        self.metrics = build.metrics(config, self.spec, self.device)
-        check_monitor(config, logged_keys(self.groups, self.objective.terms_logged, list(self.metrics.keys())))
+        logged = logged_keys(self.groups, self.objective.terms_logged, build.metric_names(config, self.spec))
+        check_monitor(config, logged)
         self.train_batches = self.data.batches("train", config.train.batch_size, shuffle=True)
         self.augment = build.augmenter(config, self.data, self.device)  # None when data.augment is all off
         self.length = RunLength.of(config.train, len(self.train_batches))
@@ -147,6 +148,12 @@ class Trainer:
             return contextlib.nullcontext
         dtype = torch.bfloat16 if precision == "bf16" else torch.float16
         return lambda: torch.autocast(self.device.type, dtype=dtype)
+
+    @functools.cached_property
+    def metrics(self):
+        """The validation metrics, built at the first evaluation: torchmetrics takes longer to import than torch,
+        and the first training step need not wait for it (their names and tasks were checked at construction)."""
+        return build.metrics(self.config, self.spec, self.device)
 
     @property
     def eval_model(self) -> torch.nn.Module:
@@ -345,9 +352,9 @@ class Trainer:
 
     def _optimizer_step(self, group: str) -> None:
         clip, optimizer = self.config.train.grad_clip, self.optimizers[group]
-        if self.scaler is not None:
-            self.scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
         if clip is not None:
+            if self.scaler is not None:  # clip the true gradients, not the scaled ones (else scaler.step unscales,
+                self.scaler.unscale_(optimizer)  # inside a fused optimizer's own kernel)
             torch.nn.utils.clip_grad_norm_(self.networks[group].parameters(), clip)
         if self.scaler is not None:
             self.scaler.step(optimizer)
