@@ -44,7 +44,10 @@ def compare(paths: list[Path], out: Path) -> dict[str, Any]:
         "figure": str(out),
     }
     histories = {name: r.history() for name, r in zip(names, runs)}
-    curves = ["train/epoch_loss", "val/loss"]
+    # the training loss of every parameter group the runs logged (train/epoch_loss, or train/generator_epoch_loss
+    # and train/discriminator_epoch_loss), the validation loss, and what each run monitored
+    logged = {key for history in histories.values() for row in history for key in row}
+    curves = [*sorted(k for k in logged if k.startswith("train/") and k.endswith("epoch_loss")), "val/loss"]
     curves += sorted({f.get("train.monitor") for f in flat} - set(curves) - {None})
     from dlx import plots
 
