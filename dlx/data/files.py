@@ -47,7 +47,9 @@ def regular_file(path: str, what: str) -> Path:
 
 def _is_image_file(path: str) -> bool:
     """ImageFolder's test, plus: a regular file (a pipe named x.png would block the reader)."""
-    return tv.folder.has_file_allowed_extension(path, tv.folder.IMG_EXTENSIONS) and os.path.isfile(path)
+    from torchvision.datasets import folder
+
+    return folder.has_file_allowed_extension(path, folder.IMG_EXTENSIONS) and os.path.isfile(path)
 
 
 def _rgb(path: str) -> Image.Image:
