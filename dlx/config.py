@@ -24,6 +24,13 @@ from dlx.errors import ConfigError, DlxError, UnknownName, did_you_mean
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
+def plain_name(text: str, fallback: str) -> str:
+    """`text` made a name that RUN_NAME accepts, for a file or folder named after an input: other characters become
+    '_', leading dots, dashes and underscores go ('..' cannot climb out of a folder, '-x' is no option); `fallback` if nothing is left."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", text).lstrip("._-")[:128]
+    return name if RUN_NAME.match(name) else fallback
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

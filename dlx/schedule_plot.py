@@ -13,7 +13,7 @@ from torch import nn
 
 from dlx import build
 from dlx.config import Config
-from dlx.plots import close, plt
+from dlx.plots import plt, save
 
 
 def plot_schedule(config: Config, out: Path) -> Path:
@@ -44,8 +44,4 @@ def plot_schedule(config: Config, out: Path) -> Path:
                          f"{optimizer.param_groups[0]['initial_lr']:g}, {config.train.epochs} epochs{note}", fontsize=9)
     for ax in axes[:, 0]:
         ax.grid(alpha=0.3)
-    figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, dpi=100)
-    close(figure)
-    return out
+    return save(figure, out)

@@ -87,8 +87,9 @@ def write_best(checked: Sweep, shared: optuna.Study, where: Where) -> Path | Non
 
 
 def write_plots(shared: optuna.Study, where: Where, found: dict[str, float] | str) -> list[Path]:
-    from matplotlib import pyplot as plt
     from optuna.visualization import matplotlib as plots
+
+    from dlx.plots import save
 
     drawn = [("history.png", lambda: plots.plot_optimization_history(shared))]
     if isinstance(found, dict) and found:
@@ -99,10 +100,7 @@ def write_plots(shared: optuna.Study, where: Where, found: dict[str, float] | st
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             ax = draw()
-        path = where.folder / name
-        ax.figure.savefig(path, dpi=100, bbox_inches="tight")
-        plt.close(ax.figure)
-        paths.append(path)
+        paths.append(save(ax.figure, where.folder / name))
     return paths
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import os
 import platform
 import shutil
 import signal
@@ -33,7 +34,7 @@ from dlx.metrics import HIGHER_IS_BETTER
 from dlx.atomic import write_atomic
 from dlx.run.folder import Run
 from dlx.models.checks import check_targets
-from dlx.run import checkpoint
+from dlx.run import checkpoint, resuming
 from dlx.train import tensorboard
 from dlx.train.distributed import World, device_for, join_world
 from dlx.train.interrupts import Interrupted, catch_stop_signals
@@ -396,22 +397,31 @@ def _fit(trainer: Trainer, run: Run) -> dict:
         trainer.world.leave()
 
 
-def resume(run_path: str | Path, quiet: bool = False, console: Console | None = None) -> tuple[Run, dict]:
+def resume(run_path: str | Path, quiet: bool = False, console: Console | None = None,
+           accept_config_change: bool = False) -> tuple[Run, dict]:
     """Continue a run from its last checkpoint, with its own saved config, under any number of processes."""
     run = Run.open(run_path)
-    config = load_config(run.config_path)
-    last_path, best_path = run.checkpoint("last"), run.checkpoint("best")
-    # no last.pt: the run stopped (a kill, a crash) before its first checkpoint, so it has nothing to lose
-    last = checkpoint.load(last_path) if last_path.is_file() else None
-    best = checkpoint.load(best_path) if last is not None and best_path.is_file() else None
-    trainer = Trainer(config, console, quiet)
-    if last is None:
-        trainer.console.print(f"{run.path}: no checkpoint yet (it stopped before its first epoch ended); "
-                              "training from the start", highlight=False)
-    else:
-        trainer.restore(last, best)
-    if trainer.state.finished or trainer.state.epoch >= config.train.epochs:
-        raise DlxError(f"{run.path}: this run has finished; start a new one with `dlx train {run.config_path}`")
+    if os.environ.get("RANK", "0") == "0":  # the other ranks of a distributed run work under rank 0's lock
+        run.claim("resume it")
+    try:
+        config = load_config(run.config_path)
+        last_path, best_path = run.checkpoint("last"), run.checkpoint("best")
+        # no last.pt: the run stopped (a kill, a crash) before its first checkpoint, so it has nothing to lose
+        last = checkpoint.load(last_path) if last_path.is_file() else None
+        best = checkpoint.load(best_path) if last is not None and best_path.is_file() else None
+        changes = resuming.check_config(run, last, config, accept_config_change) if last is not None else []
+        trainer = Trainer(config, console, quiet)
+        if last is None:
+            trainer.console.print(resuming.no_checkpoint_note(run, config), highlight=False)
+        else:
+            trainer.restore(last, best)
+        for change in changes:
+            trainer.console.print(f"{run.path}: continuing with a changed config: {change}", highlight=False)
+        if trainer.state.finished or trainer.state.epoch >= config.train.epochs:
+            raise DlxError(f"{run.path}: this run has finished; start a new one with `dlx train {run.config_path}`")
+    except BaseException:
+        run.close()  # the lock: a refused resume leaves the run to the next one
+        raise
     if trainer.world.is_main:
         run.discard_partial_writes()
         run.truncate_history(trainer.state.step)
