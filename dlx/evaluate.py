@@ -141,6 +141,8 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
         name = _report_name(request)
         tag = "eval" + name.removeprefix("evaluation")  # TensorBoard's: eval, or eval-<data> for other data
         figures = folder / name if request.data_overrides else folder
+        if figures.is_symlink():  # a run folder from elsewhere may carry links that would take the figures out of it
+            raise DlxError(f"{figures}: a symbolic link; dlx writes figures into real folders only")
         figures.mkdir(parents=True, exist_ok=True)
         report["figures"] = [str(p) for p in _figures(report, members, outputs, y, figures, tag)]
         _record(members, report, folder / f"{name}.json", tag)

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from dlx.atomic import write_atomic  # noqa: E402
+from dlx.errors import DlxError  # noqa: E402
 
 
 def confusion_matrix_figure(matrix: list[list[int]], class_names: tuple[str, ...], title: str) -> Figure:
@@ -39,10 +40,14 @@ def close(figure: Figure) -> None:
 def save(figure: Figure, path: Path, dpi: int = 100) -> Path:
     """Lay the figure out, write it (creating the folder) and free it. Written atomically: a kill leaves no half
     image, and a symbolic link planted at `path` (a run folder from elsewhere) is replaced, never written through."""
+    kind = path.suffix.lstrip(".").lower()
+    if kind and kind not in figure.canvas.get_supported_filetypes():
+        close(figure)
+        raise DlxError(f"{path}: matplotlib cannot write .{kind} files; give a name ending in .png, .pdf or .svg")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
-    figure.savefig(buffer, dpi=dpi, format=path.suffix.lstrip(".") or None)
+    figure.savefig(buffer, dpi=dpi, format=kind or None)
     close(figure)
     write_atomic(path, buffer.getvalue())
     return path

@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from dlx.atomic import write_atomic, write_json
+from dlx.atomic import TEMPORARY, write_atomic, write_json
 from dlx.errors import DlxError
 from dlx.run import lock
 
@@ -199,7 +199,8 @@ class Run:
         are intact."""
         for folder in (self.path, self.path / "checkpoints"):
             for partial in folder.glob(".*.tmp"):
-                partial.unlink(missing_ok=True)
+                if TEMPORARY.match(partial.name):
+                    partial.unlink(missing_ok=True)
 
     def write_json(self, name: str, data: dict[str, Any]) -> Path:
         return write_json(self.path / name, data)

@@ -6,10 +6,21 @@ from typing import Any
 
 from dlx.config import Config
 from dlx.errors import DlxError
-from dlx.run.folder import Run
+from dlx.run.folder import Run, is_run
 from dlx.runs_table import flatten
 
 ACCEPT_FLAG = "--accept-config-change"
+
+
+def check_own(run: Run) -> None:
+    """Resuming writes checkpoints, logs and a summary into the folder: it must be one that dlx made, with its own
+    checkpoints folder (a link to another run's would overwrite that run's checkpoints)."""
+    if not is_run(run.path):
+        raise DlxError(f"{run.path}: not a run that dlx made (no checkpoint, summary.json, metrics.jsonl or lock file "
+                       f"of dlx's); nothing changed; start a run from it with `dlx train {run.config_path}`")
+    if (run.path / "checkpoints").is_symlink():
+        raise DlxError(f"{run.path / 'checkpoints'}: a symbolic link; a resumed run writes its checkpoints into a real "
+                       "folder of its own (replace the link with a copy)")
 
 
 def config_changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:

@@ -32,6 +32,7 @@ from optuna.trial import FrozenTrial, TrialState
 from dlx.config import RUN_NAME
 from dlx.errors import DlxError
 from dlx.run.folder import delete, is_run
+from dlx.run.lock import holder
 from dlx.sweep.spec import Sweep
 
 WORKER, BEAT, INTERRUPTED, TARGET, FINGERPRINT = "dlx:worker", "dlx:beat", "dlx:interrupted", "dlx:trials", "dlx:sweep"
@@ -273,16 +274,18 @@ def _finish_failed(storage: BaseStorage, trial: FrozenTrial, system: dict[str, A
         return False
 
 
-def trial_folder(where: Where, run: Any) -> Path | None:
-    """The run folder a trial's stored 'run' names, if it is a run of this sweep: a plain name of a folder right in
-    the sweep folder that dlx wrote. A journal or database says what it was told, or what someone wrote into it:
-    a name like '../x' or '/home' must never lead a deletion out of the sweep folder."""
+def trial_folder(where: Where, trial: FrozenTrial) -> Path | None:
+    """The run folder of a trial, if the storage names one of this sweep: a plain name of a folder right in the
+    sweep folder, a run that the trial's own worker created (its lock file names the worker's pid; a folder of the
+    same name left by an earlier study is another run). A journal or database says what it was told, or what
+    someone wrote into it: a name like '../x' or '/home' must never lead a deletion out of the sweep folder."""
+    run, worker = trial.user_attrs.get("run"), trial.system_attrs.get(WORKER) or {}
     if not isinstance(run, str) or not RUN_NAME.match(run):
         return None
     folder = where.folder / run
     if folder.is_symlink() or folder.resolve().parent != where.folder.resolve() or not is_run(folder):
         return None
-    return folder
+    return folder if holder(folder).startswith(f"pid {worker.get('pid')}:") else None
 
 
 def interrupt(study: optuna.Study, storage: BaseStorage, where: Where, trial: FrozenTrial, why: str) -> None:
@@ -290,7 +293,7 @@ def interrupt(study: optuna.Study, storage: BaseStorage, where: Where, trial: Fr
     folder of this sweep, and only if no process is writing to it)."""
     if _finish_failed(storage, trial, {INTERRUPTED: True}, {"error": f"interrupted ({why}); re-enqueued"}):
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
-        if folder := trial_folder(where, trial.user_attrs.get("run")):
+        if folder := trial_folder(where, trial):
             with contextlib.suppress(DlxError, OSError):  # in use, or already gone: it stays, the trial runs again
                 delete(folder)
 

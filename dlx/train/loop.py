@@ -401,6 +401,7 @@ def resume(run_path: str | Path, quiet: bool = False, console: Console | None = 
            accept_config_change: bool = False) -> tuple[Run, dict]:
     """Continue a run from its last checkpoint, with its own saved config, under any number of processes."""
     run = Run.open(run_path)
+    resuming.check_own(run)
     if os.environ.get("RANK", "0") == "0":  # the other ranks of a distributed run work under rank 0's lock
         run.claim("resume it")
     try:

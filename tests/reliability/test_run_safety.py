@@ -76,14 +76,24 @@ def stopped_run(root: Path, after: int, *overrides: str) -> Path:
 
 
 # --- paths read from a sweep's journal ---------------------------------------------------------------------------
+DEAD_PID = 2**22 + 1  # above Linux's largest pid: no process has it
+
+
 def journal_with_a_dead_trial(where: study.Where, run_attr) -> optuna.Study:
     """A study whose one RUNNING trial belongs to a worker that is gone, and names `run_attr` as its run."""
     storage = study.open_storage(where)
     shared = optuna.create_study(study_name=where.study, storage=storage)
     trial = shared.ask()
-    storage.set_trial_system_attr(trial._trial_id, study.WORKER, {"host": socket.gethostname(), "pid": 2**22 + 1})
+    storage.set_trial_system_attr(trial._trial_id, study.WORKER, {"host": socket.gethostname(), "pid": DEAD_PID})
     storage.set_trial_user_attr(trial._trial_id, "run", run_attr)
     return shared
+
+
+def trial_run(trained: Path, folder: Path, pid: int = DEAD_PID) -> Path:
+    """A copy of a run as the worker `pid` left it: its lock file names that worker."""
+    shutil.copytree(trained, folder)
+    (folder / lock.NAME).write_text(f"{lock.MARK}\npid {pid}: dlx sweep\n")
+    return folder
 
 
 @pytest.mark.parametrize("escape", ["../victim", "{outside}/victim", "link", "sub/../../victim", "..", "notes",
@@ -108,19 +118,27 @@ def test_a_tampered_journal_never_leads_a_deletion_out_of_the_sweep(tmp_path, tr
 
 def test_the_partial_run_of_an_interrupted_trial_is_still_deleted(tmp_path, trained):
     where = study.Where(tmp_path / "runs" / "s", "s")
-    trial_run = shutil.copytree(trained, where.folder / "trial-0000")
-    shared = journal_with_a_dead_trial(where, "trial-0000")
-    study.recover(shared, study.open_storage(where), where)
-    assert not trial_run.exists()
+    folder = trial_run(trained, where.folder / "trial-0000")
+    study.recover(journal_with_a_dead_trial(where, "trial-0000"), study.open_storage(where), where)
+    assert not folder.exists()
+
+
+def test_a_same_named_run_of_another_worker_is_not_deleted(tmp_path, trained):
+    """trial-0000 left by an earlier study in the folder: the trial's worker made trial-0000-2, not this one."""
+    where = study.Where(tmp_path / "runs" / "s", "s")
+    earlier = trial_run(trained, where.folder / "trial-0000", pid=4242)
+    study.recover(journal_with_a_dead_trial(where, "trial-0000"), study.open_storage(where), where)
+    assert (earlier / "summary.json").is_file()
 
 
 def test_a_trial_run_that_a_process_still_writes_to_is_not_deleted(tmp_path, trained):
     where = study.Where(tmp_path / "runs" / "s", "s")
-    trial_run = shutil.copytree(trained, where.folder / "trial-0000")
-    live = Run(trial_run).claim("train")  # another host's worker, say, judged gone by a stale heartbeat
+    folder = trial_run(trained, where.folder / "trial-0000")
+    live = Run(folder).claim("train")  # another host's worker, say, judged gone by a stale heartbeat
+    (folder / lock.NAME).write_text(f"{lock.MARK}\npid {DEAD_PID}: dlx sweep\n")  # as that worker wrote it
     try:
         study.recover(journal_with_a_dead_trial(where, "trial-0000"), study.open_storage(where), where)
-        assert (trial_run / "config.yaml").is_file()
+        assert (folder / "config.yaml").is_file()
     finally:
         live.close()
 
@@ -177,7 +195,7 @@ def test_a_run_is_told_by_any_one_thing_dlx_writes(run, evidence):
 
 # --- one writer per run -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("command", [["train", "--resume", "{run}"], ["runs", "rm", "{run}", "--yes"],
-                                     ["evaluate", "{run}"]])
+                                     ["evaluate", "{run}"], ["explain", "{run}", "-m", "saliency", "--index", "0"]])
 def test_a_second_writer_of_a_run_in_use_is_refused_in_one_line(run, command):
     before = snapshot(run)
     holder = Run(run).claim("train")
@@ -185,7 +203,7 @@ def test_a_second_writer_of_a_run_in_use_is_refused_in_one_line(run, command):
         line = one_error_line(dlx(*(a.format(run=run) for a in command)))
     finally:
         holder.close()
-    assert "another dlx process is writing to this run" in line and f"pid {os.getpid()}" in line
+    assert "another dlx process is writing to this run" in line and f"pid {os.getpid()}:" in line
     assert {k: v for k, v in snapshot(run).items() if k != lock.NAME} == \
         {k: v for k, v in before.items() if k != lock.NAME}
 
@@ -272,6 +290,13 @@ OUT_COMMANDS = {
 }
 
 
+@pytest.mark.parametrize("command", ["schedule", "lr-find", "runs compare"])
+def test_an_out_file_of_an_unknown_image_kind_is_one_line_and_writes_nothing(tmp_path, trained, text_run, command):
+    out = tmp_path / "out.txt"
+    assert ".txt" in one_error_line(dlx(*OUT_COMMANDS[command](out, trained, text_run)))
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("command", OUT_COMMANDS)
 def test_a_full_disk_under_out_keeps_the_earlier_file_and_names_it(tmp_path, monkeypatch, trained, text_run, command):
     out = tmp_path / ("out.txt" if command == "generate" else "out.png")
@@ -345,6 +370,33 @@ def test_resume_after_config_yaml_was_edited_refuses_saying_what_changed(tmp_pat
     assert "continuing with a changed config: optimizer.lr: 0.002 -> 0.5" in result.stderr
 
 
+def test_resume_refuses_a_folder_dlx_did_not_make_and_writes_nothing(tmp_path):
+    folder = lookalike(tmp_path / "thesis", "names only")
+    (folder / ".draft.tmp").write_text("unsaved")
+    before = snapshot(folder)
+    assert "not a run that dlx made" in one_error_line(dlx("train", "--resume", folder))
+    assert snapshot(folder) == before and not (folder / lock.NAME).exists()
+
+
+def test_resume_refuses_to_write_checkpoints_through_a_linked_folder(tmp_path, trained):
+    other = shutil.copytree(trained, tmp_path / "other")
+    path = stopped_run(tmp_path / "runs", 1, "train.checkpoint_seconds=0")
+    shutil.rmtree(path / "checkpoints")
+    (path / "checkpoints").symlink_to(other / "checkpoints", target_is_directory=True)
+    before = snapshot(other)
+    assert "symbolic link" in one_error_line(dlx("train", "--resume", path))
+    assert snapshot(other) == before
+
+
+def test_resume_deletes_only_its_own_temporaries(tmp_path):
+    path = stopped_run(tmp_path, 1, "train.checkpoint_seconds=0")
+    (path / ".notes.tmp").write_text("the user's")
+    (path / "checkpoints" / ".last.pt.k2j4_x9a.tmp").write_bytes(b"half a checkpoint")  # write_atomic's, cut short
+    assert dlx("train", "--resume", path, "--quiet").exit_code == 0
+    assert (path / ".notes.tmp").read_text() == "the user's"
+    assert not (path / "checkpoints" / ".last.pt.k2j4_x9a.tmp").exists()
+
+
 def test_accept_config_change_needs_resume(tmp_path):
     assert "--resume" in one_error_line(dlx("train", DIGITS, "--accept-config-change", "--runs-dir", tmp_path))
     assert not tmp_path.joinpath("runs").exists() and list(tmp_path.iterdir()) == []
@@ -373,6 +425,17 @@ def test_evaluating_on_other_data_keeps_the_runs_own_report_and_figures(run):
     assert (figures / "confusion_matrix-test.png").is_file()
     assert dlx("evaluate", run, "--set", "data.split_seed=8").exit_code == 0
     assert len(list(run.glob("evaluation-*.json"))) == 2  # each set of data its own report
+
+
+def test_evaluate_writes_no_figure_through_a_linked_folder(run, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert dlx("evaluate", run, "--set", "data.split_seed=7").exit_code == 0
+    (figures,) = (p for p in run.glob("evaluation-*") if p.is_dir())
+    shutil.rmtree(figures)
+    figures.symlink_to(elsewhere, target_is_directory=True)
+    assert "symbolic link" in one_error_line(dlx("evaluate", run, "--set", "data.split_seed=7"))
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_evaluate_out_writes_the_report_there_not_into_the_run(run, tmp_path):
