@@ -214,5 +214,6 @@ def _is_cross_validation(path: Path) -> bool:
 def remove(path: Path) -> None:
     """Delete a run, or a cross-validation with its folds, holding the lock of each: one that a process is writing
     to (training, resuming, evaluating) is refused and nothing is deleted."""
-    folds = [] if is_run(removable(path)) else [fold for fold in sorted(path.iterdir()) if is_run(fold)]
+    removable(path)
+    folds = [fold for fold in sorted(path.iterdir()) if is_run(fold)] if crossval.is_parent(path) else []
     delete(path, folds)

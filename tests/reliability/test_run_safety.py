@@ -208,11 +208,13 @@ def test_a_second_writer_of_a_run_in_use_is_refused_in_one_line(run, command):
         {k: v for k, v in before.items() if k != lock.NAME}
 
 
-def test_a_cross_validation_whose_fold_is_in_use_is_not_deleted(tmp_path, trained):
-    parent = tmp_path / "cv"
-    fold = shutil.copytree(trained, parent / "fold-1")
-    shutil.copy(trained / "config.yaml", parent / "config.yaml")
-    holder = Run(fold).claim("resume it")
+def test_a_cross_validation_whose_fold_is_in_use_is_not_deleted(tmp_path):
+    from dlx import crossval
+
+    config = load(DIGITS, [*TINY_MLP, "train.epochs=1", "name=cv"])
+    parent = crossval.train(config, 2, tmp_path, quiet=True, console=QUIET)[0].path
+    fold = parent / "fold-2"
+    holder = Run(fold).claim("resume it")  # `dlx train --resume runs/cv/fold-2`
     try:
         one_error_line(dlx("runs", "rm", parent, "--yes"))
     finally:
