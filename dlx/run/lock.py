@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -16,8 +17,12 @@ NAME = ".dlx.lock"
 MARK = "dlx run lock"  # the file's first line: dlx wrote this folder (see dlx.run.folder.is_run)
 
 
+def process_id(pid: int, host: str) -> str:
+    return f"pid {pid} on {host}"
+
+
 def holder(folder: Path) -> str:
-    """Who holds the lock, as its file says: 'pid N (dlx train ...)'; '' when unknown."""
+    """Who holds (or last held) the lock, as its file says: 'pid N on HOST: dlx train ...'; '' when unknown."""
     try:
         lines = (folder / NAME).read_text(errors="replace").splitlines()
     except OSError:
@@ -56,7 +61,7 @@ class RunLock:
             raise
         os.ftruncate(fd, 0)
         command = " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]])[:200]
-        os.write(fd, f"{MARK}\npid {os.getpid()}: {command}\n".encode())
+        os.write(fd, f"{MARK}\n{process_id(os.getpid(), socket.gethostname())}: {command}\n".encode())
         self._fd = fd
 
     def release(self) -> None:

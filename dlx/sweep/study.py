@@ -32,7 +32,7 @@ from optuna.trial import FrozenTrial, TrialState
 from dlx.config import RUN_NAME
 from dlx.errors import DlxError
 from dlx.run.folder import delete, is_run
-from dlx.run.lock import holder
+from dlx.run.lock import holder, process_id
 from dlx.sweep.spec import Sweep
 
 WORKER, BEAT, INTERRUPTED, TARGET, FINGERPRINT = "dlx:worker", "dlx:beat", "dlx:interrupted", "dlx:trials", "dlx:sweep"
@@ -276,7 +276,7 @@ def _finish_failed(storage: BaseStorage, trial: FrozenTrial, system: dict[str, A
 
 def trial_folder(where: Where, trial: FrozenTrial) -> Path | None:
     """The run folder of a trial, if the storage names one of this sweep: a plain name of a folder right in the
-    sweep folder, a run that the trial's own worker created (its lock file names the worker's pid; a folder of the
+    sweep folder, a run that the trial's own worker created (its lock file names the worker's pid and host; a folder of the
     same name left by an earlier study is another run). A journal or database says what it was told, or what
     someone wrote into it: a name like '../x' or '/home' must never lead a deletion out of the sweep folder."""
     run, worker = trial.user_attrs.get("run"), trial.system_attrs.get(WORKER) or {}
@@ -285,7 +285,7 @@ def trial_folder(where: Where, trial: FrozenTrial) -> Path | None:
     folder = where.folder / run
     if folder.is_symlink() or folder.resolve().parent != where.folder.resolve() or not is_run(folder):
         return None
-    return folder if holder(folder).startswith(f"pid {worker.get('pid')}:") else None
+    return folder if holder(folder).startswith(f"{process_id(worker.get('pid'), worker.get('host'))}:") else None
 
 
 def interrupt(study: optuna.Study, storage: BaseStorage, where: Where, trial: FrozenTrial, why: str) -> None:

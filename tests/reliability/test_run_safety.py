@@ -92,7 +92,7 @@ def journal_with_a_dead_trial(where: study.Where, run_attr) -> optuna.Study:
 def trial_run(trained: Path, folder: Path, pid: int = DEAD_PID) -> Path:
     """A copy of a run as the worker `pid` left it: its lock file names that worker."""
     shutil.copytree(trained, folder)
-    (folder / lock.NAME).write_text(f"{lock.MARK}\npid {pid}: dlx sweep\n")
+    (folder / lock.NAME).write_text(f"{lock.MARK}\n{lock.process_id(pid, socket.gethostname())}: dlx sweep\n")
     return folder
 
 
@@ -135,7 +135,7 @@ def test_a_trial_run_that_a_process_still_writes_to_is_not_deleted(tmp_path, tra
     where = study.Where(tmp_path / "runs" / "s", "s")
     folder = trial_run(trained, where.folder / "trial-0000")
     live = Run(folder).claim("train")  # another host's worker, say, judged gone by a stale heartbeat
-    (folder / lock.NAME).write_text(f"{lock.MARK}\npid {DEAD_PID}: dlx sweep\n")  # as that worker wrote it
+    (folder / lock.NAME).write_text(f"{lock.MARK}\n{lock.process_id(DEAD_PID, socket.gethostname())}: dlx sweep\n")
     try:
         study.recover(journal_with_a_dead_trial(where, "trial-0000"), study.open_storage(where), where)
         assert (folder / "config.yaml").is_file()
@@ -203,7 +203,7 @@ def test_a_second_writer_of_a_run_in_use_is_refused_in_one_line(run, command):
         line = one_error_line(dlx(*(a.format(run=run) for a in command)))
     finally:
         holder.close()
-    assert "another dlx process is writing to this run" in line and f"pid {os.getpid()}:" in line
+    assert "another dlx process is writing to this run" in line and f"pid {os.getpid()} on " in line
     assert {k: v for k, v in snapshot(run).items() if k != lock.NAME} == \
         {k: v for k, v in before.items() if k != lock.NAME}
 
@@ -231,7 +231,7 @@ def test_a_training_process_holds_its_run_until_it_dies_even_by_sigkill(tmp_path
     try:
         wait_until(lambda: lines(live / "metrics.jsonl") >= 1 and (live / "checkpoints" / "last.pt").is_file(), proc)
         line = one_error_line(dlx("train", "--resume", live))
-        assert f"pid {proc.pid}" in line
+        assert f"pid {proc.pid} on " in line
         one_error_line(dlx("runs", "rm", live, "--yes"))
         assert (live / "checkpoints" / "last.pt").is_file()
     finally:
