@@ -382,6 +382,7 @@ def start(config: Config, runs_root: Path, quiet: bool = False, console: Console
         if isinstance(trainer.data, TextSplits):
             write_atomic(run.path / "vocab.json", trainer.data.vocab.to_json().encode())
     except OSError:  # a full disk: a folder without its config would be no run, only litter
+        run.close()
         shutil.rmtree(run.path, ignore_errors=True)
         raise
     return run, _fit(trainer, run)
