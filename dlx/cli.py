@@ -86,6 +86,8 @@ def train(
     name: Annotated[Optional[str], typer.Option(help="Run name (default: the config's name).")] = None,
     device: Device = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue this run folder from its last checkpoint.")] = None,
+    accept_config_change: Annotated[bool, typer.Option(
+        "--accept-config-change", help="With --resume: continue although config.yaml was edited since the checkpoint.")] = False,
     runs_dir: RunsDir = Path("runs"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Plain progress lines instead of a live display.")] = False,
     folds: Annotated[Optional[int], typer.Option(
@@ -100,16 +102,19 @@ def train(
     if nproc is not None:
         args = ["train", *([str(experiment)] if experiment else []), *[a for o in overrides or [] for a in ("--set", o)],
                 *(["--name", name] if name else []), *(["--device", device] if device else []),
-                *(["--resume", str(resume)] if resume else []), "--runs-dir", str(runs_dir), *(["--quiet"] if quiet else [])]
+                *(["--resume", str(resume)] if resume else []), *(["--accept-config-change"] if accept_config_change else []),
+                "--runs-dir", str(runs_dir), *(["--quiet"] if quiet else [])]
         raise typer.Exit(distributed.launch(nproc, args))
 
+    if accept_config_change and resume is None:
+        fail("--accept-config-change goes with --resume RUN")
     if resume is not None:
         if experiment is not None or overrides or name or device or folds:
             fail("--resume continues a run with its saved config; give no experiment, --set, --name, --device or --folds")
         if crossval.is_parent(resume):
             run, summary = crossval.resume(resume, quiet=quiet, console=err)
             return crossval.print_summary(out, run.path, summary)
-        run, summary = loop.resume(resume, quiet=quiet, console=err)
+        run, summary = loop.resume(resume, quiet=quiet, console=err, accept_config_change=accept_config_change)
     elif experiment is None:
         fail("give an experiment file (e.g. experiments/digits_cnn.yaml) or --resume RUN")
     elif folds is not None:
@@ -389,7 +394,9 @@ def generate(
         if s.log_prob is not None:
             err.print(f"log-probability of the continuation: {s.log_prob:.4f} (beam width {beam_width})", highlight=False)
     if out_file is not None:
-        out_file.write_text("\n\n".join(s.text for s in samples) + "\n", encoding="utf-8")
+        from dlx.atomic import write_atomic
+
+        write_atomic(out_file, ("\n\n".join(s.text for s in samples) + "\n").encode())
         err.print(f"wrote {out_file}", highlight=False)
 
 

@@ -12,7 +12,8 @@ from dlx import tables
 from dlx.config import COMPONENTS
 from dlx.errors import DlxError
 from dlx.run.folder import Run
-from dlx.runs_table import flatten, resolved, saved
+from dlx.config import flatten
+from dlx.runs_table import resolved, saved
 
 IDENTITY = {"name"}  # differs between any two runs and says nothing about how they were trained
 MISSING = "-"

@@ -25,6 +25,14 @@ from dlx.errors import ConfigError, DlxError, UnknownName, closest, did_you_mean
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
+def plain_name(text: str, fallback: str) -> str:
+    """`text` made a name that RUN_NAME accepts, for a file or folder named after an input: other characters become
+    '_', leading dots, dashes and underscores go ('..' cannot climb out of a folder, '-x' is no option); `fallback`
+    if nothing is left."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", text).lstrip("._-")[:128]
+    return name if RUN_NAME.match(name) else fallback
+
+
 class Section(schema.Schema):
     """One of dlx's own sections."""
 
@@ -479,6 +487,17 @@ def load(path: str | Path, overrides: list[str] = (), note: Note = unheard) -> C
     data = read_with_bases(path, note=note)
     data.setdefault("name", path.stem)
     return validate(apply_overrides(data, list(overrides), note))
+
+
+def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'optimizer': {'lr': 0.1}} -> {'optimizer.lr': 0.1}; lists stay whole values."""
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def dump(config: Config) -> str:

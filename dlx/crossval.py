@@ -25,6 +25,7 @@ from dlx.config import load as load_config
 from dlx.config import dump as dump_config
 from dlx.errors import DlxError
 from dlx.atomic import write_atomic
+from dlx.run import lock
 from dlx.run.folder import Run
 from dlx.train.interrupts import Interrupted
 
@@ -54,17 +55,23 @@ def train(config: Config, k: int, runs_root: Path, quiet: bool = False, console:
     except DlxError:
         if not (parent.path / "fold-1").exists():  # the config cannot be built: leave nothing behind, as a single run would
             parent.config_path.unlink()
+            (parent.path / lock.NAME).unlink()
             parent.path.rmdir()
         raise
+    finally:
+        parent.close()  # its lock, held while the folds train: `dlx runs rm` and a second --resume wait for the end
 
 
 def resume(parent_path: str | Path, quiet: bool = False, console: Console | None = None) -> tuple[Run, dict]:
     """Continue a cross-validation: finished folds stay, a stopped fold resumes, missing folds are trained."""
-    parent = Run(Path(parent_path))
-    first = load_config(parent.path / "fold-1" / "config.yaml")
-    k = first.data.fold.k
-    return parent, _train_folds(parent, [fold_config(load_config(parent.config_path), k, i) for i in range(1, k + 1)],
-                                quiet, console)
+    parent = Run(Path(parent_path)).claim("resume it")
+    try:
+        first = load_config(parent.path / "fold-1" / "config.yaml")
+        k = first.data.fold.k
+        return parent, _train_folds(parent, [fold_config(load_config(parent.config_path), k, i) for i in range(1, k + 1)],
+                                    quiet, console)
+    finally:
+        parent.close()
 
 
 def _train_folds(parent: Run, folds: list[Config], quiet: bool, console: Console | None) -> dict[str, Any]:

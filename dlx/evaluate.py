@@ -3,6 +3,7 @@ figures: the confusion matrix, the reject option's curve, the ROC curve of a two
 of the worst examples, and the residuals of a regression."""
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 
 from dlx import analysis, committee, crossval, gallery, registry, tables
 from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, DataSpec
+from dlx.atomic import write_json
+from dlx.config import plain_name
 from dlx.errors import DlxError
 from dlx.metrics import DEFAULTS
 from dlx.run.trained import Trained, open_trained
@@ -128,14 +131,38 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
         worst = analysis.top_losses(outputs, y, spec.task, request.top_losses)
         losses = analysis.example_losses(outputs, y, spec.task)
         report["top_losses"] = [_example(spec, int(i), outputs[i], y[i], float(losses[i])) for i in worst]
+    if request.data_overrides:
+        report["data"] = list(request.data_overrides)
     folder = request.out or (members[0].run.path if len(members) == 1 else Path(f"committee-{request.ensemble}"))
-    folder.mkdir(parents=True, exist_ok=True)
-    report["figures"] = [str(p) for p in _figures(report, members, outputs, y, folder)]
-    _record(members, report, folder)
+    if len(members) == 1:  # its TensorBoard (and, without --out, evaluation.json) are written into the run
+        members[0].run.claim("evaluate it")
+    try:
+        name = _report_name(request)
+        tag = "eval" + name.removeprefix("evaluation")  # TensorBoard's: eval, or eval-<data> for other data
+        figures = folder / name if request.data_overrides else folder
+        if figures.is_symlink():  # a run folder from elsewhere may carry links that would take the figures out of it
+            raise DlxError(f"{figures}: a symbolic link; dlx writes figures into real folders only")
+        figures.mkdir(parents=True, exist_ok=True)
+        report["figures"] = [str(p) for p in _figures(report, members, outputs, y, figures, tag)]
+        _record(members, report, folder / f"{name}.json", tag)
+    finally:
+        members[0].run.close()
     return report
 
 
-def _figures(report: dict[str, Any], members: list[Trained], outputs: Tensor, y: Tensor, folder: Path) -> list[Path]:
+def _report_name(request: Request) -> str:
+    """'evaluation' for the run's own data; for other data (--set data.*), a name of its own, evaluation-<file>-<hash>,
+    so that evaluating elsewhere never replaces the run's own report and figures."""
+    if not request.data_overrides:
+        return "evaluation"
+    given = dict(o.split("=", 1) for o in request.data_overrides if "=" in o)
+    stem = plain_name(Path(given["data.path"]).stem, "data") if "data.path" in given else "data"
+    digest = hashlib.sha256("\n".join(sorted(request.data_overrides)).encode()).hexdigest()[:8]
+    return f"evaluation-{stem}-{digest}"
+
+
+def _figures(report: dict[str, Any], members: list[Trained], outputs: Tensor, y: Tensor, folder: Path,
+             tag: str) -> list[Path]:
     """Every figure the report calls for, as <kind>-<split>.png in `folder`; a single run's confusion matrix
     also goes to its TensorBoard."""
     from dlx import plots  # matplotlib only once a figure is drawn
@@ -150,7 +177,7 @@ def _figures(report: dict[str, Any], members: list[Trained], outputs: Tensor, y:
             matrix, where = report["confusion_matrix"], title
         figures["confusion_matrix"] = plots.confusion_matrix_figure(matrix, spec.class_names, where)
         if len(members) == 1:
-            members[0].run.writer.add_figure(f"eval/{split}/confusion_matrix", figures["confusion_matrix"],
+            members[0].run.writer.add_figure(f"{tag}/{split}/confusion_matrix", figures["confusion_matrix"],
                                              members[0].checkpoint.step)
     if "binary" in report:
         figures["roc"] = plots.roc_figure(report["binary"], spec.class_names, title)
@@ -200,23 +227,15 @@ def _example(spec: DataSpec, index: int, output: Tensor, y: Tensor, loss: float)
     return {"index": index, "label": y.tolist(), "predicted": output.tolist(), "loss": loss}
 
 
-def _record(members: list[Trained], report: dict[str, Any], folder: Path) -> None:
-    """evaluation.json keeps one entry per split and checkpoint (a committee's goes to its own folder); the
-    metrics of a single run also go to its TensorBoard."""
+def _record(members: list[Trained], report: dict[str, Any], path: Path, tag: str) -> None:
+    """The report's json file keeps one entry per split and checkpoint; the metrics of a single run also go to its
+    TensorBoard, under `tag`."""
     key = f"{report['split']}/{report['checkpoint']}"
-    path = folder / "evaluation.json"
-    existing = _earlier(path)
+    write_json(path, {**_earlier(path), key: report})
     if len(members) == 1:
-        run = members[0].run
-        run.write_json("evaluation.json", {**existing, key: report})
         step = members[0].checkpoint.step
         for name, value in report["metrics"].items():
-            run.writer.add_scalar(f"eval/{report['split']}/{name}", value, step)
-        run.close()
-    else:
-        from dlx.atomic import write_json
-
-        write_json(path, {**existing, key: report})
+            members[0].run.writer.add_scalar(f"{tag}/{report['split']}/{name}", value, step)
 
 
 def _earlier(path: Path) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from PIL import Image  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from dlx.atomic import write_atomic  # noqa: E402
+from dlx.errors import DlxError  # noqa: E402
 
 
 def confusion_matrix_figure(matrix: list[list[int]], class_names: tuple[str, ...], title: str) -> Figure:
@@ -44,10 +45,14 @@ def save(figure: Figure, path: Path, dpi: int = 100, crop: bool = False) -> Path
     the image to what is drawn, for figures laid out elsewhere (optuna's). Every figure file dlx writes goes through
     here or through save_pixels: atomically, so a kill leaves no half image, and a symbolic link planted at `path`
     (a run folder from elsewhere) is replaced, never written through."""
+    kind = path.suffix.lstrip(".").lower()
+    if kind and kind not in figure.canvas.get_supported_filetypes():
+        close(figure)
+        raise DlxError(f"{path}: matplotlib cannot write .{kind} files; give a name ending in .png, .pdf or .svg")
     if not crop:
         figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, dpi=dpi, format=path.suffix.lstrip(".") or None, bbox_inches="tight" if crop else None)
+    figure.savefig(buffer, dpi=dpi, format=kind or None, bbox_inches="tight" if crop else None)
     close(figure)
     return _write(path, buffer.getvalue())
 

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 import pydantic
 
 from dlx import crossval, tables
-from dlx.config import COMPONENTS, Config, parse_override, read_yaml
+from dlx.config import COMPONENTS, Config, flatten, parse_override, read_yaml
 from dlx.errors import DlxError, did_you_mean
 from dlx.metrics import higher_is_better
-from dlx.run.folder import Run
+from dlx.run.folder import Run, delete, is_run
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -28,17 +28,6 @@ if TYPE_CHECKING:
 FINISHED, INTERRUPTED, UNFINISHED = "finished", "interrupted", "running or crashed"
 CROSS_VALIDATED, SWEEP, DAMAGED = "cross-validated", "sweep", "damaged"
 TRIALS = "trial-*"  # a sweep's trial runs: runs/<study>/trial-0000, ...
-
-
-def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{'optimizer': {'lr': 0.1}} -> {'optimizer.lr': 0.1}; lists stay whole values."""
-    flat: dict[str, Any] = {}
-    for key, value in mapping.items():
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def saved(config_path: Path) -> dict[str, Any]:
@@ -60,11 +49,6 @@ def resolved(config_path: Path) -> dict[str, Any]:
         return load(config_path).to_dict()
     except DlxError:
         return read_yaml(config_path)
-
-
-def is_run(path: Path) -> bool:
-    """A folder `dlx train` made: its config.yaml and its checkpoints folder."""
-    return (path / "config.yaml").is_file() and (path / "checkpoints").is_dir()
 
 
 def is_sweep(path: Path) -> bool:
@@ -293,16 +277,32 @@ def _hint(name: str, known: set[str]) -> str:
 
 
 def removable(path: Path) -> Path:
-    """`path` if it is a run or a cross-validation folder, else a DlxError: rm never deletes anything else."""
+    """`path` if it is a run or a cross-validation folder, else a DlxError: rm never deletes anything else. A run is
+    told by what dlx writes (dlx.run.folder.is_run), a cross-validation by its summary or a first fold that is a run."""
     if path.is_symlink():  # deleting through a link would remove a folder the user did not name
         raise DlxError(f"{path}: a symbolic link, not a run folder; remove the link itself with rm, or name the folder "
                        "it points to")
     if not path.is_dir():
         raise DlxError(f"{path}: no such run folder")
-    if not (is_run(path) or crossval.is_parent(path)):
-        raise DlxError(f"{path}: not a dlx run folder (it needs config.yaml and checkpoints/); nothing deleted")
+    if not (is_run(path) or _is_cross_validation(path)):
+        raise DlxError(f"{path}: not a dlx run folder (no checkpoint, summary.json or metrics.jsonl that dlx wrote); "
+                       "nothing deleted")
     return path
 
 
+def _is_cross_validation(path: Path) -> bool:
+    if not crossval.is_parent(path):
+        return False
+    try:
+        summary = json.loads((path / crossval.SUMMARY).read_text())
+    except (OSError, ValueError):
+        return is_run(path / "fold-1")
+    return isinstance(summary, dict) and "folds" in summary
+
+
 def remove(path: Path) -> None:
-    shutil.rmtree(removable(path))
+    """Delete a run, or a cross-validation with its folds, holding the lock of each: one that a process is writing
+    to (training, resuming, evaluating) is refused and nothing is deleted."""
+    removable(path)
+    folds = [fold for fold in sorted(path.iterdir()) if is_run(fold)] if crossval.is_parent(path) else []
+    delete(path, folds)

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from dlx.data.base import DataSpec, Splits, Standardizer
 from dlx.data.images import open_image
+from dlx.config import plain_name
 from dlx.errors import DlxError
 
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}  # a palette or RGB file is grey when its channels agree
@@ -54,7 +55,7 @@ def read_image(path: Path, spec: DataSpec, standardizer: Standardizer | None, de
 def from_files(paths: list[Path], spec: DataSpec, standardizer: Standardizer | None, device: torch.device) -> list[Sample]:
     samples, names = [], set()
     for path in paths:
-        name = path.stem
+        name = plain_name(path.stem, "input")  # a file named '..' must not take the output out of --out
         while name in names:
             name += "_"
         names.add(name)

@@ -119,6 +119,7 @@ def explain(run_path: str | Path, methods: list[str], *, files: list[Path] = (),
     if linked:  # a run folder from elsewhere may carry links that would take the files out of it
         raise DlxError(f"{linked[0]}: a symbolic link in the run folder; dlx writes explanations there into real folders "
                        "only (remove the link, or choose a folder with --out)")
+    trained.run.claim("explain it")  # its TensorBoard gets the figures, whatever --out says
     try:
         return [_write(trained, sample, report, explanations, out / sample.name, smooth)
                 for sample, (report, explanations) in zip(samples, found)]

@@ -6,16 +6,20 @@ runs/<name>/
   metrics.jsonl        one line per evaluation
   summary.json         final metrics, time, device, versions
   events.out.tfevents  TensorBoard
+  .dlx.lock            held by the one process writing to the run (see lock.py)
 """
 from __future__ import annotations
 
 import json
+import shutil
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
-from dlx.atomic import write_atomic, write_json
+from dlx.atomic import TEMPORARY, write_atomic, write_json
 from dlx.errors import DlxError
+from dlx.run import lock
 
 
 # scalars reach TensorBoard's writer in batches, this often and at close (the writer itself flushes to disk every
@@ -31,9 +35,61 @@ def _entry(line: str) -> dict[str, Any] | None:
     return entry if isinstance(entry, dict) and "step" in entry else None
 
 
+def is_run(path: Path) -> bool:
+    """A folder `dlx train` made, told by what only dlx writes there: its lock file, summary.json, a line of
+    metrics.jsonl or a checkpoint with dlx's format marker. A config.yaml beside a checkpoints/ folder is anybody's."""
+    if path.is_symlink() or not (path / "config.yaml").is_file():
+        return False
+    return (_marked(path / lock.NAME) or _is_summary(path / "summary.json") or bool(Run(path).history())
+            or any(_is_checkpoint(p) for p in (path / "checkpoints").glob("*.pt")))
+
+
+def _marked(path: Path) -> bool:
+    try:
+        return path.read_text(errors="replace").startswith(lock.MARK)
+    except OSError:
+        return False
+
+
+def _is_summary(path: Path) -> bool:
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and {"run", "metrics", "epochs"} <= summary.keys()
+
+
+def _is_checkpoint(path: Path) -> bool:
+    """A torch.save archive whose pickle holds dlx's format marker (read without loading torch or the weights)."""
+    from dlx.run.checkpoint import FORMAT
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            pickles = [name for name in archive.namelist() if name.endswith("/data.pkl")]
+            return bool(pickles) and FORMAT.encode() in archive.read(pickles[0])
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def delete(path: Path, runs: list[Path] | None = None) -> None:
+    """Delete the run folder `path` holding its lock, and the lock of every other run in `runs` (a cross-validation's
+    folds): a run that another process is writing to is refused, and then nothing is deleted."""
+    if runs is None and not is_run(path):
+        raise DlxError(f"{path}: not a dlx run folder; nothing deleted")
+    held: list[Run] = []
+    try:
+        for folder in [path, *(runs or [])]:
+            held.append(Run(folder).claim("delete it"))
+        shutil.rmtree(path)
+    finally:
+        for run in held:
+            run.close()
+
+
 class Run:
     def __init__(self, path: Path):
         self.path = path
+        self.lock = lock.RunLock(path)
         self._writer = None
         self._metrics_file = None
         self._purge_step: int | None = None
@@ -51,7 +107,9 @@ class Run:
             except FileExistsError:
                 continue
             (path / "checkpoints").mkdir()
-            return cls(path)
+            run = cls(path)
+            run.claim("train")  # nobody else can have it yet: the folder is new
+            return run
         raise DlxError(f"{root}: too many runs named '{name}'; choose another --name")
 
     @classmethod
@@ -60,6 +118,12 @@ class Run:
         if not (path / "config.yaml").is_file():
             raise DlxError(f"{path}: not a dlx run folder (no config.yaml); see `ls runs/`")
         return cls(path)
+
+    def claim(self, doing: str) -> Run:
+        """Hold the run's lock until close(); a DlxError saying who writes to it when another process does.
+        `doing` says what was refused: 'cannot <doing>'."""
+        self.lock.acquire(doing)
+        return self
 
     @property
     def name(self) -> str:
@@ -135,7 +199,8 @@ class Run:
         are intact."""
         for folder in (self.path, self.path / "checkpoints"):
             for partial in folder.glob(".*.tmp"):
-                partial.unlink(missing_ok=True)
+                if TEMPORARY.match(partial.name):
+                    partial.unlink(missing_ok=True)
 
     def write_json(self, name: str, data: dict[str, Any]) -> Path:
         return write_json(self.path / name, data)
@@ -156,3 +221,4 @@ class Run:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        self.lock.release()

@@ -13,8 +13,8 @@ Counted toward the total: COMPLETE, PRUNED and FAIL trials that were not interru
 """
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import socket
 import threading
 import time
@@ -29,7 +29,10 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from dlx.config import RUN_NAME
 from dlx.errors import DlxError
+from dlx.run.folder import delete, is_run
+from dlx.run.lock import holder, process_id
 from dlx.sweep.spec import Sweep
 
 WORKER, BEAT, INTERRUPTED, TARGET, FINGERPRINT = "dlx:worker", "dlx:beat", "dlx:interrupted", "dlx:trials", "dlx:sweep"
@@ -72,6 +75,8 @@ def open_storage(where: Where) -> BaseStorage:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         where.folder.mkdir(parents=True, exist_ok=True)
+        if where.journal.is_symlink():  # the journal is appended to: a link would carry the writes out of the sweep
+            raise DlxError(f"{where.journal}: a symbolic link; a sweep's journal must be a file in its folder")
         return JournalStorage(JournalFileBackend(str(where.journal)))
     import sqlalchemy.exc
 
@@ -269,12 +274,28 @@ def _finish_failed(storage: BaseStorage, trial: FrozenTrial, system: dict[str, A
         return False
 
 
+def trial_folder(where: Where, trial: FrozenTrial) -> Path | None:
+    """The run folder of a trial, if the storage names one of this sweep: a plain name of a folder right in the
+    sweep folder, a run that the trial's own worker created (its lock file names the worker's pid and host; a folder of the
+    same name left by an earlier study is another run). A journal or database says what it was told, or what
+    someone wrote into it: a name like '../x' or '/home' must never lead a deletion out of the sweep folder."""
+    run, worker = trial.user_attrs.get("run"), trial.system_attrs.get(WORKER) or {}
+    if not isinstance(run, str) or not RUN_NAME.match(run):
+        return None
+    folder = where.folder / run
+    if folder.is_symlink() or folder.resolve().parent != where.folder.resolve() or not is_run(folder):
+        return None
+    return folder if holder(folder).startswith(f"{process_id(worker.get('pid'), worker.get('host'))}:") else None
+
+
 def interrupt(study: optuna.Study, storage: BaseStorage, where: Where, trial: FrozenTrial, why: str) -> None:
-    """Give up a trial that did not get to finish, and enqueue its values again; its partial run goes."""
+    """Give up a trial that did not get to finish, and enqueue its values again; its partial run goes (only a run
+    folder of this sweep, and only if no process is writing to it)."""
     if _finish_failed(storage, trial, {INTERRUPTED: True}, {"error": f"interrupted ({why}); re-enqueued"}):
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
-        if run := trial.user_attrs.get("run"):
-            shutil.rmtree(where.folder / run, ignore_errors=True)
+        if folder := trial_folder(where, trial):
+            with contextlib.suppress(DlxError, OSError):  # in use, or already gone: it stays, the trial runs again
+                delete(folder)
 
 
 def recover(study: optuna.Study, storage: BaseStorage, where: Where) -> list[int]:

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import io
 import math
+import os
 import platform
 import shutil
 import signal
@@ -34,7 +35,7 @@ from dlx.errors import DlxError, did_you_mean
 from dlx.metrics import higher_is_better, logged_keys
 from dlx.atomic import write_atomic
 from dlx.run.folder import Run
-from dlx.run import checkpoint
+from dlx.run import checkpoint, resuming
 from dlx.run.checkpoint import Checkpoint
 from dlx.schedules import RunLength
 from dlx.train import tensorboard
@@ -449,6 +450,7 @@ def start(config: Config, runs_root: Path, quiet: bool = False, console: Console
         if isinstance(trainer.data, TextSplits):
             write_atomic(run.path / "vocab.json", trainer.data.vocab.to_json().encode())
     except OSError:  # a full disk: a folder without its config would be no run, only litter
+        run.close()
         shutil.rmtree(run.path, ignore_errors=True)
         raise
     return run, _fit(trainer, run)
@@ -464,22 +466,32 @@ def _fit(trainer: Trainer, run: Run) -> dict:
         trainer.world.leave()
 
 
-def resume(run_path: str | Path, quiet: bool = False, console: Console | None = None) -> tuple[Run, dict]:
+def resume(run_path: str | Path, quiet: bool = False, console: Console | None = None,
+           accept_config_change: bool = False) -> tuple[Run, dict]:
     """Continue a run from its last checkpoint, with its own saved config, under any number of processes."""
     run = Run.open(run_path)
-    config = load_config(run.config_path)
-    last_path, best_path = run.checkpoint("last"), run.checkpoint("best")
-    # no last.pt: the run stopped (a kill, a crash) before its first checkpoint, so it has nothing to lose
-    last = checkpoint.load(last_path) if last_path.is_file() else None
-    best = checkpoint.load(best_path) if last is not None and best_path.is_file() else None
-    trainer = Trainer(config, console, quiet)
-    if last is None:
-        trainer.console.print(f"{run.path}: no checkpoint yet (it stopped before its first epoch ended); "
-                              "training from the start", highlight=False)
-    else:
-        trainer.restore(last, best)
-    if trainer.state.finished or trainer.state.epoch >= config.train.epochs:
-        raise DlxError(f"{run.path}: this run has finished; start a new one with `dlx train {run.config_path}`")
+    resuming.check_own(run)
+    if os.environ.get("RANK", "0") == "0":  # the other ranks of a distributed run work under rank 0's lock
+        run.claim("resume it")
+    try:
+        config = load_config(run.config_path)
+        last_path, best_path = run.checkpoint("last"), run.checkpoint("best")
+        # no last.pt: the run stopped (a kill, a crash) before its first checkpoint, so it has nothing to lose
+        last = checkpoint.load(last_path) if last_path.is_file() else None
+        best = checkpoint.load(best_path) if last is not None and best_path.is_file() else None
+        changes = resuming.check_config(run, last, config, accept_config_change) if last is not None else []
+        trainer = Trainer(config, console, quiet)
+        if last is None:
+            trainer.console.print(resuming.no_checkpoint_note(run, config), highlight=False)
+        else:
+            trainer.restore(last, best)
+        for change in changes:
+            trainer.console.print(f"{run.path}: continuing with a changed config: {change}", highlight=False)
+        if trainer.state.finished or trainer.state.epoch >= config.train.epochs:
+            raise DlxError(f"{run.path}: this run has finished; start a new one with `dlx train {run.config_path}`")
+    except BaseException:
+        run.close()  # the lock: a refused resume leaves the run to the next one
+        raise
     if trainer.world.is_main:
         run.discard_partial_writes()
         run.truncate_history(trainer.state.step)
