@@ -350,6 +350,62 @@ def explain(
         out.print(f"{folder}", highlight=False)
 
 
+TABLE_ROWS = 50  # predictions of more inputs go to a file, not the terminal
+
+
+@app.command(rich_help_panel=RUN_PANEL)
+@user_errors
+def predict(
+    runs_and_inputs: Annotated[list[str], typer.Argument(
+        metavar="RUN [RUN...] INPUT...", help="A run folder (several with --ensemble), then image files, folders, globs, "
+        "CSV tables with the run's columns or .npz/.pt arrays.")],
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the predictions to this .csv or .jsonl "
+                                                      f"(default: a table for up to {TABLE_ROWS} inputs, else predictions.csv).")] = None,
+    top_k: Annotated[int, typer.Option(help="Classifiers: list the K most probable classes of each input.")] = 1,
+    batch_size: Annotated[Optional[int], typer.Option(help="Inputs per batch (default: the run's train.eval_batch_size).")] = None,
+    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    threshold: Annotated[Optional[float], typer.Option(
+        help="Two-class runs: answer class 1 when its probability reaches this (default 0.5).")] = None,
+    reject_margin: Annotated[Optional[float], typer.Option(
+        help="The reject option: answer 'rejected' when the two largest probabilities differ by less than this.")] = None,
+    ensemble: Annotated[Optional[str], typer.Option(help="Predict with the runs as a committee: vote or mean.")] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="List unreadable inputs and predict the rest.")] = False,
+    device: Device = None,
+) -> None:
+    """A trained run's answers on new inputs: the class, its probability and the top k, or the predicted values;
+    inputs are read, resized and standardised exactly as the run's data was."""
+    from dlx import api
+    from dlx.predict import output
+
+    runs, inputs = api.split_runs(runs_and_inputs)
+    options = api.PredictOptions(checkpoint=checkpoint, top_k=top_k, batch_size=batch_size, threshold=threshold,
+                                 reject_margin=reject_margin, ensemble=ensemble, skip_bad=skip_bad, device=device)
+    with _progress() as on_batch:
+        result = api.predict(runs, inputs, options, out=out_file, on_batch=on_batch, keep_up_to=TABLE_ROWS)
+    for name, reason in result.skipped:
+        err.print(f"[yellow]skipped[/] {escape(name)}: {escape(reason)}", highlight=False, soft_wrap=True)
+    if result.written is not None:
+        err.print(f"wrote {result.count} predictions to {result.written}", highlight=False, soft_wrap=True)
+    else:
+        out.print(output.table(result.rows, f"{runs[0] if len(runs) == 1 else f'committee ({ensemble})'}: "
+                                            f"{result.count} predictions"))
+
+
+def _progress():
+    """A progress bar on stderr for long inputs (shown after the first seconds), as on_batch(done, total)."""
+    from contextlib import contextmanager
+
+    from rich.progress import Progress
+
+    @contextmanager
+    def bar():
+        with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
+            task = progress.add_task("predicting", total=None)
+            yield lambda done, total: progress.update(task, completed=done, total=total)
+
+    return bar()
+
+
 @app.command(rich_help_panel=RUN_PANEL)
 @user_errors
 def generate(
