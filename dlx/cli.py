@@ -408,6 +408,34 @@ def _progress():
 
 @app.command(rich_help_panel=RUN_PANEL)
 @user_errors
+def export(
+    run: Annotated[Path, typer.Argument(help="A run folder, e.g. runs/digits_cnn.")],
+    format: Annotated[str, typer.Option("--format", help="torchscript or onnx.")] = "torchscript",
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="The file to write (default: RUN/export/model.pt "
+                                                      "or model.onnx).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Run the file on the test split and compare with dlx's own "
+                                        "predictions; fails above a difference of 1e-4.")] = False,
+    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+) -> None:
+    """A file that runs without dlx (TorchScript or ONNX): raw pixels in [0, 255] or raw feature values in,
+    probabilities or values out, any batch size; class names, input shape, run and config inside."""
+    from dlx import export as exporting
+    from dlx.errors import DlxError
+
+    written = exporting.export(run, format, out_file, checkpoint)
+    out.print(f"wrote {written}", highlight=False, soft_wrap=True)
+    if check:
+        result = exporting.check(run, written, format, checkpoint)
+        same = "" if result.same_class is None else f"; identical predicted classes: {result.same_class:.2%}"
+        out.print(f"check on {result.examples} test examples: largest absolute difference {result.max_difference:.3g}"
+                  f"{same}", highlight=False)
+        if not result.passed:
+            raise DlxError(f"--check: the exported file differs from dlx by {result.max_difference:.3g}, more than "
+                           f"{exporting.TOLERANCE:g}")
+
+
+@app.command(rich_help_panel=RUN_PANEL)
+@user_errors
 def generate(
     run: Annotated[Path, typer.Argument(help="A language-model run folder, e.g. runs/shakespeare_char_gpt.")],
     prompt: Annotated[Optional[str], typer.Option(help="Text to continue (default: a newline).")] = None,
