@@ -43,3 +43,33 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# tiny trained runs shared by the predict, export and API tests: seconds in all
+TRAINED = {
+    "digits_cnn": ("digits_cnn.yaml", FAST),
+    "digits_mlp": ("digits_mlp.yaml", ["train.epochs=3", "model.sizes=32", "train.device=cpu"]),
+    "iris_mlp": ("iris_mlp.yaml", ["train.epochs=20", "train.device=cpu"]),
+    "oak_regression": ("oak_regression.yaml", ["train.epochs=20", "train.device=cpu"]),
+    "conv_autoencoder": ("digits_autoencoder.yaml", ["model.name=conv_autoencoder", "model.channels=8-4",
+                                                     "train.epochs=2", "train.device=cpu"]),
+}
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory) -> dict[str, Path]:
+    """Run folders of TRAINED by name, trained on one thread."""
+    import torch
+
+    from dlx import build  # noqa: F401  (registers every entry)
+    from dlx.config import load
+    from dlx.train import loop
+
+    root = tmp_path_factory.mktemp("trained") / "runs"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return {name: loop.start(load(EXPERIMENTS / file, [*overrides, f"name={name}"]), root, quiet=True)[0].path
+                for name, (file, overrides) in TRAINED.items()}
+    finally:
+        torch.set_num_threads(threads)
