@@ -37,7 +37,7 @@ def read_pixels(path: Path | str, in_shape: tuple[int, ...], what: str) -> np.nd
     opened = open_image(path, what)  # over PIL's pixel limit (about 89 million) refused, not decoded
     grey_file = opened.mode in GREY_MODES
     if channels == 1 and grey_file:  # decoded as it is stored: no RGB copy of a grey image
-        image = opened.convert("L")
+        image = opened if opened.mode == "L" else opened.convert("L")
     elif channels in (1, 3):
         image = opened.convert("RGB")
     else:

