@@ -217,6 +217,6 @@ def test_the_api_reads_a_run(trained_runs):
         dlx.open_run(trained_runs["iris_mlp"].parent / "nothing")
 
 
-def test_import_dlx_loads_no_torch():
-    code = "import sys, dlx; dlx.DlxError; assert 'torch' not in sys.modules, 'torch imported'"
+def test_import_dlx_and_its_command_line_load_no_torch():
+    code = "import sys, dlx, dlx.cli; dlx.DlxError; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
