@@ -18,7 +18,6 @@ from dlx.errors import DlxError
 from dlx.predict import output
 from dlx.predict.inputs import Batch, Inputs, Table
 from dlx.predict.output import Row
-from dlx.run.trained import Trained, open_trained
 
 DEFAULT_OUT = "predictions.csv"
 
@@ -60,7 +59,8 @@ class Predictor:
 
     def __init__(self, runs: list[Path], options: Options):
         self.options = options
-        self.members = _load(runs, options)
+        self.members = committee.open_runs(runs, options.ensemble, options.checkpoint, [], "test", "predict",
+                                           options.device)
         self.spec = self.members[0].spec
         if self.spec.task == LANGUAGE:
             raise DlxError(f"{runs[0]} is a language model: it continues text; use `dlx generate {runs[0]}`")
@@ -156,20 +156,6 @@ def _run(predictor: Predictor, found: Inputs, result: Predictions, on_batch: Cal
         result.count += len(rows)
         if on_batch is not None:
             on_batch(result.count, total)
-
-
-def _load(runs: list[Path], options: Options) -> list[Trained]:
-    if options.ensemble is None:
-        if len(runs) > 1:
-            raise DlxError(f"{len(runs)} runs given: predict with them as a committee with --ensemble vote or mean")
-        trained = open_trained(runs[0], options.checkpoint, device=options.device)
-        trained.require_objective("supervised", "dlx predict")
-        return [trained]
-    if options.ensemble not in committee.MODES:
-        raise DlxError(f"--ensemble '{options.ensemble}': choose vote or mean")
-    if len(runs) < 2:
-        raise DlxError("--ensemble: a committee needs two or more runs")
-    return committee.load_members(runs, options.checkpoint, [], "test")
 
 
 def _check(options: Options, spec: DataSpec) -> None:
