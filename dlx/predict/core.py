@@ -83,6 +83,9 @@ class Predictor:
         for member, standardizer in zip(self.members, self.standardizers):
             inputs = x.to(member.device, torch.float32)
             out = member.model(standardizer(inputs) if standardizer is not None else inputs)
+            if self.spec.task == CLASSIFICATION and out.dim() != 2:
+                raise DlxError(f"{member.run.path}: its model answers per step (outputs of shape {tuple(out.shape[1:])}); "
+                               f"dlx predict gives one answer per input: use dlx evaluate")
             answers.append(out.softmax(dim=1) if self.spec.task == CLASSIFICATION else out.flatten(1))
         combined = committee.combine(answers, self.options.ensemble, self.spec.task) if self.options.ensemble else answers[0]
         return combined.float().cpu()
