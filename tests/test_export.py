@@ -93,3 +93,21 @@ def test_a_run_of_another_objective_is_refused(tmp_path):
     for command in (["export", str(run.path)], ["predict", str(run.path), str(run.path / "config.yaml")]):
         result = runner.invoke(app, command)
         assert result.exit_code == 2 and "needs a run trained with objective 'supervised'" in result.output, result.output
+
+
+def test_a_language_model_is_refused_by_export_and_predict(tmp_path):
+    from dlx import build  # noqa: F401
+    from dlx.config import validate
+    from dlx.train import loop
+
+    (tmp_path / "t.txt").write_text("the cat sat on the mat.\n" * 40)
+    config = validate({
+        "name": "lm", "data": {"name": "text", "path": str(tmp_path / "t.txt"), "block_size": 8, "steps_per_epoch": 2,
+                               "eval_windows": 4, "split": [0.8, 0.1, 0.1]},
+        "model": {"name": "gpt", "width": 8, "heads": 2, "layers": 1}, "train": {"epochs": 1, "batch_size": 4, "device": "cpu"},
+    })
+    run, _ = loop.start(config, tmp_path / "runs", quiet=True)
+    for command, message in ((["export", str(run.path)], "is a language model"),
+                             (["predict", str(run.path), str(tmp_path / "t.txt")], "use `dlx generate")):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2 and message in result.output, result.output
