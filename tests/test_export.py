@@ -63,6 +63,7 @@ def test_the_onnx_file_classifies_a_raw_image_without_dlx(trained_runs, tmp_path
     assert answer["sum"] == pytest.approx(1.0, abs=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 def test_the_torchscript_file_carries_its_metadata(trained_runs, tmp_path):
     out = tmp_path / "iris.pt"
     assert runner.invoke(app, ["export", str(trained_runs["iris_mlp"]), "--out", str(out)]).exit_code == 0

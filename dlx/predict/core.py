@@ -3,6 +3,7 @@ statistics, the model's answer, and one row per input: the class, its probabilit
 with the two-class threshold and the reject option), or the value(s) (regression)."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,7 @@ class Predictor:
         self.standardizers = [m.standardizer for m in self.members]
         self.has_targets = False  # some inputs carry a true answer: every row gets a target, empty where unknown
 
+    @functools.cache  # noqa: B019  (one predictor per command: read the training data once for every CSV given)
     def table(self) -> Table:
         """The run's table columns, read from its dataset (the training CSV's header and words)."""
         from dlx import build
