@@ -2,6 +2,7 @@
 become exit codes: a DlxError is one line on stderr and exit code 2."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -391,19 +392,14 @@ def predict(
                                             f"{result.count} predictions"))
 
 
+@contextlib.contextmanager
 def _progress():
-    """A progress bar on stderr for long inputs (shown after the first seconds), as on_batch(done, total)."""
-    from contextlib import contextmanager
-
+    """A progress bar on stderr (when it is a terminal) that follows on_batch(done, total); gone when done."""
     from rich.progress import Progress
 
-    @contextmanager
-    def bar():
-        with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
-            task = progress.add_task("predicting", total=None)
-            yield lambda done, total: progress.update(task, completed=done, total=total)
-
-    return bar()
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("predicting", total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
 @app.command(rich_help_panel=RUN_PANEL)

@@ -185,6 +185,8 @@ def test_skip_bad_lists_the_bad_files_and_predicts_the_rest(trained_runs, digit_
     assert "skipped" in result.output and "bad.png" in result.output
     rows = dlx.open_run(trained_runs["digits_cnn"]).predict([folder / "0000.png", bad], skip_bad=True)
     assert [r["predicted"] for r in rows.rows] == [str(classes[0])] and rows.skipped[0][0] == str(bad)
+    nothing = cli("predict", trained_runs["digits_cnn"], bad, "--skip-bad")
+    assert nothing.exit_code == 2 and "none of the 1 inputs could be read" in nothing.output
 
 
 @pytest.mark.parametrize("args, message", [

@@ -132,6 +132,8 @@ def predict(runs: list[Path | str] | Path | str, inputs: list[str | Path] | str 
     texts = [str(inputs)] if isinstance(inputs, (str, Path)) else [str(i) for i in inputs]
     predictor = Predictor(runs, options)
     found = Inputs(predictor.spec, predictor.table, options.skip_bad).add(texts)
+    if not len(found):
+        raise DlxError(f"none of the {len(found.bad)} inputs could be read; the first: {found.bad[0][1]}")
     predictor.has_targets = found.has_targets
     result = Predictions(predictor.spec, skipped=found.bad)
     if out is None and keep_up_to is not None and len(found) > keep_up_to:
