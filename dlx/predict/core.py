@@ -132,8 +132,6 @@ def predict(runs: list[Path | str] | Path | str, inputs: list[str | Path] | str 
     texts = [str(inputs)] if isinstance(inputs, (str, Path)) else [str(i) for i in inputs]
     predictor = Predictor(runs, options)
     found = Inputs(predictor.spec, predictor.table, options.skip_bad).add(texts)
-    if not len(found):
-        raise DlxError(f"none of the {len(found.bad)} inputs could be read; the first: {found.bad[0][1]}")
     predictor.has_targets = found.has_targets
     result = Predictions(predictor.spec, skipped=found.bad)
     if out is None and keep_up_to is not None and len(found) > keep_up_to:
@@ -163,6 +161,8 @@ def _run(predictor: Predictor, found: Inputs, result: Predictions, on_batch: Cal
         result.count += len(rows)
         if on_batch is not None:
             on_batch(result.count, total)
+    if not result.count and found.bad:  # nothing predicted: no empty file, and an exit code that says so
+        raise DlxError(f"none of the {len(found.bad)} inputs could be read; the first: {found.bad[0][1]}")
 
 
 def _check(options: Options, spec: DataSpec) -> None:
