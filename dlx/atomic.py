@@ -6,8 +6,10 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 
 def _umask() -> int:
@@ -24,16 +26,19 @@ FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file; mkstemp's ow
 TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, sync it, then rename: readers see the old file or the new one.
-    A failure (a full disk, no permission) leaves the earlier file as it was and names `path`, not the temporary."""
+@contextmanager
+def replacing(path: Path, mode: str = "wb") -> Iterator[IO]:
+    """A temporary file beside `path`, open for writing; synced and renamed to `path` when the block ends without
+    an error, deleted otherwise: readers see the old file or the whole new one, and a file can be written as it
+    grows. A failure (a full disk, no permission) leaves the earlier file as it was and names `path`, not the
+    temporary."""
     path = Path(path)
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as f:
             os.fchmod(f.fileno(), FILE_MODE)
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -43,6 +48,12 @@ def write_atomic(path: Path, data: bytes) -> None:
         if isinstance(e, OSError):
             raise OSError(e.errno, f"{e.strerror or e}; the earlier file, if any, is unchanged", str(path)) from None
         raise
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` whole or not at all (see `replacing`)."""
+    with replacing(path) as f:
+        f.write(data)
 
 
 def write_json(path: Path, data: Any) -> Path:

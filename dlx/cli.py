@@ -2,6 +2,7 @@
 become exit codes: a DlxError is one line on stderr and exit code 2."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -341,6 +342,85 @@ def explain(
                                      settings=settings or [], layer=layer, out=out_dir, which=checkpoint, device=device,
                                      smooth=smooth):
         out.print(f"{folder}", highlight=False)
+
+
+TABLE_ROWS = 50  # predictions of more inputs go to a file, not the terminal
+
+
+@app.command(rich_help_panel=RUN_PANEL)
+@user_errors
+def predict(
+    runs_and_inputs: Annotated[list[str], typer.Argument(
+        metavar="RUN [RUN...] INPUT...", help="A run folder (several with --ensemble), then image files, folders, globs, "
+        "CSV tables with the run's columns or .npz/.pt arrays.")],
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="Write the predictions to this .csv or .jsonl "
+                                                      f"(default: a table for up to {TABLE_ROWS} inputs, else predictions.csv).")] = None,
+    top_k: Annotated[int, typer.Option(help="Classifiers: list the K most probable classes of each input.")] = 1,
+    batch_size: Annotated[Optional[int], typer.Option(help="Inputs per batch (default: the run's train.eval_batch_size).")] = None,
+    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    threshold: Annotated[Optional[float], typer.Option(
+        help="Two-class runs: answer class 1 when its probability reaches this (default 0.5).")] = None,
+    reject_margin: Annotated[Optional[float], typer.Option(
+        help="The reject option: answer 'rejected' when the two largest probabilities differ by less than this.")] = None,
+    ensemble: Annotated[Optional[str], typer.Option(help="Predict with the runs as a committee: vote or mean.")] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="List unreadable inputs and predict the rest.")] = False,
+    device: Device = None,
+) -> None:
+    """A trained run's answers on new inputs: the class, its probability and the top k, or the predicted values;
+    inputs are read, resized and standardised exactly as the run's data was."""
+    from dlx import api
+    from dlx.predict import output
+
+    runs, inputs = api.split_runs(runs_and_inputs)
+    options = api.PredictOptions(checkpoint=checkpoint, top_k=top_k, batch_size=batch_size, threshold=threshold,
+                                 reject_margin=reject_margin, ensemble=ensemble, skip_bad=skip_bad, device=device)
+    with _progress() as on_batch:
+        result = api.predict(runs, inputs, options, out=out_file, on_batch=on_batch, keep_up_to=TABLE_ROWS)
+    for name, reason in result.skipped:
+        err.print(f"[yellow]skipped[/] {escape(name)}: {escape(reason)}", highlight=False, soft_wrap=True)
+    if result.written is not None:
+        err.print(f"wrote {result.count} predictions to {result.written}", highlight=False, soft_wrap=True)
+    else:
+        out.print(output.table(result.rows, f"{runs[0] if len(runs) == 1 else f'committee ({ensemble})'}: "
+                                            f"{result.count} predictions"))
+
+
+@contextlib.contextmanager
+def _progress():
+    """A progress bar on stderr (when it is a terminal) that follows on_batch(done, total); gone when done."""
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("predicting", total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
+
+
+@app.command(rich_help_panel=RUN_PANEL)
+@user_errors
+def export(
+    run: Annotated[Path, typer.Argument(help="A run folder, e.g. runs/digits_cnn.")],
+    format: Annotated[str, typer.Option("--format", help="torchscript or onnx.")] = "torchscript",
+    out_file: Annotated[Optional[Path], typer.Option("--out", help="The file to write (default: RUN/export/model.pt "
+                                                      "or model.onnx).")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Run the file on the test split and compare with dlx's own "
+                                        "predictions; fails above a difference of 1e-4.")] = False,
+    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+) -> None:
+    """A file that runs without dlx (TorchScript or ONNX): raw pixels in [0, 255] or raw feature values in,
+    probabilities or values out, any batch size; class names, input shape, run and config inside."""
+    from dlx import export as exporting
+    from dlx.errors import DlxError
+
+    written = exporting.export(run, format, out_file, checkpoint)
+    out.print(f"wrote {written}", highlight=False, soft_wrap=True)
+    if check:
+        result = exporting.check(run, written, format, checkpoint)
+        same = "" if result.same_class is None else f"; identical predicted classes: {result.same_class:.2%}"
+        out.print(f"check on {result.examples} test examples: largest absolute difference {result.max_difference:.3g}"
+                  f"{same}", highlight=False)
+        if not result.passed:
+            raise DlxError(f"--check: the exported file differs from dlx by {result.max_difference:.3g}, more than "
+                           f"{exporting.TOLERANCE:g}")
 
 
 @app.command(rich_help_panel=RUN_PANEL)

@@ -25,11 +25,28 @@ def split_of(trained: Trained, split: str) -> dict:
             "split seed": trained.config.seed if data.split_seed is None else data.split_seed}
 
 
-def load_members(paths: list[Path], which: str, data_overrides: list[str], split: str) -> list[Trained]:
+def open_runs(paths: list[Path], ensemble: Mode | None, which: str, data_overrides: list[str], split: str, command: str,
+              device: str | None = None) -> list[Trained]:
+    """The one run given (ensemble None) or the members of a committee, each trained with the supervised objective."""
+    if ensemble is None:
+        if len(paths) > 1:
+            raise DlxError(f"{len(paths)} runs given: {command} them as a committee with --ensemble vote or --ensemble mean")
+        trained = open_trained(paths[0], which, data_overrides, device)
+        trained.require_objective("supervised", f"dlx {command}")
+        return [trained]
+    if ensemble not in MODES:
+        raise DlxError(f"--ensemble '{ensemble}': choose vote or mean")
+    if len(paths) < 2:
+        raise DlxError("--ensemble: a committee needs two or more runs")
+    return load_members(paths, which, data_overrides, split, device)
+
+
+def load_members(paths: list[Path], which: str, data_overrides: list[str], split: str,
+                 device: str | None = None) -> list[Trained]:
     """Every member, or a DlxError naming the first one whose data or split differs from the first member's."""
     if len(set(map(Path.resolve, map(Path, paths)))) < len(paths):
         raise DlxError("a committee member is listed twice; give each run once")
-    members = [open_trained(path, which, data_overrides) for path in paths]
+    members = [open_trained(path, which, data_overrides, device) for path in paths]
     for member in members:
         member.require_objective("supervised", "a committee")
     first = split_of(members[0], split)

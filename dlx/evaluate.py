@@ -23,7 +23,7 @@ from dlx.atomic import write_json
 from dlx.config import plain_name
 from dlx.errors import DlxError
 from dlx.metrics import DEFAULTS
-from dlx.run.trained import Trained, open_trained
+from dlx.run.trained import Trained
 
 SPLITS = ("train", "val", "test")
 
@@ -198,17 +198,8 @@ def _load(runs: list[Path], request: Request) -> list[Trained]:
         if crossval.is_parent(run):
             raise DlxError(f"{run} is a cross-validation: evaluate one fold ({run}/fold-1) or its folds as a committee "
                            f"on the test split they share ({run}/fold-* --ensemble mean)")
-    if request.ensemble is None:
-        if len(runs) > 1:
-            raise DlxError(f"{len(runs)} runs given: evaluate them as a committee with --ensemble vote or --ensemble mean")
-        trained = open_trained(runs[0], request.checkpoint, request.data_overrides)
-        trained.require_objective("supervised", "dlx evaluate")
-        return [trained]
-    if request.ensemble not in committee.MODES:
-        raise DlxError(f"--ensemble '{request.ensemble}': choose vote or mean")
-    if len(runs) < 2:
-        raise DlxError("--ensemble: a committee needs two or more runs")
-    return committee.load_members(runs, request.checkpoint, request.data_overrides, request.split)
+    return committee.open_runs(runs, request.ensemble, request.checkpoint, request.data_overrides, request.split,
+                               "evaluate")
 
 
 def _check(request: Request, spec: DataSpec) -> None:

@@ -17,6 +17,13 @@ FAST = ["train.epochs=3", "model.width=8", "model.hidden=32", "train.device=cpu"
 TINY_MLP = ["model.name=mlp", "model.sizes=16", "train.batch_size=512", "eval.metrics=[accuracy]", "train.device=cpu"]
 
 
+def fast(*overrides: str) -> list[str]:
+    """FAST, then `overrides`. FAST's model settings are the CNN's: a test that switches the model sets its own (a
+    setting the new model does not take is an error, not dropped)."""
+    switched = any(o.startswith("model.name=") for o in overrides)
+    return [*(o for o in FAST if not (switched and o.startswith("model."))), *overrides]
+
+
 @pytest.fixture
 def runs_dir(tmp_path: Path) -> Path:
     return tmp_path / "runs"
@@ -27,11 +34,7 @@ def fast_config():
     from dlx.config import load
 
     def make(*overrides: str, experiment: str = "digits_cnn.yaml"):
-        # FAST's model settings are the CNN's: a test that switches the model sets its own (a setting the new model
-        # does not take is an error, not dropped)
-        switched = any(o.startswith("model.name=") for o in overrides)
-        return load(EXPERIMENTS / experiment, [*(o for o in FAST if not (switched and o.startswith("model."))),
-                                               *overrides])
+        return load(EXPERIMENTS / experiment, fast(*overrides))
 
     return make
 
@@ -68,3 +71,32 @@ DEVICES = [
 def device(request) -> str:
     """The name of a device to train on: "cpu", and "cuda" where there is one."""
     return request.param
+
+
+# tiny trained runs shared by the predict, export and API tests: seconds in all
+TRAINED = {
+    "digits_cnn": ("digits_cnn.yaml", FAST),
+    "digits_mlp": ("digits_mlp.yaml", ["train.epochs=3", "model.sizes=32", "train.device=cpu"]),
+    "iris_mlp": ("iris_mlp.yaml", ["train.epochs=20", "train.device=cpu"]),
+    "oak_regression": ("oak_regression.yaml", ["train.epochs=20", "train.device=cpu"]),
+    "conv_autoencoder": ("digits_autoencoder.yaml", ["model.name=conv_autoencoder", "model.channels=8-4",
+                                                     "train.epochs=2", "train.device=cpu"]),
+}
+
+
+@pytest.fixture(scope="session")
+def trained_runs(tmp_path_factory) -> dict[str, Path]:
+    """Run folders of TRAINED by name, trained on one thread."""
+    import torch
+
+    from dlx.config import load
+    from dlx.train import loop
+
+    root = tmp_path_factory.mktemp("trained") / "runs"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return {name: loop.start(load(EXPERIMENTS / file, [*overrides, f"name={name}"]), root, quiet=True)[0].path
+                for name, (file, overrides) in TRAINED.items()}
+    finally:
+        torch.set_num_threads(threads)

@@ -12,7 +12,7 @@ from dlx.train import loop
 from tests.conftest import EXPERIMENTS
 
 # no dropout and no batch norm: then two processes and one see the same mathematics
-MLP = ["model.name=mlp", "model.sizes=32", "train.epochs=3", "schedule.name=constant", "train.device=cpu",
+MLP = ["model.name=mlp", "model.sizes=32", "model.dropout=0", "train.epochs=3", "schedule.name=constant", "train.device=cpu",
        "optimizer.name=sgd", "optimizer.lr=0.1", "optimizer.momentum=0.9"]
 
 

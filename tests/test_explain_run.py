@@ -19,7 +19,7 @@ from dlx.explain.base import to_input_size
 from dlx.explain.inputs import read_image
 from dlx.registry import explainers
 from dlx.run.trained import open_trained
-from tests.conftest import EXPERIMENTS, FAST
+from tests.conftest import EXPERIMENTS, fast
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 runner = CliRunner()
@@ -44,7 +44,7 @@ def runs(tmp_path_factory, one_thread) -> dict[str, Path]:
     }
     made = {}
     for name, overrides in variants.items():
-        run, _ = loop.start(load(EXPERIMENTS / "digits_cnn.yaml", [*FAST, *overrides, f"name={name}"]), root, quiet=True)
+        run, _ = loop.start(load(EXPERIMENTS / "digits_cnn.yaml", [*fast(*overrides), f"name={name}"]), root, quiet=True)
         made[name] = run.path
     return made
 

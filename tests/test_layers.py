@@ -22,8 +22,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("run",),
     ("train",),
     ("generate", "explain", "lr_find", "schedule_plot"),
-    ("analysis", "committee", "gallery", "crossval", "evaluate"),
+    ("analysis", "committee", "gallery", "crossval", "evaluate", "predict", "export"),
     ("runs_table", "compare", "sweep"),
+    ("api",),
     ("cli", "__main__"),
 ]
 
@@ -42,6 +43,10 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def is_module(name: str) -> bool:
+    return (PACKAGE / f"{name}.py").is_file() or (PACKAGE / name).is_dir()
+
+
 def imported(path: Path) -> list[tuple[int, str]]:
     """(line, module below dlx) for every dlx import in the file, `from dlx import x` counted as module x."""
     found = []
@@ -49,8 +54,8 @@ def imported(path: Path) -> list[tuple[int, str]]:
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            if node.module == "dlx":
-                found += [(node.lineno, f"dlx.{alias.name}") for alias in node.names]
+            if node.module == "dlx":  # a submodule, or a name the package itself defines (dlx.CallablePackage)
+                found += [(node.lineno, f"dlx.{alias.name}" if is_module(alias.name) else "dlx") for alias in node.names]
             else:
                 found.append((node.lineno, node.module))
     return [(line, name.removeprefix("dlx").removeprefix(".")) for line, name in sorted(found)

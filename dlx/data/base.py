@@ -31,6 +31,14 @@ class DataSpec:
         return len(self.in_shape) == 3
 
 
+@dataclass(frozen=True)
+class Column:
+    """A table's column as a model's inputs hold it: one number, or a word one-hot encoded over `levels`."""
+
+    name: str
+    levels: tuple[str, ...] = ()
+
+
 @dataclass
 class ArrayData:
     """A dataset that fits in memory, as a registered dataset returns it."""
@@ -41,6 +49,8 @@ class ArrayData:
     class_names: tuple[str, ...] = ()
     test: tuple[Tensor, Tensor] | None = None  # an official test split shipped with the data (MNIST's 10k)
     source: str = ""  # where the data came from, for messages: "data.path: arrays.npz"
+    columns: tuple[Column, ...] = ()  # tables: the feature columns in the order of x's features (read back by predict)
+    target: str = ""  # tables: the target column's name
 
     def spec(self) -> DataSpec:
         if self.task == CLASSIFICATION:
@@ -54,7 +64,7 @@ class ArrayData:
     def as_reconstruction(self) -> ArrayData:
         """The same inputs with themselves as targets (data.reconstruct: true), for autoencoders."""
         test = None if self.test is None else (self.test[0], self.test[0])
-        return ArrayData(self.x, self.x, RECONSTRUCTION, test=test, source=self.source)
+        return ArrayData(self.x, self.x, RECONSTRUCTION, test=test, source=self.source, columns=self.columns)
 
 
 def split_indices(y: Tensor, fractions: tuple[float, float, float], seed: int, stratify: bool) -> list[Tensor]:

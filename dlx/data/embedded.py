@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dlx.data.base import CLASSIFICATION, REGRESSION, ArrayData
+from dlx.data.base import CLASSIFICATION, REGRESSION, ArrayData, Column
 from dlx.registry import datasets
 
 
@@ -17,10 +17,12 @@ def _scikit_learn():
 
 def _table(bunch, task: str) -> ArrayData:
     x = torch.as_tensor(np.asarray(bunch.data, dtype=np.float32))
+    columns = tuple(Column(str(name)) for name in bunch.feature_names)
     if task == CLASSIFICATION:
         y = torch.as_tensor(bunch.target, dtype=torch.long)
-        return ArrayData(x, y, task, tuple(str(n) for n in bunch.target_names))
-    return ArrayData(x, torch.as_tensor(bunch.target, dtype=torch.float32).reshape(len(x), -1), task)
+        return ArrayData(x, y, task, tuple(str(n) for n in bunch.target_names), columns=columns, target="target")
+    return ArrayData(x, torch.as_tensor(bunch.target, dtype=torch.float32).reshape(len(x), -1), task, columns=columns,
+                     target="target")
 
 
 @datasets.register("digits", "8x8 grey images of handwritten digits (1797, 10 classes); scikit-learn, embedded")

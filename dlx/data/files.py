@@ -20,7 +20,7 @@ from pydantic import Field
 from PIL import Image
 from torch import Tensor
 
-from dlx.data.base import CLASSIFICATION, REGRESSION, ArrayData
+from dlx.data.base import CLASSIFICATION, REGRESSION, ArrayData, Column
 from dlx.data.checks import require_memory
 from dlx.data.images import open_image
 from dlx.errors import DlxError, did_you_mean
@@ -184,16 +184,20 @@ def csv(*, path: str, target: str, task: Task = "auto", delimiter: Annotated[str
     numbers = {name: _numbers(name, values, lines, file) for name, values in columns.items()}
     features = [numbers[name][:, None] if numbers[name] is not None else _one_hot(name, values, file)
                 for name, values in columns.items() if name != target]
+    described = tuple(Column(name, () if numbers[name] is not None else tuple(_levels(values)[1]))
+                      for name, values in columns.items() if name != target)
     if not features:
         raise DlxError(f"data.path: {file} has no feature columns besides '{target}'")
     x = torch.as_tensor(np.concatenate(features, axis=1))
     source = f"data.path: {file}"
     if _is_classes(numbers[target], task):
         codes, levels = _levels(columns[target])
-        return ArrayData(x, torch.as_tensor(codes), CLASSIFICATION, tuple(levels), source=source)
+        return ArrayData(x, torch.as_tensor(codes), CLASSIFICATION, tuple(levels), source=source, columns=described,
+                         target=target)
     if numbers[target] is None:
         raise DlxError(f"data.target: column '{target}' holds words, which cannot be regression targets")
-    return ArrayData(x, torch.as_tensor(numbers[target][:, None]), REGRESSION, source=source)
+    return ArrayData(x, torch.as_tensor(numbers[target][:, None]), REGRESSION, source=source, columns=described,
+                     target=target)
 
 
 ARRAYS = ("x", "y", "x_test", "y_test")  # what a tensors file may hold
@@ -201,26 +205,26 @@ NUMPY_KINDS = {"b": "booleans", "i": "integers", "u": "integers", "f": "floats",
 READ_ERRORS = (OSError, ValueError, RuntimeError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError)
 
 
-def _names(names: list, file: Path) -> None:
+def _names(names: list, file: Path, what: str) -> None:
     """Only the arrays dlx reads, by name: anything else in the file is refused rather than ignored."""
     odd = [repr(n) for n in names if not isinstance(n, str)]
     if odd:
-        raise DlxError(f"data.path: {file} has keys that are not names ({', '.join(odd[:3])}); save a dict with the "
+        raise DlxError(f"{what}: {file} has keys that are not names ({', '.join(odd[:3])}); save a dict with the "
                        f"keys {', '.join(ARRAYS)}")
     for name in names:
         if name not in ARRAYS:
-            raise DlxError(f"data.path: {file} holds '{name}', which dlx does not read{did_you_mean(name, ARRAYS)}; "
+            raise DlxError(f"{what}: {file} holds '{name}', which dlx does not read{did_you_mean(name, ARRAYS)}; "
                            f"a tensors file holds x and y, optionally x_test and y_test, and nothing else")
 
 
-def _npz_headers(file: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+def _npz_headers(file: Path, what: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """Each member's shape and dtype, from its .npy header: read before any array, so neither a zip bomb nor an
     array of text or Python objects is ever loaded."""
     readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
     headers = {}
     with zipfile.ZipFile(file) as archive:
         members = archive.infolist()
-        _names([m.filename.removesuffix(".npy") for m in members], file)
+        _names([m.filename.removesuffix(".npy") for m in members], file, what)
         for member in members:
             with archive.open(member) as stream:
                 version = np.lib.format.read_magic(stream)
@@ -231,45 +235,45 @@ def _npz_headers(file: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     return headers
 
 
-def _npz(file: Path) -> dict[str, Tensor]:
-    headers = _npz_headers(file)
+def _npz(file: Path, what: str) -> dict[str, Tensor]:
+    headers = _npz_headers(file, what)
     for name, (shape, dtype) in headers.items():
         if dtype.kind not in NUMPY_KINDS:
-            raise DlxError(f"data.path: {file}: '{name}' holds {dtype} values (text, dates or objects), not numbers")
+            raise DlxError(f"{what}: {file}: '{name}' holds {dtype} values (text, dates or objects), not numbers")
     # each array as stored, then as float32 or int64
     require_memory(sum(math.prod(shape) * (dtype.itemsize + 8) for shape, dtype in headers.values()),
-                   f"data.path: {file}'s arrays", "use a smaller file")
+                   f"{what}: {file}'s arrays", "use a smaller file")
     with np.load(file, allow_pickle=False) as arrays:
         return {k: torch.as_tensor(arrays[k]) for k in arrays.files}
 
 
-def _pt(file: Path) -> dict[str, Tensor]:
-    require_memory(file.stat().st_size * 2, f"data.path: {file}", "use a smaller file")  # as stored, then as float32
+def _pt(file: Path, what: str) -> dict[str, Tensor]:
+    require_memory(file.stat().st_size * 2, f"{what}: {file}", "use a smaller file")  # as stored, then as float32
     try:
         loaded = torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:  # torch's text advises weights_only=False, which could run the file's code
         if "Unsupported global" not in str(e):  # no refused object: damage, or not torch.save's format at all
-            raise DlxError(f"data.path: {file} cannot be read (not a file torch.save wrote, or a damaged one)") from None
-        raise DlxError(f"data.path: {file} holds Python objects besides tensors, which dlx does not load (they could "
+            raise DlxError(f"{what}: {file} cannot be read (not a file torch.save wrote, or a damaged one)") from None
+        raise DlxError(f"{what}: {file} holds Python objects besides tensors, which dlx does not load (they could "
                        f"run code); save a dict of tensors: torch.save({{'x': x, 'y': y}}, path)") from None
     if not isinstance(loaded, dict):
-        raise DlxError(f"data.path: {file} holds a {type(loaded).__name__}, not a dict of tensors")
-    _names(list(loaded), file)
+        raise DlxError(f"{what}: {file} holds a {type(loaded).__name__}, not a dict of tensors")
+    _names(list(loaded), file, what)
     odd = next((name for name, value in loaded.items() if not isinstance(value, Tensor)), None)
     if odd is not None:
-        raise DlxError(f"data.path: {file}: '{odd}' holds a {type(loaded[odd]).__name__}, not a tensor")
+        raise DlxError(f"{what}: {file}: '{odd}' holds a {type(loaded[odd]).__name__}, not a tensor")
     return loaded
 
 
-def _load_arrays(file: Path) -> dict[str, Tensor]:
+def load_arrays(file: Path, what: str = "data.path") -> dict[str, Tensor]:
     readers = {".npz": _npz, ".pt": _pt}
     if file.suffix not in readers:
-        raise DlxError(f"data.path: {file} is neither .npz nor .pt")
+        raise DlxError(f"{what}: {file} is neither .npz nor .pt")
     try:
-        return readers[file.suffix](file)
+        return readers[file.suffix](file, what)
     except READ_ERRORS as e:
         reason = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-        raise DlxError(f"data.path: {file} cannot be read ({reason})") from None
+        raise DlxError(f"{what}: {file} cannot be read ({reason})") from None
 
 
 def _targets(y: Tensor, name: str, classify: bool, file: Path) -> Tensor:
@@ -291,7 +295,7 @@ def _targets(y: Tensor, name: str, classify: bool, file: Path) -> Tensor:
 def tensors(*, path: str, task: Task = "auto") -> ArrayData:
     """task auto: integer y is class indices, float y regression targets."""
     file = regular_file(path, ".npz or .pt file")
-    arrays = _load_arrays(file)
+    arrays = load_arrays(file)
     missing = [name for name in ARRAYS[:2] if name not in arrays]
     if missing or ("x_test" in arrays) != ("y_test" in arrays):
         missing = missing or [next(n for n in ARRAYS[2:] if n not in arrays)]

@@ -14,7 +14,7 @@ from typing import Annotated
 import torch
 from pydantic import Field
 
-from dlx.data.base import REGRESSION, ArrayData
+from dlx.data.base import REGRESSION, ArrayData, Column
 from dlx.registry import datasets
 
 A_CM, B = 1.28, 0.8  # D = A_CM * age**B
@@ -28,4 +28,5 @@ def oak(*, n: Annotated[int, Field(ge=8, le=1_000_000)] = 60, noise: Annotated[f
     generator = torch.Generator().manual_seed(seed)
     age = min_age + (max_age - min_age) * torch.rand(n, generator=generator)
     diameter = A_CM * age**B * torch.exp(noise * torch.randn(n, generator=generator))
-    return ArrayData(diameter.unsqueeze(1), age.unsqueeze(1), REGRESSION)  # x: (N, 1) cm, y: (N, 1) years
+    return ArrayData(diameter.unsqueeze(1), age.unsqueeze(1), REGRESSION,  # x: (N, 1) cm, y: (N, 1) years
+                     columns=(Column("diameter_cm"),), target="age_years")

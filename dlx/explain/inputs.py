@@ -6,15 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 
 from dlx.data.base import DataSpec, Splits, Standardizer
-from dlx.data.images import open_image
 from dlx.config import plain_name
+from dlx.data.images import read_pixels
 from dlx.errors import DlxError
-
-GREY_MODES = {"1", "L", "LA", "I", "I;16", "F"}  # a palette or RGB file is grey when its channels agree
 
 
 @dataclass
@@ -31,24 +28,8 @@ def read_image(path: Path, spec: DataSpec, standardizer: Standardizer | None, de
     if not spec.is_image:
         raise DlxError(f"--input {path}: this run's model takes tables of {spec.in_shape[0]} features, not images; "
                        f"explain rows of a split with --index")
-    channels, height, width = spec.in_shape
-    opened = open_image(path, f"--input {path}")  # over PIL's pixel limit (about 89 million) refused, not decoded
-    image, grey_file = opened.convert("RGB"), opened.mode in GREY_MODES
-    pixels = np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
-    grey = grey_file or bool(np.all(pixels == pixels[..., :1]))
-    if channels == 1:
-        if not grey:
-            raise DlxError(f"--input {path}: a colour image, but this run's model takes grey images (1 channel); "
-                           f"convert it to greyscale first")
-        pixels = pixels[..., :1]
-    elif channels == 3:
-        if grey_file:
-            raise DlxError(f"--input {path}: a greyscale image, but this run's model takes colour images "
-                           f"(3 channels); save it as RGB first")
-    else:
-        raise DlxError(f"--input {path}: this run's model takes {channels}-channel images; image files can only "
-                       f"feed grey (1) or RGB (3) models; use --index")
-    x = torch.as_tensor(pixels).permute(2, 0, 1)[None].to(device)  # (1, C, H, W)
+    pixels = read_pixels(path, spec.in_shape, f"--input {path}")
+    x = torch.as_tensor(pixels)[None].to(device)  # (1, C, H, W)
     return standardizer(x) if standardizer is not None else x
 
 

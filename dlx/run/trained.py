@@ -33,13 +33,17 @@ class Trained:
     def spec(self) -> DataSpec:
         return self.checkpoint.data_spec
 
+    @property
+    def standardizer(self) -> Standardizer | None:
+        """The train split's statistics the run's inputs are standardised with; None when it was trained on raw inputs."""
+        stats = self.checkpoint.standardizer
+        return Standardizer(stats["mean"], stats["std"]) if stats else None
+
     @cached_property
     def data(self) -> Splits:
         """The run's data splits (or the data its config now points to), standardised with the statistics the run was
         trained with; built on first use, so commands that need none (generate) never read the data."""
-        stats = self.checkpoint.standardizer
-        standardizer = Standardizer(stats["mean"], stats["std"]) if stats else None
-        data = build.splits(self.config, self.device, standardizer)
+        data = build.splits(self.config, self.device, self.standardizer)
         if data.spec.in_shape != self.spec.in_shape:
             raise DlxError(f"this data has samples of shape {data.spec.in_shape}, but {self.run.path} was trained on "
                            f"{self.spec.in_shape}")

@@ -6,11 +6,18 @@ study.py   storage, samplers, pruners, and exact trial accounting across workers
 worker.py  one worker process: claim a trial, train it, report each epoch for pruning
 engine.py  `dlx sweep`: set up, run the workers, report
 report.py  the table, importances, best.yaml and plots
+
+The package is also `dlx.sweep(sweep_file, ...)`, dlx.api.sweep (see dlx.CallablePackage).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import sys
+
+from dlx import CallablePackage
+
+sys.modules[__name__].__class__ = CallablePackage
 
 
 def worker_context() -> multiprocessing.context.BaseContext:
