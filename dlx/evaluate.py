@@ -20,7 +20,7 @@ from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 from dlx import analysis, committee, crossval, gallery, registry
 from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, DataSpec
 from dlx.errors import DlxError
-from dlx.metrics import DEFAULTS
+from dlx.metrics import DEFAULTS, top5_applies
 from dlx.run.trained import Trained, load_trained
 
 SPLITS = ("train", "val", "test")
@@ -42,9 +42,10 @@ class Request:
 
 def classification_metrics(spec: DataSpec) -> MetricCollection:
     k = spec.num_classes
+    top5 = {"top5": MulticlassAccuracy(k, top_k=5, average="micro")} if top5_applies(k) else {}
     return MetricCollection({
         "accuracy": MulticlassAccuracy(k, average="micro"),
-        "top5": MulticlassAccuracy(k, top_k=min(5, k), average="micro"),
+        **top5,
         "precision": MulticlassPrecision(k, average="macro"),
         "recall": MulticlassRecall(k, average="macro"),
         "f1": MulticlassF1Score(k, average="macro"),
@@ -80,16 +81,31 @@ def language_metrics(spec: DataSpec) -> MetricCollection:
     return MetricCollection({name: registry.metrics.get(name).build(spec) for name in DEFAULTS[LANGUAGE]})
 
 
-def measure(spec: DataSpec, outputs: Tensor, y: Tensor) -> dict[str, Tensor]:
+def decision_threshold(request: Request, spec: DataSpec) -> float | None:
+    """The decision threshold of a two-class classifier (every metric of the report answers by it); None for others."""
+    if spec.task != CLASSIFICATION or spec.num_classes != 2:
+        return None
+    return analysis.DEFAULT_THRESHOLD if request.threshold is None else request.threshold
+
+
+def measure(spec: DataSpec, outputs: Tensor, y: Tensor, threshold: float | None = None) -> dict[str, Tensor]:
+    """Every metric of the task; a two-class classifier's answers are its decisions at `threshold`."""
     kind = {CLASSIFICATION: classification_metrics, LANGUAGE: language_metrics,
             RECONSTRUCTION: reconstruction_metrics}.get(spec.task, regression_metrics)
     metrics = kind(spec).to(outputs.device)
-    metrics.update(outputs, y)
+    metrics.update(outputs if threshold is None else analysis.decide(outputs, threshold), y)
     return {name: value.cpu() for name, value in metrics.compute().items()}
 
 
 def scalars(values: dict[str, Tensor]) -> dict[str, float]:
-    return {k: v.mean().item() for k, v in values.items() if v.numel() == 1 or k in ("mse", "rmse", "mae")}
+    """The single numbers of a report; the error rate, as the course reports it, beside the accuracy."""
+    found = {}
+    for k, v in values.items():
+        if v.numel() == 1 or k in ("mse", "rmse", "mae"):
+            found[k] = v.mean().item()
+            if k == "accuracy":
+                found["error_rate"] = 1.0 - found[k]
+    return found
 
 
 def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> dict[str, Any]:
@@ -103,16 +119,17 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     y = members[0].data[request.split][1]
     answers = [predict(m, request.split) for m in members]
     outputs = committee.combine(answers, request.ensemble, spec.task) if request.ensemble else answers[0]
-    values = measure(spec, outputs, y)
+    threshold = decision_threshold(request, spec)
+    values = measure(spec, outputs, y, threshold)
     report: dict[str, Any] = {
         "run": str(members[0].run.path) if len(members) == 1 else f"committee ({request.ensemble}) of {len(members)} runs",
         "ensemble": request.ensemble, "split": request.split, "checkpoint": request.checkpoint, "examples": len(y), "task": spec.task,
         "epoch": members[0].checkpoint["loop"]["epoch"] if len(members) == 1 else None,
-        "metrics": scalars(values),
+        "threshold": threshold, "metrics": scalars(values),
     }
     if request.ensemble:
         report["members"] = [{"run": str(m.run.path), "epoch": m.checkpoint["loop"]["epoch"],
-                              "metrics": scalars(measure(spec, a, y))} for m, a in zip(members, answers)]
+                              "metrics": scalars(measure(spec, a, y, threshold))} for m, a in zip(members, answers)]
     if spec.task == CLASSIFICATION:
         report["per_class"] = {
             name: {m: values[f"per_class_{m}"][i].item() for m in ("precision", "recall", "f1")}
@@ -121,7 +138,7 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
         }
         report["confusion_matrix"] = values["confusion_matrix"].tolist()
         if spec.num_classes == 2:
-            report["binary"] = analysis.binary_decision(outputs, y, 0.5 if request.threshold is None else request.threshold)
+            report["binary"] = analysis.binary_decision(outputs, y, threshold)
             report["metrics"]["auc"] = report["binary"]["auc"]
         if request.margins:
             report["reject"] = analysis.reject_curve(outputs, y, request.margins)
@@ -145,11 +162,8 @@ def _figures(report: dict[str, Any], members: list[Trained], outputs: Tensor, y:
     title = f"{Path(report['run']).name if len(members) == 1 else report['run']}: {split} split, {report['checkpoint']} checkpoint"
     figures = {}
     if "confusion_matrix" in report:
-        if "binary" in report:  # a two-class decision at the chosen threshold
-            matrix, where = report["binary"]["confusion_matrix"], f"{title}, threshold {report['binary']['threshold']:g}"
-        else:
-            matrix, where = report["confusion_matrix"], title
-        figures["confusion_matrix"] = plots.confusion_matrix_figure(matrix, spec.class_names, where)
+        where = title if report["threshold"] is None else f"{title}, threshold {report['threshold']:g}"
+        figures["confusion_matrix"] = plots.confusion_matrix_figure(report["confusion_matrix"], spec.class_names, where)
         if len(members) == 1:
             members[0].run.writer.add_figure(f"eval/{split}/confusion_matrix", figures["confusion_matrix"],
                                              members[0].checkpoint["loop"]["step"])
@@ -231,6 +245,8 @@ def _earlier(path: Path) -> dict[str, Any]:
 
 def print_report(console: Console, report: dict[str, Any]) -> None:
     where = f", {report['checkpoint']} checkpoint" + (f" from epoch {report['epoch']}" if report["epoch"] is not None else "")
+    if report["threshold"] is not None:
+        where += f"; class 1 when its probability reaches {report['threshold']:g}"
     console.print(f"[bold]{report['run']}[/]: {report['split']} split ({report['examples']} examples){where}", highlight=False)
     names = list(report["metrics"])
     table = Table()

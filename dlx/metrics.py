@@ -12,6 +12,7 @@ from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 from torchmetrics.text import Perplexity
 
 from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, DataSpec
+from dlx.errors import DlxError
 from dlx.registry import metrics
 
 DEFAULTS = {CLASSIFICATION: ["accuracy"], REGRESSION: ["mse", "mae"], RECONSTRUCTION: ["mse", "mae"],
@@ -26,9 +27,18 @@ def accuracy(spec: DataSpec) -> Metric:
     return MulticlassAccuracy(spec.num_classes, average="micro", validate_args=False)
 
 
-@metrics.register("top5", "top-5 accuracy: the true class is among the five largest logits", task=CLASSIFICATION)
+def top5_applies(num_classes: int) -> bool:
+    """With five classes or fewer the true class is always among the five largest logits: top-5 accuracy is 1."""
+    return num_classes > 5
+
+
+@metrics.register("top5", "top-5 accuracy: the true class is among the five largest logits (more than 5 classes)",
+                  task=CLASSIFICATION)
 def top5(spec: DataSpec) -> Metric:
-    return MulticlassAccuracy(spec.num_classes, top_k=min(5, spec.num_classes), average="micro", validate_args=False)
+    if not top5_applies(spec.num_classes):
+        raise DlxError(f"eval.metrics: top5 needs more than 5 classes and this data has {spec.num_classes} "
+                       "(the true class is always among the top five); leave it out")
+    return MulticlassAccuracy(spec.num_classes, top_k=5, average="micro", validate_args=False)
 
 
 @metrics.register("precision", "precision, averaged over classes (macro)", task=CLASSIFICATION)
