@@ -52,15 +52,10 @@ def table(checked: Sweep, shared: optuna.Study) -> Table:
         value = shown_value(t)
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
         note = t.user_attrs.get("error", "") or (f"re-run of {t.user_attrs['retry_of']}" if "retry_of" in t.user_attrs else "")
-        grid.add_row(str(t.number), t.state.name.lower(), "" if value is None else f"{value:.4f}",
-                     str(len(t.intermediate_values)), *(_short(t.params[p]) if p in t.params else "" for p in checked.space),
+        grid.add_row(str(t.number), t.state.name.lower(), "" if value is None else space.short(value),
+                     str(len(t.intermediate_values)), *(space.short(t.params[p]) if p in t.params else "" for p in checked.space),
                      "" if seconds is None else f"{seconds:.1f}", note)
     return grid
-
-
-def _short(value) -> str:
-    """A parameter value as narrow as a table cell needs: 4 significant digits, strings unquoted."""
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def importances(shared: optuna.Study) -> dict[str, float] | str:
@@ -118,5 +113,5 @@ def show(checked: Sweep, shared: optuna.Study, where: Where, console: Console) -
         written = write_plots(shared, where, found)
         console.print("plots: " + ", ".join(map(str, written)), highlight=False)
     if best := write_best(checked, shared, where):
-        console.print(f"best: trial {shared.best_trial.number}, {checked.metric} = {shared.best_value:.4f}; "
+        console.print(f"best: trial {shared.best_trial.number}, {checked.metric} = {space.short(shared.best_value)}; "
                       f"train it with: dlx train {best}", highlight=False)

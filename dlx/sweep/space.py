@@ -192,6 +192,11 @@ def render(value: Scalar) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=math.inf).removesuffix("\n...\n").strip()
 
 
+def short(value: Scalar) -> str:
+    """A value as narrow as a progress line or a table cell needs: floats to 4 significant digits, strings unquoted."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def overrides(values: dict[str, Scalar]) -> list[str]:
     """{'optimizer.lr': 0.01} -> ['optimizer.lr=0.01']; a component's name first, since naming
     another entry drops the old entry's settings."""
