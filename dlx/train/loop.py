@@ -34,7 +34,7 @@ from dlx.atomic import write_atomic
 from dlx.run.folder import Run
 from dlx.models.checks import check_targets
 from dlx.run import checkpoint
-from dlx.train import tensorboard
+from dlx.train import figures, tensorboard
 from dlx.train.distributed import World, device_for, join_world
 from dlx.train.interrupts import Interrupted, catch_stop_signals
 from dlx.train.measure import measure
@@ -361,6 +361,8 @@ class Trainer:
         }
         tensorboard.log_hparams(run.writer, self.config, final)
         run.write_json("summary.json", summary)
+        if self.world.is_main:
+            figures.write(run, self.eval_model, self.data, self.config, self.state.best_epoch)
         return summary
 
 
