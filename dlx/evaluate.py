@@ -145,7 +145,7 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     if request.top_losses:
         worst = analysis.top_losses(outputs, y, spec.task, request.top_losses)
         losses = analysis.example_losses(outputs, y, spec.task)
-        report["top_losses"] = [_example(spec, int(i), outputs[i], y[i], float(losses[i])) for i in worst]
+        report["top_losses"] = [_example(spec, int(i), outputs[i], y[i], float(losses[i]), threshold) for i in worst]
     folder = request.out or (members[0].run.path if len(members) == 1 else Path(f"committee-{request.ensemble}"))
     folder.mkdir(parents=True, exist_ok=True)
     report["figures"] = [str(p) for p in _figures(report, members, outputs, y, folder)]
@@ -205,9 +205,9 @@ def _check(request: Request, spec: DataSpec) -> None:
         raise DlxError(f"--top-losses applies to classification and regression, and this run's data is {spec.task}")
 
 
-def _example(spec: DataSpec, index: int, output: Tensor, y: Tensor, loss: float) -> dict[str, Any]:
+def _example(spec: DataSpec, index: int, output: Tensor, y: Tensor, loss: float, threshold: float | None) -> dict[str, Any]:
     if spec.task == CLASSIFICATION:
-        predicted = int(output.argmax())
+        predicted = int(output.argmax() if threshold is None else analysis.decide(output[None], threshold)[0])
         return {"index": index, "label": spec.class_names[int(y)], "predicted": spec.class_names[predicted],
                 "probability": float(output[predicted]), "loss": loss}
     return {"index": index, "label": y.tolist(), "predicted": output.tolist(), "loss": loss}

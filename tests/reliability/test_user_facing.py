@@ -157,3 +157,8 @@ def test_the_decision_regions_are_the_models_answers_over_the_plane():
     corner = torch.tensor([[float(x1[0, 0]), float(x2[0, 0])]])
     with torch.no_grad():
         assert regions[0, 0] == trainer.model(trainer.data.standardizer(corner)).argmax(1).item()
+
+
+def test_the_largest_losses_show_the_answers_at_the_threshold(moons):
+    rows = report(moons, "--threshold", "0", "--top-losses", "5")["top_losses"]
+    assert {row["predicted"] for row in rows} == {"lower"}  # class 1 for every example at threshold 0
