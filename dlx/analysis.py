@@ -53,12 +53,21 @@ def reject_curve(probs: Tensor, y: Tensor, margins: list[float]) -> list[dict[st
     return rows
 
 
+DEFAULT_THRESHOLD = 0.5
+
+
+def decide(probs: Tensor, threshold: float) -> Tensor:
+    """A two-class classifier's answers (N,): class 1 exactly when its probability reaches `threshold`.
+    (torchmetrics' own thresholds answer class 1 only above it, which would disagree at the threshold itself.)"""
+    return (probs[:, 1] >= threshold).long()
+
+
 def binary_decision(probs: Tensor, y: Tensor, threshold: float) -> dict[str, Any]:
-    """A two-class classifier as a score for class 1: the ROC curve, its area, and the confusion matrix when
-    the answer is class 1 exactly if its probability reaches `threshold`."""
+    """A two-class classifier as a score for class 1: the ROC curve, its area, and the confusion matrix of
+    the answers `decide` gives at `threshold`."""
     score = probs[:, 1]
     fpr, tpr, thresholds = BinaryROC()(score, y)
-    matrix = BinaryConfusionMatrix(threshold=threshold)(score, y)  # rows: true 0, 1; columns: predicted 0, 1
+    matrix = BinaryConfusionMatrix()(decide(probs, threshold), y)  # rows: true 0, 1; columns: predicted 0, 1
     (tn, fp), (fn, tp) = matrix.tolist()
     return {"auc": BinaryAUROC()(score, y).item(), "threshold": threshold, "confusion_matrix": matrix.tolist(),
             "true_positive_rate": tp / max(tp + fn, 1), "false_positive_rate": fp / max(fp + tn, 1),

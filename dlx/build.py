@@ -123,7 +123,12 @@ def metric_names(config: Config, spec: DataSpec) -> list[str]:
                        f"apply to its model's outputs (remove eval.metrics)")
     names = (config.eval.metrics or dlx.metrics.DEFAULTS[spec.task]) if measures else []
     for name in names:
-        _check_task("metric", registry.metrics.get(name), spec)
+        entry = registry.metrics.get(name)
+        _check_task("metric", entry, spec)
+        least = entry.meta.get("min_classes", 0)
+        if spec.num_classes < least:
+            raise DlxError(f"eval.metrics: {name} needs more than {least - 1} classes and this data has "
+                           f"{spec.num_classes}; leave it out")
     return names
 
 

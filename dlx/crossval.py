@@ -77,16 +77,21 @@ def resume(parent_path: str | Path, quiet: bool = False, console: Console | None
 def _train_folds(parent: Run, folds: list[Config], quiet: bool, console: Console | None) -> dict[str, Any]:
     from dlx.train import loop  # the training machinery only when training: `dlx runs` reads is_parent
 
+    console = console or Console(stderr=True)
     summaries = []
     for fold in folds:
         name = f"fold-{fold.data.fold.index}"
         path = parent.path / name
+        which = f"fold {fold.data.fold.index}/{fold.data.fold.k} ({path})"
         try:
             if (path / "summary.json").is_file():
+                console.print(f"{which}: already trained", highlight=False, soft_wrap=True)
                 summaries.append(Run(path).read_json("summary.json"))
             elif path.is_dir():
+                console.print(f"{which}: resuming", highlight=False, soft_wrap=True)
                 summaries.append(loop.resume(path, quiet, console)[1])
             else:
+                console.print(f"{which}: training", highlight=False, soft_wrap=True)
                 summaries.append(loop.start(fold.model_copy(update={"name": name}), parent.path, quiet, console)[1])
         except Interrupted as e:  # the whole cross-validation continues from the parent, not just this fold
             raise Interrupted(e.signum, f"resume with: dlx train --resume {parent.path}") from None

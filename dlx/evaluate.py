@@ -12,17 +12,15 @@ from typing import Any
 import torch
 from rich.console import Console
 from torch import Tensor
-from torchmetrics import MetricCollection
-from torchmetrics.classification import (MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score,
-                                         MulticlassPrecision, MulticlassRecall)
-from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
+from torchmetrics import Metric, MetricCollection
+from torchmetrics.classification import (MulticlassConfusionMatrix, MulticlassF1Score, MulticlassPrecision,
+                                         MulticlassRecall)
 
 from dlx import analysis, committee, crossval, gallery, registry, tables
 from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, DataSpec
 from dlx.atomic import write_json
 from dlx.config import plain_name
 from dlx.errors import DlxError
-from dlx.metrics import DEFAULTS
 from dlx.run.trained import Trained
 
 SPLITS = ("train", "val", "test")
@@ -42,14 +40,19 @@ class Request:
     out: Path | None = None  # the figures' folder; None: the run folder (a committee: ./committee-<mode>)
 
 
+def registered(spec: DataSpec, task: str, names: tuple[str, ...] | None = None) -> dict[str, Metric]:
+    """The metrics registry's entries for `task` (or those of `names`) that apply to this data, built for it: the
+    report's numbers are the ones training logs under the same names."""
+    entries = registry.metrics.list() if names is None else [registry.metrics.get(n) for n in names]
+    return {e.name: e.build(spec) for e in entries
+            if e.meta.get("task") == task and spec.num_classes >= e.meta.get("min_classes", 0)}
+
+
 def classification_metrics(spec: DataSpec) -> MetricCollection:
+    """Every registered classification metric, and per class precision, recall, F1 and the confusion matrix."""
     k = spec.num_classes
     return MetricCollection({
-        "accuracy": MulticlassAccuracy(k, average="micro"),
-        "top5": MulticlassAccuracy(k, top_k=min(5, k), average="micro"),
-        "precision": MulticlassPrecision(k, average="macro"),
-        "recall": MulticlassRecall(k, average="macro"),
-        "f1": MulticlassF1Score(k, average="macro"),
+        **registered(spec, CLASSIFICATION),
         "per_class_precision": MulticlassPrecision(k, average="none"),
         "per_class_recall": MulticlassRecall(k, average="none"),
         "per_class_f1": MulticlassF1Score(k, average="none"),
@@ -59,13 +62,11 @@ def classification_metrics(spec: DataSpec) -> MetricCollection:
 
 def reconstruction_metrics(spec: DataSpec) -> MetricCollection:
     """An autoencoder's errors over every reconstructed value, whatever the input's shape."""
-    return MetricCollection({"mse": MeanSquaredError(), "rmse": MeanSquaredError(squared=False), "mae": MeanAbsoluteError()})
+    return MetricCollection(registered(spec, REGRESSION, ("mse", "rmse", "mae")))
 
 
 def regression_metrics(spec: DataSpec) -> MetricCollection:
-    n = spec.out_features
-    return MetricCollection({"mse": MeanSquaredError(num_outputs=n), "rmse": MeanSquaredError(squared=False, num_outputs=n),
-                             "mae": MeanAbsoluteError(num_outputs=n), "r2": R2Score()})
+    return MetricCollection(registered(spec, REGRESSION))
 
 
 @torch.no_grad()
@@ -79,19 +80,34 @@ def predict(trained: Trained, split: str) -> Tensor:
 
 def language_metrics(spec: DataSpec) -> MetricCollection:
     """Perplexity and bits per character, as training logs them."""
-    return MetricCollection({name: registry.metrics.get(name).build(spec) for name in DEFAULTS[LANGUAGE]})
+    return MetricCollection(registered(spec, LANGUAGE))
 
 
-def measure(spec: DataSpec, outputs: Tensor, y: Tensor) -> dict[str, Tensor]:
+def decision_threshold(request: Request, spec: DataSpec) -> float | None:
+    """The decision threshold of a two-class classifier (every metric of the report answers by it); None for others."""
+    if spec.task != CLASSIFICATION or spec.num_classes != 2:
+        return None
+    return analysis.DEFAULT_THRESHOLD if request.threshold is None else request.threshold
+
+
+def measure(spec: DataSpec, outputs: Tensor, y: Tensor, threshold: float | None = None) -> dict[str, Tensor]:
+    """Every metric of the task; a two-class classifier's answers are its decisions at `threshold`."""
     kind = {CLASSIFICATION: classification_metrics, LANGUAGE: language_metrics,
             RECONSTRUCTION: reconstruction_metrics}.get(spec.task, regression_metrics)
     metrics = kind(spec).to(outputs.device)
-    metrics.update(outputs, y)
+    metrics.update(outputs if threshold is None else analysis.decide(outputs, threshold), y)
     return {name: value.cpu() for name, value in metrics.compute().items()}
 
 
 def scalars(values: dict[str, Tensor]) -> dict[str, float]:
-    return {k: v.mean().item() for k, v in values.items() if v.numel() == 1 or k in ("mse", "rmse", "mae")}
+    """The single numbers of a report; the error rate, as the course reports it, beside the accuracy."""
+    found = {}
+    for k, v in values.items():
+        if v.numel() == 1 or k in ("mse", "rmse", "mae"):
+            found[k] = v.mean().item()
+            if k == "accuracy":
+                found["error_rate"] = 1.0 - found[k]
+    return found
 
 
 def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> dict[str, Any]:
@@ -105,16 +121,17 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     y = members[0].data[request.split][1]
     answers = [predict(m, request.split) for m in members]
     outputs = committee.combine(answers, request.ensemble, spec.task) if request.ensemble else answers[0]
-    values = measure(spec, outputs, y)
+    threshold = decision_threshold(request, spec)
+    values = measure(spec, outputs, y, threshold)
     report: dict[str, Any] = {
         "run": str(members[0].run.path) if len(members) == 1 else f"committee ({request.ensemble}) of {len(members)} runs",
         "ensemble": request.ensemble, "split": request.split, "checkpoint": request.checkpoint, "examples": len(y), "task": spec.task,
         "epoch": members[0].checkpoint.epoch if len(members) == 1 else None,
-        "metrics": scalars(values),
+        "threshold": threshold, "metrics": scalars(values),
     }
     if request.ensemble:
         report["members"] = [{"run": str(m.run.path), "epoch": m.checkpoint.epoch,
-                              "metrics": scalars(measure(spec, a, y))} for m, a in zip(members, answers)]
+                              "metrics": scalars(measure(spec, a, y, threshold))} for m, a in zip(members, answers)]
     if spec.task == CLASSIFICATION:
         report["per_class"] = {
             name: {m: values[f"per_class_{m}"][i].item() for m in ("precision", "recall", "f1")}
@@ -123,14 +140,14 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
         }
         report["confusion_matrix"] = values["confusion_matrix"].tolist()
         if spec.num_classes == 2:
-            report["binary"] = analysis.binary_decision(outputs, y, 0.5 if request.threshold is None else request.threshold)
+            report["binary"] = analysis.binary_decision(outputs, y, threshold)
             report["metrics"]["auc"] = report["binary"]["auc"]
         if request.margins:
             report["reject"] = analysis.reject_curve(outputs, y, request.margins)
     if request.top_losses:
         worst = analysis.top_losses(outputs, y, spec.task, request.top_losses)
         losses = analysis.example_losses(outputs, y, spec.task)
-        report["top_losses"] = [_example(spec, int(i), outputs[i], y[i], float(losses[i])) for i in worst]
+        report["top_losses"] = [_example(spec, int(i), outputs[i], y[i], float(losses[i]), threshold) for i in worst]
     if request.data_overrides:
         report["data"] = list(request.data_overrides)
     folder = request.out or (members[0].run.path if len(members) == 1 else Path(f"committee-{request.ensemble}"))
@@ -171,11 +188,8 @@ def _figures(report: dict[str, Any], members: list[Trained], outputs: Tensor, y:
     title = f"{Path(report['run']).name if len(members) == 1 else report['run']}: {split} split, {report['checkpoint']} checkpoint"
     figures = {}
     if "confusion_matrix" in report:
-        if "binary" in report:  # a two-class decision at the chosen threshold
-            matrix, where = report["binary"]["confusion_matrix"], f"{title}, threshold {report['binary']['threshold']:g}"
-        else:
-            matrix, where = report["confusion_matrix"], title
-        figures["confusion_matrix"] = plots.confusion_matrix_figure(matrix, spec.class_names, where)
+        where = title if report["threshold"] is None else f"{title}, threshold {report['threshold']:g}"
+        figures["confusion_matrix"] = plots.confusion_matrix_figure(report["confusion_matrix"], spec.class_names, where)
         if len(members) == 1:
             members[0].run.writer.add_figure(f"{tag}/{split}/confusion_matrix", figures["confusion_matrix"],
                                              members[0].checkpoint.step)
@@ -210,9 +224,9 @@ def _check(request: Request, spec: DataSpec) -> None:
         raise DlxError(f"--top-losses applies to classification and regression, and this run's data is {spec.task}")
 
 
-def _example(spec: DataSpec, index: int, output: Tensor, y: Tensor, loss: float) -> dict[str, Any]:
+def _example(spec: DataSpec, index: int, output: Tensor, y: Tensor, loss: float, threshold: float | None) -> dict[str, Any]:
     if spec.task == CLASSIFICATION:
-        predicted = int(output.argmax())
+        predicted = int(output.argmax() if threshold is None else analysis.decide(output[None], threshold)[0])
         return {"index": index, "label": spec.class_names[int(y)], "predicted": spec.class_names[predicted],
                 "probability": float(output[predicted]), "loss": loss}
     return {"index": index, "label": y.tolist(), "predicted": output.tolist(), "loss": loss}
@@ -242,6 +256,8 @@ def _earlier(path: Path) -> dict[str, Any]:
 
 def print_report(console: Console, report: dict[str, Any]) -> None:
     where = f", {report['checkpoint']} checkpoint" + (f" from epoch {report['epoch']}" if report["epoch"] is not None else "")
+    if report["threshold"] is not None:
+        where += f"; class 1 when its probability reaches {report['threshold']:g}"
     console.print(f"[bold]{report['run']}[/]: {report['split']} split ({report['examples']} examples){where}", highlight=False)
     names = list(report["metrics"])
     if "members" in report:

@@ -44,12 +44,13 @@ def accuracy(spec: DataSpec) -> Metric:
     return MulticlassAccuracy(spec.num_classes, average="micro", validate_args=False)
 
 
-@metrics.register("top5", "top-5 accuracy: the true class is among the five largest logits",
-                  task=CLASSIFICATION, higher_is_better=True)
+# with five classes or fewer the true class is always among the top five
+@metrics.register("top5", "top-5 accuracy: the true class is among the five largest logits (more than 5 classes)",
+                  task=CLASSIFICATION, higher_is_better=True, min_classes=6)
 def top5(spec: DataSpec) -> Metric:
     from torchmetrics.classification import MulticlassAccuracy
 
-    return MulticlassAccuracy(spec.num_classes, top_k=min(5, spec.num_classes), average="micro", validate_args=False)
+    return MulticlassAccuracy(spec.num_classes, top_k=5, average="micro", validate_args=False)
 
 
 @metrics.register("precision", "precision, averaged over classes (macro)", task=CLASSIFICATION, higher_is_better=True)

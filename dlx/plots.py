@@ -167,12 +167,17 @@ def gallery_figure(cards: list, title: str, per_row: int = 4) -> Figure:
     return figure
 
 
+def _per_epoch(history: list[dict], key: str) -> list[tuple[int, float]]:
+    """(epoch, value) of one logged key, from a run's metrics.jsonl lines."""
+    return [(h["epoch"], h[key]) for h in history if key in h and "epoch" in h]
+
+
 def learning_curves_figure(histories: dict[str, list[dict]], keys: list[str]) -> Figure:
     """Per-epoch curves of several runs overlaid: one panel per logged key, one line per run."""
     figure, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), squeeze=False)
     for ax, key in zip(axes[0], keys):
         for name, history in histories.items():
-            points = [(h["epoch"], h[key]) for h in history if key in h and "epoch" in h]
+            points = _per_epoch(history, key)
             if points:
                 ax.plot(*zip(*points), marker=".", label=name)
         ax.set_xlabel("epoch")
@@ -180,4 +185,47 @@ def learning_curves_figure(histories: dict[str, list[dict]], keys: list[str]) ->
         ax.set_title(key, fontsize=10)
         ax.legend(fontsize=8)
     figure.tight_layout()
+    return figure
+
+
+LOSSES = ("train/epoch_loss", "val/loss")
+
+
+def learning_curve_figure(history: list[dict], monitor: str, best_epoch: int, title: str) -> Figure:
+    """One run's learning curves as the course draws them: the training and validation loss per epoch, and beside
+    them the monitored metric when it is not one of those losses; the epoch of the best model is marked."""
+    panels = [LOSSES] + ([(monitor,)] if monitor not in LOSSES else [])
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, keys in zip(axes[0], panels):
+        for key in keys:
+            points = _per_epoch(history, key)
+            if points:
+                ax.plot(*zip(*points), marker=".", label=key)
+        if best_epoch:
+            ax.axvline(best_epoch, linestyle=":", color="grey", label=f"best ({monitor}): epoch {best_epoch}")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_title("loss" if keys == LOSSES else keys[0], fontsize=10)
+        ax.legend(fontsize=8)
+    figure.suptitle(title, fontsize=9)
+    return figure
+
+
+def decision_regions_figure(grid: tuple, regions, points, labels, class_names: tuple[str, ...], title: str) -> Figure:
+    """A classifier of two inputs: the class it answers over the plane (`regions`, one per point of the `grid`'s
+    (x1, x2) mesh), its decision boundary, and the training points coloured by their true class."""
+    k = len(class_names)
+    colours = matplotlib.colors.ListedColormap([plt.get_cmap("tab10")(i % 10) for i in range(k)])
+    figure, ax = plt.subplots(figsize=(5.5, 5))
+    levels = [i - 0.5 for i in range(k + 1)]
+    ax.contourf(*grid, regions, levels=levels, cmap=colours, alpha=0.25)
+    ax.contour(*grid, regions, levels=levels[1:-1], colors="black", linewidths=0.8)
+    for i, name in enumerate(class_names):
+        mine = labels == i
+        ax.scatter(points[mine, 0], points[mine, 1], s=12, color=colours(i), edgecolors="black", linewidths=0.3,
+                   label=name)
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, loc="best")
     return figure

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+import socket
 import subprocess
 import sys
 
@@ -9,7 +11,7 @@ import pytest
 
 from dlx.run import checkpoint
 from dlx.train import loop
-from tests.conftest import EXPERIMENTS
+from tests.conftest import EXPERIMENTS, ROOT
 
 # no dropout and no batch norm: then two processes and one see the same mathematics
 MLP = ["model.name=mlp", "model.sizes=32", "model.dropout=0", "train.epochs=3", "schedule.name=constant", "train.device=cpu",
@@ -68,3 +70,42 @@ def test_objectives_beyond_supervised_train_in_two_processes(name, runs_dir, tmp
     assert summary["epochs"] == 3 and all(v == v for v in summary["metrics"]["test"].values())  # finite, not NaN
     last = checkpoint.load(runs_dir / name / "checkpoints" / "last.pt")
     assert all(state["state"] for state in last.optimizers.values())
+
+
+def _loopback_port() -> int:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", 0))
+        except OSError:
+            pytest.skip("cannot bind a port on 127.0.0.1")
+        return probe.getsockname()[1]
+
+
+def readme_multinode_command() -> list[str]:
+    """The README's multi-node torchrun line, continuation included."""
+    text = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    line = next(line for line in text.splitlines() if line.startswith("torchrun --nnodes"))
+    return shlex.split(line.split("#")[0])
+
+
+def test_the_readmes_multinode_command_meets_on_two_nodes(runs_dir, tmp_path):
+    """Two torchrun agents on loopback, each the README's line with one process: they find each other (the static
+    rendezvous the README once gave hangs, both nodes taking rank 0) and train one run."""
+    command = readme_multinode_command()
+    assert command[:1] == ["torchrun"] and "HOST:29500" in command and "--nproc-per-node" in command
+    endpoint = f"127.0.0.1:{_loopback_port()}"
+    command = [sys.executable, "-m", "torch.distributed.run",
+               *[endpoint if a == "HOST:29500" else a for a in command[1:]]]
+    command[command.index("--nproc-per-node") + 1] = "1"
+    command += [*[a for o in MLP for a in ("--set", o)], "--set", "train.epochs=1", "--name", "nodes",
+                "--runs-dir", str(runs_dir), "--quiet"]
+    nodes = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(2)]
+    try:
+        outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    finally:
+        for node in nodes:
+            node.kill()
+    assert [node.returncode for node in nodes] == [0, 0], "\n".join(o[-2000:] for o in outputs)
+    assert [p.name for p in runs_dir.iterdir()] == ["nodes"]  # the rank on the other node wrote no run folder
+    assert json.loads((runs_dir / "nodes" / "summary.json").read_text())["epochs"] == 1

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlx.analysis import decide
 from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, DataSpec
 from dlx.errors import DlxError
 from dlx.registry import models, objectives
@@ -170,6 +171,9 @@ def test_perceptron_outputs_the_unit_step_of_its_potential():
     x = torch.tensor([[0.0, 0.0], [0.0, 1.0], [2.0, 3.0]])  # xi = 0.5, -0.5, -0.5
     assert model.decide(x).tolist() == [1, 0, 0]
     assert model(x).argmax(1).tolist() == [1, 0, 0]  # what accuracy counts is the same decision
+    on_the_line = torch.tensor([[0.5, 1.0]])  # xi = 0: the course's unit step is 1 there
+    assert model.decide(on_the_line).tolist() == [1]
+    assert decide(model(on_the_line).softmax(1), 0.5).tolist() == [1]  # and so is dlx evaluate's decision
     with pytest.raises(DlxError, match="two classes"):
         models.get("perceptron").build(DataSpec((2,), CLASSIFICATION, num_classes=3))
 

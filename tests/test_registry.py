@@ -106,3 +106,16 @@ def test_listing_and_configs_import_no_library_an_entry_needs_only_to_run(args):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "LOADED []", done.stdout
+
+
+@pytest.mark.parametrize("name", registry.metrics.names())
+def test_each_metrics_direction_is_torchmetrics_own(name):
+    """The loop, sweeps, the runs table and compare read a metric's direction from its registry entry (no torchmetrics
+    import); it must be what the torchmetrics class says."""
+    from dlx.data.base import CLASSIFICATION, LANGUAGE, DataSpec
+    from dlx.metrics import higher_is_better
+
+    entry = registry.metrics.get(name)
+    task = entry.meta["task"]
+    spec = DataSpec((4,), task, num_classes=10 if task in (CLASSIFICATION, LANGUAGE) else 0, out_features=1)
+    assert higher_is_better(f"val/{name}") == bool(entry.build(spec).higher_is_better)

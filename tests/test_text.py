@@ -157,6 +157,21 @@ def test_sinusoidal_positions_follow_the_course():
 SPEC = DataSpec((12,), LANGUAGE, num_classes=9, class_names=tuple("abcdefghi"))
 
 
+@pytest.mark.parametrize("positions, token_scale", [("learned", 1.0), ("sinusoidal", 4.0)])
+def test_sinusoidal_positions_meet_token_embeddings_scaled_by_sqrt_width(positions, token_scale):
+    """The transformer paper's way: token embeddings times sqrt(d_model) = 4 before the amplitude-1 table is added
+    (unscaled, a std-0.02 embedding drowned in it and the model stalled at the unigram loss); learned positions
+    start at the tokens' own scale and are added to them as they are."""
+    entry = registry.models.get("gpt")
+    model = entry.build(SPEC, **entry.resolve({"width": 16, "heads": 2, "layers": 1, "positions": positions}, "model"))
+    seen = []
+    model.drop.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    idx = torch.tensor([[0, 3, 8, 3, 1]])
+    model(idx)
+    expected = model.tok(idx) * token_scale + model.pos(torch.arange(5))
+    assert torch.equal(seen[0], expected)
+
+
 @pytest.mark.parametrize("name", LANGUAGE_MODELS)
 def test_language_models_map_tokens_to_next_token_logits(name):
     entry = registry.models.get(name)

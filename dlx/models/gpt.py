@@ -152,6 +152,11 @@ class GPT(nn.Module):
         self.tok = nn.Embedding(vocab, config.width)
         self.pos = (nn.Embedding(self.max_context, config.width) if config.positions == "learned"
                     else SinusoidalPositions(self.max_context, config.width))
+        # The sinusoidal table has amplitude 1 while token embeddings start at std 0.02: added unscaled, the
+        # positions drown the tokens and the model stalls at the unigram loss. The transformer paper's way
+        # (Vaswani et al. 2017, 3.4): multiply the token embeddings by sqrt(d_model). Learned positions start at
+        # the tokens' scale and are left as they are.
+        self.token_scale = math.sqrt(config.width) if config.positions == "sinusoidal" else None
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.layers))
         self.ln_f = nn.LayerNorm(config.width, bias=config.bias)
@@ -177,7 +182,10 @@ class GPT(nn.Module):
         B, T = idx.shape
         past = 0 if cache is None else cache.length
         pos = torch.arange(past, past + T, device=idx.device)  # (T,) absolute positions after the cached ones
-        x = self.drop(self.tok(idx) + self.pos(pos))  # (B, T, C)
+        tokens = self.tok(idx)  # (B, T, C)
+        if self.token_scale is not None:
+            tokens = tokens * self.token_scale
+        x = self.drop(tokens + self.pos(pos))  # (B, T, C)
         for i, block in enumerate(self.blocks):
             x = block(x, None if cache is None else cache.layers[i])
         return self.head(self.ln_f(x))  # (B, T, vocab)

@@ -22,11 +22,13 @@ class PerceptronConfig:
 @models.register("perceptron", "one neuron with a unit-step output (binary classification); trained as a "
                                "logistic neuron", config=PerceptronConfig, inputs="any")
 class Perceptron(nn.Module):
-    """Rosenblatt's perceptron: y = 1 if xi > 0 else 0.
+    """Rosenblatt's perceptron: y = 1 if xi >= 0 else 0 (the course's unit step is 1 at xi = 0).
 
     The unit step has no useful gradient, so the neuron is trained as a logistic neuron: forward returns
     the two logits (0, xi), for which softmax cross-entropy is exactly the binary cross-entropy of
-    sigmoid(xi). The predicted class, the larger logit, is then the unit step of xi; `decide` gives it.
+    sigmoid(xi). The predicted class, the larger logit, is then the unit step of xi; `decide` gives it. (At
+    xi = 0 exactly the two logits tie and argmax takes class 0; `dlx evaluate`, which answers class 1 when
+    p(class 1) = sigmoid(xi) reaches 0.5, agrees with the step there too.)
     """
 
     def __init__(self, spec: DataSpec, config: PerceptronConfig):
@@ -47,7 +49,7 @@ class Perceptron(nn.Module):
 
     def decide(self, x: torch.Tensor) -> torch.Tensor:
         """The perceptron's output: the unit step of xi, as class indices (B,)."""
-        return (self.potential(x).squeeze(1) > 0).long()
+        return (self.potential(x).squeeze(1) >= 0).long()
 
 
 @dataclass

@@ -54,14 +54,9 @@ def table(checked: Sweep, shared: optuna.Study) -> Table:
         seconds = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else None
         note = t.user_attrs.get("error", "") or (f"re-run of {t.user_attrs['retry_of']}" if "retry_of" in t.user_attrs else "")
         rows.append((t.number, t.state.name.lower(), shown_value(t), len(t.intermediate_values),
-                     *(_short(t.params[p]) if p in t.params else "" for p in checked.space),
+                     *(space.short(t.params[p]) if p in t.params else "" for p in checked.space),
                      tables.seconds(seconds), note))
     return tables.table(columns, rows, title)
-
-
-def _short(value) -> str:
-    """A parameter value as narrow as a table cell needs: 4 significant digits, strings unquoted."""
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def importances(shared: optuna.Study) -> dict[str, float] | str:
@@ -116,5 +111,5 @@ def show(checked: Sweep, shared: optuna.Study, where: Where, console: Console) -
         written = write_plots(shared, where, found)
         console.print("plots: " + ", ".join(map(str, written)), highlight=False)
     if best := write_best(checked, shared, where):
-        console.print(f"best: trial {shared.best_trial.number}, {checked.metric} = {shared.best_value:.4f}; "
+        console.print(f"best: trial {shared.best_trial.number}, {checked.metric} = {space.short(shared.best_value)}; "
                       f"train it with: dlx train {best}", highlight=False)

@@ -193,6 +193,11 @@ def suggest(trial: optuna.Trial, space: dict[str, Param]) -> dict[str, Scalar]:
     return values
 
 
+def short(value: Scalar) -> str:
+    """A value as narrow as a progress line or a table cell needs: floats to 4 significant digits, strings unquoted."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def overrides(values: dict[str, Scalar]) -> list[str]:
     """{'optimizer.lr': 0.01} -> ['optimizer.lr=0.01']; a component's name first, since naming
     another entry drops the old entry's settings."""

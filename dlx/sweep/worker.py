@@ -80,8 +80,8 @@ def run_trial(sweep: Sweep, where: Where, storage, trial_id: int, threads: int |
             frozen = _fail(own, trial, f"out of memory: {_first_line(e)}", oom=True)
         except Exception as e:  # a trial's failure is the trial's result; the sweep goes on
             frozen = _fail(own, trial, _first_line(e))
-    shown = " ".join(f"{k}={space.render(v)}" for k, v in values.items())
-    value = frozen.value if frozen.value is not None else frozen.user_attrs.get("error", "")
+    shown = " ".join(f"{k}={space.short(v)}" for k, v in values.items())
+    value = space.short(frozen.value) if frozen.value is not None else frozen.user_attrs.get("error", "")
     console.print(f"trial {number}: {frozen.state.name.lower()} {sweep.metric}={value}  {shown}  "
                   f"({time.perf_counter() - started:.1f}s)", soft_wrap=True)
 

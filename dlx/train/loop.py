@@ -38,7 +38,7 @@ from dlx.run.folder import Run
 from dlx.run import checkpoint, resuming
 from dlx.run.checkpoint import Checkpoint
 from dlx.schedules import RunLength
-from dlx.train import tensorboard
+from dlx.train import figures, tensorboard
 from dlx.train.distributed import World, device_for, join_world
 from dlx.train.interrupts import Interrupted, catch_stop_signals
 from dlx.train.progress import make_progress
@@ -430,6 +430,8 @@ class Trainer:
         }
         tensorboard.log_hparams(run.writer, self.config, final)
         run.write_json("summary.json", summary)
+        if self.world.is_main:
+            figures.write(run, self.eval_model, self.data, self.config, self.state.best_epoch)
         return summary
 
 
