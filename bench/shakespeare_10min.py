@@ -86,7 +86,7 @@ def with_dlx(config, runs: Path) -> tuple[nn.Module, list[tuple[float, float]], 
     started = time.perf_counter()
     run, summary = loop.start(config, runs, quiet=True, on_epoch=lambda epoch, values: curve.append(
         ((time.perf_counter() - started) / 60, values["val/loss"])))
-    model, _ = load_language_model(run.path, "last")
+    model, _, _ = load_language_model(run.path, "last")
     return model, curve, summary["steps"] * config.train.batch_size * config.data.settings["block_size"]
 
 

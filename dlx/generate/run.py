@@ -10,7 +10,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from dlx import build
+from dlx import build, threads
+from dlx.config import Config
 from dlx.config import load as load_config
 from dlx.data.base import LANGUAGE, DataSpec
 from dlx.data.text import Vocab
@@ -32,6 +33,7 @@ class Options:
     num_samples: int = 1
     seed: int | None = None  # None: a fresh seed, reported so the sample can be repeated
     checkpoint: Literal["best", "last"] = "best"
+    threads: int | Literal["auto"] | None = None  # CPU threads; None: the count the run trained with
 
 
 @dataclass
@@ -40,8 +42,9 @@ class Sample:
     log_prob: float | None = None  # beam search: the continuation's log-probability under the model
 
 
-def load_language_model(run_path: str | Path, which: str) -> tuple[nn.Module, Vocab]:
-    """The run's model with a checkpoint's weights, and its vocabulary (both from the checkpoint: no data needed)."""
+def load_language_model(run_path: str | Path, which: str) -> tuple[nn.Module, Vocab, Config]:
+    """The run's model with a checkpoint's weights, its vocabulary (both from the checkpoint: no data needed) and
+    its config."""
     run = Run.open(run_path)
     config = load_config(run.config_path)
     state = checkpoints.load(run.checkpoint(which))
@@ -56,7 +59,7 @@ def load_language_model(run_path: str | Path, which: str) -> tuple[nn.Module, Vo
     except RuntimeError as e:
         raise DlxError(f"{run.checkpoint(which)}: its weights do not fit this run's model "
                        f"({str(e).splitlines()[0][:160]})") from None
-    return model.eval(), Vocab(spec.class_names)
+    return model.eval(), Vocab(spec.class_names), config
 
 
 def check(options: Options) -> None:
@@ -68,7 +71,11 @@ def generate(run_path: str | Path, options: Options, write: Callable[[str], None
              note: Callable[[str], None] = lambda text: None) -> list[Sample]:
     """Samples from a run; `write` receives each sample's text as it is produced, `note` one-line remarks."""
     check(options)
-    model, vocab = load_language_model(run_path, options.checkpoint)
+    model, vocab, config = load_language_model(run_path, options.checkpoint)
+    if options.threads is None:
+        threads.choose(config.train.threads, None)
+    else:  # auto times one new character's forward pass, the work of each step of generation
+        note(threads.choose(options.threads, threads.forward_probe(model, torch.zeros(1, 1, dtype=torch.long))).line())
     prompt_text = vocab.default_prompt if options.prompt is None else options.prompt
     if not prompt_text:
         raise DlxError("--prompt: give at least one character (or leave it out to start from a newline)")
