@@ -177,7 +177,7 @@ def list_entries(
     pattern: Annotated[str, typer.Argument(help="Shell-style wildcard, e.g. 'res*'.")] = "*",
 ) -> None:
     """Browse the registries: names with one-line descriptions."""
-    from dlx import build, registry  # noqa: F401  (build registers every entry)
+    from dlx import build, explain, registry  # noqa: F401  (importing build and explain registers every entry)
     from dlx.errors import UnknownName
 
     if kind is None:
