@@ -79,10 +79,9 @@ def fastest(probe: Callable[[], object], most: int) -> Choice:
         if round_ >= rounds:
             break
     one, many = (statistics.median(seconds[n]) for n in counts)
-    threads = most if one > GAIN * many else 1
-    torch.set_num_threads(threads)
-    return Choice(threads, f"auto: a forward pass took {one * 1e3:.3g} ms on 1 thread, {many * 1e3:.3g} ms on {most}; "
-                           f"{usable_cores()} usable cores, load average {load_average():.1f}")
+    return Choice(most if one > GAIN * many else 1,
+                  f"auto: a forward pass took {one * 1e3:.3g} ms on 1 thread, {many * 1e3:.3g} ms on {most}; "
+                  f"{usable_cores()} usable cores, load average {load_average():.1f}")
 
 
 def choose(setting: Setting, probe: Callable[[], object] | None) -> Choice:
@@ -90,14 +89,15 @@ def choose(setting: Setting, probe: Callable[[], object] | None) -> Choice:
     CPU to time, so `auto` takes the free cores)."""
     if setting is None:
         return Choice(torch.get_num_threads(), "PyTorch's default")
+    free = free_cores() if setting == AUTO else 0
     if setting != AUTO:
-        torch.set_num_threads(setting)
-        return Choice(setting, "as given")
-    free = free_cores()
-    if free == 1 or probe is None:
-        torch.set_num_threads(free)
-        return Choice(free, f"auto: {usable_cores()} usable cores, load average {load_average():.1f}")
-    return fastest(probe, free)
+        choice = Choice(setting, "as given")
+    elif free == 1 or probe is None:
+        choice = Choice(free, f"auto: {usable_cores()} usable cores, load average {load_average():.1f}")
+    else:
+        choice = fastest(probe, free)
+    torch.set_num_threads(choice.threads)
+    return choice
 
 
 def forward_probe(model: nn.Module, batch: Tensor) -> Callable[[], object] | None:

@@ -92,6 +92,7 @@ def test_auto_is_recorded_and_the_saved_config_reproduces_the_run(tmp_path, monk
     repeats every logged number."""
     monkeypatch.setattr(threads, "free_cores", lambda: 2)
     monkeypatch.setattr(threads, "fastest", lambda probe, most: threads.Choice(most, "auto: stubbed"))
+    torch.set_num_threads(1)  # the count auto chooses must be the one the run computes with, whatever came before
     first, _ = loop.start(load(EXPERIMENTS / "digits_cnn.yaml", [*TINY, "train.threads=auto"]), tmp_path, quiet=True)
     assert "CPU threads: 2 (auto: stubbed)" in capsys.readouterr().err
     saved = load(first.path / "config.yaml")
