@@ -47,8 +47,10 @@ def load_average() -> float:
 
 
 def free_cores() -> int:
-    """Usable cores not already taken by the machine's load (the one-minute average of runnable processes)."""
-    return max(1, min(usable_cores(), round(cpu_count() - load_average())))
+    """Usable cores not already taken by the machine's load (the one-minute average of runnable processes). One
+    runnable process is taken to be this one, busy before (a bench, a sweep worker's previous trial): a core that
+    another process does take shows in the timed forward pass."""
+    return max(1, min(usable_cores(), round(cpu_count() - max(0.0, load_average() - 1))))
 
 
 @dataclass(frozen=True)
