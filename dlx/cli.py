@@ -443,8 +443,11 @@ def generate(
     stream: Annotated[bool, typer.Option(help="Print characters as they are generated.")] = True,
     out_file: Annotated[Optional[Path], typer.Option("--out", help="Also write the text to this file.")] = None,
     checkpoint: Annotated[Literal["best", "last"], typer.Option(help="best or last.")] = "best",
+    threads: Annotated[Optional[str], typer.Option(help="CPU threads: a number or auto (chosen from the free cores "
+                                                   "and the model's work; default: the count the run trained with).")] = None,
 ) -> None:
     """Sample text from a trained language model: temperature, top-k, top-p, greedy or beam search."""
+    from dlx import threads as cpu_threads
     from dlx.errors import DlxError
     from dlx.generate import run as generation
 
@@ -464,7 +467,8 @@ def generate(
 
     options = generation.Options(prompt=prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
                                  top_p=top_p, strategy=strategy, beam_width=beam_width, num_samples=num_samples,
-                                 seed=seed, checkpoint=checkpoint)
+                                 seed=seed, checkpoint=checkpoint,
+                                 threads=None if threads is None else cpu_threads.parse(threads))
     samples = generation.generate(run, options, write if stream else (lambda text: None),
                                   lambda note: err.print(note, style="dim", highlight=False))
     if not stream:

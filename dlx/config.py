@@ -75,7 +75,9 @@ class TrainSection(Section):
     batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 64
     eval_batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = 1024
     device: str = "auto"  # auto (CUDA, then MPS, then CPU) | cpu | cuda | cuda:N | mps
-    threads: Annotated[int, Field(ge=1, le=1024)] | None = None  # CPU threads; None keeps PyTorch's choice
+    # CPU threads: auto chooses from the free cores and the model's work (dlx/threads.py) and the run's config.yaml
+    # records the number chosen; null keeps PyTorch's choice (every core)
+    threads: int | Literal["auto"] | None = "auto"
     monitor: str = "val/loss"  # the logged metric that picks best.pt and drives early stopping
     mode: Literal["auto", "min", "max"] = "auto"  # auto: min for losses and errors, max otherwise
     patience: Annotated[int, Field(ge=1)] | None = None  # early stopping after this many evaluations without improvement
@@ -97,6 +99,15 @@ class TrainSection(Section):
     accumulate: Annotated[int, Field(ge=1, le=4096)] = 1  # batches whose gradients add up before one optimizer step
     ema: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None  # decay of an exponential moving average of the
     # weights; when set, the average is what is evaluated, checkpointed as best and summarised
+
+    @pydantic.field_validator("threads", mode="before")
+    @classmethod
+    def _threads(cls, value: Any) -> Any:
+        """One message for the three forms (not pydantic's one per form), and `true` is not taken for 1."""
+        if value is None or value == "auto" or (type(value) is int and 1 <= value <= 1024):
+            return value
+        raise ValueError(f"{value!r}; give a number of threads from 1 to 1024, auto (the default: chosen from the "
+                         f"free cores and the model's work) or null (PyTorch's choice: every core)")
 
 
 class EvalSection(Section):

@@ -256,3 +256,68 @@ def test_every_explainer_runs_on_a_small_cnn(entry, device):
     small = {"lime": {"samples": 64}, "smoothgrad": {"samples": 4}, "classviz": {"steps": 5}}.get(entry.name, {})
     result = explain(entry.name, model.to(device), torch.rand(1, 3, 8, 8, device=device), 1, **small)
     assert torch.isfinite(result.raw).all() and result.params is not None
+
+
+def test_smoothgrad_averages_each_noisy_copys_saliency_map():
+    """The course averages the saliency maps: the channel maximum of each noisy copy, then the mean (the other order
+    lets the channels of different copies mix). The reference draws the same noise and asks captum for each copy."""
+    from captum.attr import Saliency
+
+    model = nn.Sequential(nn.Conv2d(2, 3, 1), nn.Tanh(), nn.Flatten(), nn.Linear(12, 2)).eval()
+    result = explain("smoothgrad", model, X, 0, samples=6, batch_size=4, noise=0.5, seed=1)
+    stdev = 0.5 * float(X.max() - X.min())
+    noisy = X + stdev * torch.randn((6, *X.shape[1:]), generator=torch.Generator().manual_seed(1))
+    gradients = torch.cat([Saliency(model).attribute(copy[None].requires_grad_(), target=0, abs=True) for copy in noisy])
+    assert torch.allclose(result.raw, gradients.amax(dim=1).mean(dim=0), atol=1e-6)
+    assert not torch.allclose(result.raw, gradients.mean(dim=0).amax(dim=0), atol=1e-3)  # the order matters here
+
+
+@pytest.mark.parametrize("image, negative", [([[1.0, 2.0], [3.0, 4.0]], False), ([[-1.0, -2.0], [-3.0, -4.0]], True)])
+def test_gradcam_says_when_its_map_is_blank_because_every_position_is_negative(image, negative):
+    result = explain("gradcam", TwoMaps(READOUT), torch.tensor(image)[None, None], 0)  # M = ReLU(0.5 x)
+    assert bool(result.raw.any()) != negative
+    assert (result.note is not None) == negative
+    if negative:
+        assert "negative everywhere" in result.note and "gradcam_weighted_sum.npy" in result.note
+
+
+def largest_activation(model: nn.Module, x: torch.Tensor) -> int:
+    return max(math.prod(layer.shape[1:]) for layer in layers.trace(model, x))
+
+
+@pytest.mark.parametrize("in_shape, build", [
+    ((1, 8, 8), lambda: nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(2048, 10))),
+    ((3, 32, 32), lambda: nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.Conv2d(16, 64, 3, padding=1),
+                                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))),
+    ((4,), lambda: nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))),
+])
+def test_lime_batches_by_the_bytes_of_the_largest_activation(in_shape, build):
+    from dlx.explain.lime import CACHE_BYTES, batch_for
+
+    model, x = build().eval(), torch.rand(1, *in_shape)
+    expected = max(1, min(500, CACHE_BYTES // (4 * largest_activation(model, x))))  # float32: 4 bytes a value
+    assert batch_for(model, x, 500) == expected
+    assert explain("lime", model, x, 0, samples=500).params["batch_size"] == expected
+
+
+def test_lime_scores_do_not_depend_on_the_batch():
+    from dlx.explain.lime import class_scores
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.Tanh(), nn.Flatten(), nn.Linear(64, 2)).eval()
+    x, segments = torch.rand(1, 1, 4, 4), torch.arange(16).reshape(4, 4) // 4
+    samples = torch.randint(0, 2, (50, 4), generator=torch.Generator().manual_seed(0))
+    whole, pieces = (class_scores(model, x, torch.zeros_like(x), segments, samples, 1, b) for b in (50, 7))
+    assert torch.allclose(whole, pieces, atol=1e-6)
+
+
+def test_a_panel_draws_every_view_of_a_map_on_one_colour_map():
+    """A signed map (LIME's weights) whose smoothed view lost its negative values stays on the diverging map."""
+    import matplotlib.pyplot as plt
+
+    from dlx.explain import render
+
+    raw = np.array([[1.0, -0.01], [0.5, 0.8]])
+    figure = render.panel(np.zeros((2, 2, 1)), raw, np.array([[0.9, 0.2], [0.6, 0.7]]), "t")
+    maps = [ax.images[-1].get_cmap().name for ax in figure.axes[1:4]]
+    plt.close(figure)
+    assert maps == ["RdBu_r"] * 3

@@ -223,6 +223,8 @@ def text_file(path: Path) -> Path:
     ("cnn", ["-m", "lime", "--set", "lime.sample=5", "--index", "0"], "did you mean 'samples'"),
     ("cnn", ["-m", "saliency", "--set", "lime.samples=5", "--index", "0"], "not among the methods run"),
     ("cnn", ["-m", "saliency", "--index", "9999"], "split has"),
+    ("cnn", ["-m", "saliency", "--index", "-1"], "split has"),
+    ("cnn", ["-m", "saliency", "--index", "0", "--index", "-360"], "split has"),
     ("cnn", ["-m", "saliency", "--index", "0", "--split", "tset"], "--split 'tset'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, run, args, message):
@@ -232,3 +234,35 @@ def test_bad_input_is_one_line_and_exit_2(runs, tmp_path, run, args, message):
     assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()  # checked before anything is written
+
+
+def test_list_explainers_shows_every_method_with_its_description():
+    result = dlx("list", "explainers")
+    assert result.exit_code == 0, result.output
+    for method in METHODS:
+        assert method in result.stdout and explainers.get(method).description
+    assert len(explainers.names()) == len(METHODS)
+
+
+def test_a_blank_gradcam_map_is_explained_in_the_json_and_the_panel(runs, tmp_path, monkeypatch):
+    """A map that is zero because the weighted sum is negative everywhere carries a note, never a silent black panel."""
+    from dlx.explain import render
+
+    class Negative:  # captum's LayerGradCam, answering a weighted sum below zero at every position
+        def __init__(self, model, layer):
+            pass
+
+        def attribute(self, x, target, relu_attributions):
+            return -torch.rand(1, 1, 4, 4) - 0.1
+
+    captions: list[str] = []
+    draw = render.panel
+    import captum.attr  # dlx imports it where gradcam runs
+
+    monkeypatch.setattr(captum.attr, "LayerGradCam", Negative)
+    monkeypatch.setattr(render, "panel", lambda *args: captions.append(args[3]) or draw(*args))
+    result = dlx("explain", runs["cnn"], "-m", "gradcam", "--index", "0", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "test-0" / "explanation.json").read_text())["methods"]["gradcam"]
+    assert "negative everywhere" in report["note"] and not np.load(tmp_path / "test-0" / "gradcam.npy").any()
+    assert len(captions) == 1 and report["note"] in captions[0]

@@ -17,7 +17,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors", "atomic", "schema", "registry", ""),  # "": the package itself (dlx.__version__)
     ("data",),
     ("config",),
-    ("models", "losses", "metrics", "bits", "objectives", "optim", "schedules", "plots", "tables"),
+    ("models", "losses", "metrics", "bits", "objectives", "optim", "schedules", "plots", "tables", "threads"),
     ("build",),
     ("run",),
     ("train",),

@@ -6,8 +6,6 @@ the class i whose logit xi_i (never the softmax) is explained. Drawing is render
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,6 +25,7 @@ class Explanation:
     params: dict[str, Any]  # every setting the method used, resolved (no None left for "automatic")
     extras: dict[str, Tensor] = field(default_factory=dict)  # further arrays worth saving (LIME's segments, ...)
     ranking: list[dict[str, Any]] | None = None  # LIME: superpixels (or features) by decreasing |weight|
+    note: str | None = None  # what the reader of the figure must know, e.g. why a map is blank
 
 
 def require_image(x: Tensor, method: str) -> None:
@@ -61,11 +60,3 @@ def to_input_size(raw: Tensor, size: tuple[int, int], sigma: float) -> Tensor:
     # scikit-image filters separably (two 1-d passes), which stays cheap for wide kernels on large images
     smoothed = gaussian(up.cpu().numpy(), sigma=sigma, mode="reflect", truncate=3.0, preserve_range=True)
     return torch.as_tensor(smoothed, dtype=up.dtype, device=up.device)
-
-
-@contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """A private random stream for captum code that draws from torch's global generator; restored afterwards."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield

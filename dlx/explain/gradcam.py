@@ -28,6 +28,9 @@ def gradcam(model: nn.Module, x: Tensor, target: int, *,
     if not weighted.any():
         raise DlxError(f"--layer '{layer}': the class logit's gradient with respect to this layer is zero "
                        f"everywhere, so GradCAM has nothing to weigh; choose another layer")
-    # the ReLU keeps the features that raise the class score
+    # the ReLU keeps the features that raise the class score; where none does, the map is blank and says why
+    note = None if (weighted > 0).any() else (
+        f"the weighted sum of the feature maps is negative everywhere (largest {float(weighted.max()):.3g}): nothing "
+        f"at '{layer}' raises the class score, so the map is zero; gradcam_weighted_sum.npy holds the sum; try another layer")
     return Explanation(weighted[0, 0].relu(), "map", {"layer": layer, "map_size": list(weighted.shape[2:])},
-                       extras={"weighted_sum": weighted[0, 0]})
+                       extras={"weighted_sum": weighted[0, 0]}, note=note)

@@ -50,7 +50,7 @@ def from_split(data: Splits, split: str, indices: list[int]) -> list[Sample]:
     x, y = data[split]
     samples = []
     for index in indices:
-        if not -len(x) <= index < len(x):
+        if not 0 <= index < len(x):
             raise DlxError(f"--index {index}: the {split} split has {len(x)} samples (0..{len(x) - 1})")
         samples.append(Sample(f"{split}-{index}", x[index : index + 1], f"{split}[{index}]", int(y[index])))
     return samples

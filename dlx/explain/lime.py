@@ -3,12 +3,14 @@ x_k in {0,1}^l that keep the superpixels with x_k = 1; record the logit xi_i of 
 model weighted by pi_k = exp(-(1 - sqrt(1 - s_k/l))^2 / (2 nu^2)), s_k = the number of zeros in x_k.
 
 The samples go through the model in batches: building a batch of sub-images is one indexing operation, so the
-cost is a few forward passes, not a Python loop per sample (captum's Lime builds and weighs its samples one by
-one, which measured ~2x the `lime` package's time here against ~5-10x for batches; see bench/explain_lime.py).
+cost is forward passes, not a Python loop per sample (captum's Lime builds and weighs its samples one by one).
+A batch holds as many sub-images as keep the model's largest activation within a core's cache: one batch of all
+1000 samples spilled to memory and made a ResNet-20 on 32x32 images 3x slower (see bench/explain_lime.py).
 The surrogate is scikit-learn's, the superpixels are scikit-image's.
 """
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -17,11 +19,12 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from dlx.errors import DlxError
+from dlx.explain import layers
 from dlx.explain.base import Explanation
 from dlx.registry import explainers
 
 Positive = Annotated[float, Field(gt=0.0)]
-BATCH_VALUES = 2**22  # input values per forward pass (16 MB of float32): all 1000 samples of a 32x32 RGB image
+CACHE_BYTES = 2**21  # the largest activation of a forward pass: 256 digits (8x8, 32 maps), 32 images for a ResNet-20
 
 
 def superpixels(x: Tensor, method: Literal["slic", "quickshift"], segments: int, compactness: float,
@@ -63,6 +66,12 @@ def colour(x: Tensor, fill: float | list[float]) -> Tensor:
         raise DlxError(f"lime.fill: {len(values)} values, but the model's inputs have {x.shape[1]} "
                        f"{'channels' if x.dim() == 4 else 'features'}; give 1 value, {x.shape[1]} or 'mean'")
     return values.reshape(1, -1, *[1] * (x.dim() - 2)).expand_as(x)
+
+
+def batch_for(model: nn.Module, x: Tensor, samples: int) -> int:
+    """Sub-images per forward pass, from the bytes of the model's largest activation for one of them."""
+    largest = max((math.prod(layer.shape[1:]) for layer in layers.trace(model, x)), default=x[0].numel())
+    return max(1, min(samples, CACHE_BYTES // (largest * x.element_size())))
 
 
 def class_scores(model: nn.Module, x: Tensor, fill: Tensor, segments: Tensor, samples: Tensor, target: int,
@@ -108,7 +117,7 @@ def lime(model: nn.Module, x: Tensor, target: int, *,
          # space, where 0 is the training mean when the run standardises)
          fill: Literal["mean"] | float | list[float] = "mean",
          samples: Annotated[int, Field(ge=2, le=10_000_000)] = 1000,
-         batch_size: Annotated[int, Field(ge=1)] | None = None,  # sub-images per forward pass; None: 4M input values
+         batch_size: Annotated[int, Field(ge=1)] | None = None,  # sub-images per forward pass; None: from CACHE_BYTES
          kernel_width: Positive = 0.25,  # nu
          surrogate: Literal["lasso", "top_k"] = "lasso",
          alpha: Annotated[float, Field(ge=0.0)] = 0.01,  # the surrogate's regularisation (lasso: L1; top_k: ridge)
@@ -123,7 +132,7 @@ def lime(model: nn.Module, x: Tensor, target: int, *,
         labels = torch.arange(x.shape[1], device=x.device)
         removed = torch.zeros_like(x) if fill == "mean" else colour(x, fill)
     features = int(labels.max()) + 1
-    batch_size = batch_size or max(1, min(samples, BATCH_VALUES // x.numel()))
+    batch_size = batch_size or batch_for(model, x, samples)
     generator = torch.Generator().manual_seed(seed)
     binary = torch.randint(0, 2, (samples, features), generator=generator)
     binary[0] = 1  # the unperturbed input itself anchors the surrogate at the prediction being explained

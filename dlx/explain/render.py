@@ -21,16 +21,17 @@ def _show_image(ax: Axes, image: np.ndarray, title: str) -> None:
     ax.axis("off")
 
 
-def _map_style(values: np.ndarray) -> dict:
-    """Signed maps on a diverging scale centred at 0; non-negative ones from dark (0) to bright (largest)."""
-    if values.min() < 0:
+def _map_style(values: np.ndarray, signed: bool | None = None) -> dict:
+    """Signed maps on a diverging scale centred at 0; non-negative ones from dark (0) to bright (largest).
+    `signed` (default: whether `values` has a negative value) keeps the views of one map on one colour map."""
+    if values.min() < 0 if signed is None else signed:
         peak = max(float(np.abs(values).max()), 1e-12)
         return {"cmap": "RdBu_r", "vmin": -peak, "vmax": peak}
     return {"cmap": "inferno", "vmin": 0.0, "vmax": max(float(values.max()), 1e-12)}
 
 
-def _show_map(figure: Figure, ax: Axes, values: np.ndarray, title: str) -> None:
-    shown = ax.imshow(values, interpolation="nearest", **_map_style(values))
+def _show_map(figure: Figure, ax: Axes, values: np.ndarray, title: str, signed: bool) -> None:
+    shown = ax.imshow(values, interpolation="nearest", **_map_style(values, signed))
     ax.set_title(title, fontsize=9)
     ax.axis("off")
     figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
@@ -49,21 +50,23 @@ def _with_borders(image: np.ndarray, segments: np.ndarray) -> np.ndarray:
 
 def panel(image: np.ndarray, raw: np.ndarray, upsampled: np.ndarray, title: str,
           segments: np.ndarray | None = None) -> Figure:
-    """The course's four views: the input, the raw map, the map rescaled to the input and smoothed, the overlay.
+    """The course's four views: the input, the raw map, the map rescaled to the input and smoothed, the overlay,
+    the three views of the map on one colour map (smoothing can leave a signed map without its negative values).
     LIME's superpixel borders are drawn on the input."""
+    signed = bool(raw.min() < 0 or upsampled.min() < 0)
     figure, axes = plt.subplots(1, 4, figsize=(13, 3.4))
     if segments is None:
         _show_image(axes[0], image, "input")
     else:
         _show_image(axes[0], _with_borders(image, segments), "input and superpixels")
-    _show_map(figure, axes[1], raw, f"raw map {raw.shape[0]}x{raw.shape[1]}")
-    _show_map(figure, axes[2], upsampled, "rescaled to the input, smoothed")
+    _show_map(figure, axes[1], raw, f"raw map {raw.shape[0]}x{raw.shape[1]}", signed)
+    _show_map(figure, axes[2], upsampled, "rescaled to the input, smoothed", signed)
     axes[3].imshow(_grey(image), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    axes[3].imshow(upsampled, alpha=0.55, interpolation="bilinear", **_map_style(upsampled))
+    axes[3].imshow(upsampled, alpha=0.55, interpolation="bilinear", **_map_style(upsampled, signed))
     axes[3].set_title("overlay", fontsize=9)
     axes[3].axis("off")
     figure.suptitle(title, fontsize=10)
-    figure.subplots_adjust(left=0.01, right=0.97, bottom=0.03, top=0.84, wspace=0.25)
+    figure.subplots_adjust(left=0.01, right=0.97, bottom=0.03, top=0.84 - 0.07 * title.count("\n"), wspace=0.25)
     return figure
 
 

@@ -85,9 +85,22 @@ def class_index(target: str, spec: DataSpec) -> int | None:
     return index
 
 
+def explainable(run_path: str | Path, which: str, device: str | None) -> Trained:
+    """The trained run, if dlx explain can explain it: a classifier of images (C, H, W) or table rows (F,)."""
+    trained = open_trained(run_path, which, device=device)
+    trained.require_objective("supervised", "dlx explain")
+    spec = trained.spec
+    if spec.task != CLASSIFICATION:
+        raise DlxError(f"{trained.run.path}: dlx explain explains classifiers, and this run's task is {spec.task}")
+    if len(spec.in_shape) not in (1, 3):
+        raise DlxError(f"{trained.run.path}: dlx explain supports image and table classifiers for now, and this "
+                       f"run's model takes sequences of shape {spec.in_shape}")
+    return trained
+
+
 def list_layers(run_path: str | Path, which: str = "best", device: str | None = None) -> tuple[list[layers.Layer], str | None]:
     """Every layer with its output shape for one sample, and GradCAM's default (the last conv layer)."""
-    trained = open_trained(run_path, which, device=device)
+    trained = explainable(run_path, which, device)
     x = torch.zeros(1, *trained.spec.in_shape, device=trained.device)
     convs = layers.conv_layers(trained.model)
     return layers.trace(trained.model, x), convs[-1][0] if convs else None
@@ -101,11 +114,8 @@ def explain(run_path: str | Path, methods: list[str], *, files: list[Path] = (),
     is computed before the first file is written, so a method that refuses leaves nothing behind."""
     if bool(files) == bool(indices):
         raise DlxError("give the samples to explain: image files with --input, or rows of a split with --index")
-    trained = open_trained(run_path, which, device=device)
-    trained.require_objective("supervised", "dlx explain")
+    trained = explainable(run_path, which, device)
     spec = trained.spec
-    if spec.task != CLASSIFICATION:
-        raise DlxError(f"{trained.run.path}: dlx explain explains classifiers, and this run's task is {spec.task}")
     chosen = choose_methods(methods, spec)
     resolved = method_settings(chosen, settings, layer)
     fixed_target = class_index(target, spec)
@@ -169,7 +179,8 @@ def _write(trained: Trained, sample: inputs.Sample, report: dict[str, Any], expl
             entry["rescaled"] = {"size": list(size), "smoothing_sigma_pixels": sigma}
             rescaled_maps[method] = rescaled
             segments = explanation.extras.get("segments")
-            figure = render.panel(image, explanation.raw.cpu().numpy(), rescaled, f"{method}  |  {title}",
+            caption = f"{method}  |  {title}" + (f"\n{explanation.note}" if explanation.note else "")
+            figure = render.panel(image, explanation.raw.cpu().numpy(), rescaled, caption,
                                   None if segments is None else segments.cpu().numpy())
         elif explanation.kind == "features":
             feature_names = [f"feature {i}" for i in range(spec.in_shape[0])]
@@ -182,6 +193,8 @@ def _write(trained: Trained, sample: inputs.Sample, report: dict[str, Any], expl
             figure = render.filter_grid(explanation.raw.cpu().numpy(), f"{method}: {explanation.params['layer']}")
         if explanation.ranking is not None:
             entry["ranking"] = explanation.ranking
+        if explanation.note is not None:
+            entry["note"] = explanation.note
         entry["figure"] = _save_figure(figure, folder / f"{method}.png", writer, f"explain/{sample.name}/{method}", step)
         report["methods"][method] = entry
     if len(rescaled_maps) > 1:

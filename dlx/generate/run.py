@@ -10,6 +10,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from dlx import threads
 from dlx.data.base import LANGUAGE
 from dlx.data.text import Vocab
 from dlx.errors import DlxError
@@ -29,6 +30,7 @@ class Options:
     num_samples: int = 1
     seed: int | None = None  # None: a fresh seed, reported so the sample can be repeated
     checkpoint: Literal["best", "last"] = "best"
+    threads: int | Literal["auto"] | None = None  # CPU threads; None: the count the run trained with
 
 
 @dataclass
@@ -38,7 +40,8 @@ class Sample:
 
 
 def load_language_model(run_path: str | Path, which: str) -> tuple[nn.Module, Vocab]:
-    """The run's model with a checkpoint's weights, and its vocabulary (both from the checkpoint: no data needed)."""
+    """The run's model with a checkpoint's weights, and its vocabulary (both from the checkpoint: no data needed);
+    torch computes with the thread count the run trained with."""
     trained = open_trained(run_path, which, device="cpu")
     if trained.spec.task != LANGUAGE:
         raise DlxError(f"{trained.run.path} is not a language-model run (its data is not text); dlx generate needs one, "
@@ -56,6 +59,8 @@ def generate(run_path: str | Path, options: Options, write: Callable[[str], None
     """Samples from a run; `write` receives each sample's text as it is produced, `note` one-line remarks."""
     check(options)
     model, vocab = load_language_model(run_path, options.checkpoint)
+    if options.threads is not None:  # auto times one new character's forward pass, the work of each step of generation
+        note(threads.choose(options.threads, threads.forward_probe(model, torch.zeros(1, 1, dtype=torch.long))).line())
     prompt_text = vocab.default_prompt if options.prompt is None else options.prompt
     if not prompt_text:
         raise DlxError("--prompt: give at least one character (or leave it out to start from a newline)")

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dlx import build
+from dlx import build, threads
 from dlx.config import Config, apply_overrides, validate
 from dlx.config import load as load_config
 from dlx.data.base import DataSpec, Splits, Standardizer
@@ -69,6 +69,7 @@ def open_trained(run_path: str | Path, which: str = "best", data_overrides: list
     if data_overrides:
         config = validate(apply_overrides(config.to_dict(), list(data_overrides)))
     state = checkpoints.load(run.checkpoint(which))
+    threads.choose(config.train.threads, None)  # the count the run trained with (auto chose and recorded it)
     dev = build.resolve_device(device or config.train.device)
     model = build.model(config, state.data_spec).to(dev)
     try:

@@ -16,6 +16,7 @@ import optuna
 import torch
 from rich.console import Console
 
+from dlx.threads import cpu_count
 from dlx.sweep import space, study
 from dlx.sweep.spec import Sweep
 from dlx.sweep.study import Where
@@ -99,5 +100,4 @@ def _fail(own: optuna.Study, trial: optuna.Trial, error: str, oom: bool = False)
 
 def cpu_threads(jobs: int) -> int:
     """This machine's CPU threads shared between the workers."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cpus // jobs)
+    return max(1, cpu_count() // jobs)

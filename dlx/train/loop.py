@@ -26,7 +26,7 @@ import torch
 from rich.console import Console
 
 import dlx
-from dlx import build
+from dlx import build, threads
 from dlx.config import Config
 from dlx.config import dump as dump_config
 from dlx.config import load as load_config
@@ -94,7 +94,7 @@ class Trainer:
         self.config, self.console, self.quiet = config, console or Console(stderr=True), quiet
         self.on_epoch = on_epoch
         self.device = device_for(self.world, build.resolve_device(config.train.device))
-        if config.train.threads:
+        if isinstance(config.train.threads, int):  # a given count is set before anything is built; auto after
             torch.set_num_threads(config.train.threads)
         torch.manual_seed(config.seed)  # model initialisation and dropout
         self.data = build.splits(config, self.device)
@@ -137,6 +137,8 @@ class Trainer:
         self.epoch_loss = {g: torch.zeros((), device=self.device) for g in self.groups}
         self.unlogged: dict[str, list[torch.Tensor]] = {g: [] for g in self.groups}
         self.best_model: dict[str, Any] | None = None
+        # last, so a build error is the only line printed; auto replaces itself by the count chosen
+        self.config = threads.settle(config, self.model, self.data, self.console, self.objective.graph_input)
 
     def _wrapped(self, model: torch.nn.Module) -> torch.nn.Module:
         if self.world.distributed:
@@ -448,7 +450,7 @@ def start(config: Config, runs_root: Path, quiet: bool = False, console: Console
     trainer = Trainer(config, console, quiet, on_epoch)
     run = _run_folder(trainer, runs_root, config.name)
     try:
-        write_atomic(run.config_path, dump_config(config.model_copy(update={"name": run.name})).encode())
+        write_atomic(run.config_path, dump_config(trainer.config.model_copy(update={"name": run.name})).encode())
         if isinstance(trainer.data, TextSplits):
             write_atomic(run.path / "vocab.json", trainer.data.vocab.to_json().encode())
     except OSError:  # a full disk: a folder without its config would be no run, only litter
