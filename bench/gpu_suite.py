@@ -126,7 +126,7 @@ def plan(args: argparse.Namespace, work: Path) -> list[Step]:
             "--repeats", "1", "--set", "train.precision=bf16",
             *(["--seconds", "45", "--steps", "100", "--set", "train.compile=true"] if not tiny else
               ["--seconds", "2", "--steps", "2", *thread, "--set", "model.layers=1", "--set", "model.width=32",
-               "--set", "data.max_chars=50000", "--set", "data.eval_windows=16"])],
+               "--set", "data.eval_windows=16"])],
             lambda f: f"{f['data']}: dlx {f['dlx_tokens_per_s']:.0f} tokens/s, bare {f['bare_tokens_per_s']:.0f} "
                       f"({f['ratio']:.2f})"),
         bench_step("sampling_speed", 30, work, device,
