@@ -16,7 +16,7 @@ from torch import nn
 from dlx.data.base import DataSpec
 from dlx.errors import DlxError
 from dlx.models.activations import ActivationName, activation
-from dlx.models.checks import classifier_outputs
+from dlx.models.checks import classifier_outputs, sequence_shape
 from dlx.models.init import InitName, initialize
 from dlx.models.mlp import parse_sizes
 from dlx.registry import models
@@ -46,10 +46,7 @@ def output_length(length: int, kernel: int, padding: str) -> int:
 class Conv1D(nn.Module):
     def __init__(self, spec: DataSpec, config: Conv1DConfig):
         super().__init__()
-        if len(spec.in_shape) != 2:
-            raise DlxError(f"model 'conv1d' needs sequences of shape (T, F), but the data has samples of shape "
-                           f"{spec.in_shape}; choose mlp for tables or a CNN for images")
-        length, features = spec.in_shape
+        length, features = sequence_shape(spec, "conv1d")
         widths = [features, *parse_sizes(config.channels, "model.channels")]
         if len(widths) < 2:
             raise DlxError("model.channels: give at least one conv layer, e.g. '8-16'")
