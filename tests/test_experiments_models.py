@@ -7,6 +7,7 @@ import pytest
 from torchvision import datasets as tv
 from typer.testing import CliRunner
 
+from dlx.api import open_run
 from dlx.cli import app
 from dlx.config import load
 from dlx.errors import DlxError
@@ -15,7 +16,7 @@ from tests.conftest import EXPERIMENTS
 from tests.test_datasets import write_cifar, write_image_folder, write_mnist_like
 
 EMBEDDED = ["xor_mlp", "xor_perceptron", "iris_mlp", "digits_mlp", "moons_mlp", "digits_autoencoder",
-            "bitpattern_rnn", "runsum_lstm"]
+            "bitpattern_rnn", "bitpattern_conv1d", "runsum_lstm"]
 DOWNLOADED = ["mnist_small_cnn", "mnist_strong_cnn", "fashion_mnist_cnn", "cifar10_vanilla_cnn", "cifar10_resnet20",
               "transfer_resnet18"]
 
@@ -68,6 +69,18 @@ def test_xor_needs_a_hidden_layer(runs_dir):
 def test_bitpattern_rnn_finds_1011(runs_dir):
     summary = train("bitpattern_rnn", runs_dir)
     assert summary["metrics"]["test"]["accuracy"] >= 0.99
+
+
+def test_one_convolutional_neuron_learns_the_kernel_1011(runs_dir):
+    summary = train("bitpattern_conv1d", runs_dir)
+    assert summary["metrics"]["test"]["accuracy"] == 1.0
+    model = open_run(runs_dir / "bitpattern_conv1d").model()
+    kernel = model.kernels.detach().flatten()  # the one filter's 4 weights, in stream order
+    decision = (model.head.weight[1] - model.head.weight[0]).item()  # how its maximum pushes towards "present"
+    # read with the decision's sign, the weights at the 1s of 1011 are positive and the one at its 0 negative
+    # (any other window scores below 1011 only then: 1111 adds the 0's weight, 0011 drops the first 1's)
+    signed = kernel * (1.0 if decision > 0 else -1.0)
+    assert signed[[0, 2, 3]].min() > 0 > signed[1], kernel
 
 
 def test_runsum_lstm_learns_the_running_sum(runs_dir):

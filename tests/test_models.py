@@ -20,6 +20,7 @@ SMALL = {
     "vgg*": {"width_mult": 0.0625, "hidden": "32"}, "resnet*": {"width": 4}, "resnet18": {"width": 8},
     "tv_*": {"freeze": "trunk"},  # the new head learns; fine-tuning the trunk is torchvision's own code
     "rnn": {"hidden": 16}, "lstm": {"hidden": 16, "layers": 2, "bidirectional": True}, "gru": {"hidden": 16},
+    "conv1d": {"channels": "8-8"},
     "char_*": {"hidden": 16, "layers": 1}, "gpt": {"width": 16, "heads": 2, "layers": 1},
 }
 

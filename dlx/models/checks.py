@@ -17,6 +17,14 @@ def image_shape(spec: DataSpec, model: str) -> tuple[int, int, int]:
     return spec.in_shape  # type: ignore[return-value]
 
 
+def sequence_shape(spec: DataSpec, model: str) -> tuple[int, int]:
+    """(T, F) of the data's sequences, or a DlxError for tables and images."""
+    if len(spec.in_shape) != 2:
+        raise DlxError(f"model '{model}' needs sequences of shape (T, F), but the data has samples of shape "
+                       f"{spec.in_shape}; choose mlp for tables or a CNN for images")
+    return spec.in_shape  # type: ignore[return-value]
+
+
 def classifier_outputs(spec: DataSpec, model: str) -> int:
     if spec.num_outputs < 1:
         raise DlxError(f"model '{model}' predicts labels or targets, but this {spec.task} data has none; "

@@ -15,9 +15,8 @@ from pydantic import Field
 from torch import nn
 
 from dlx.data.base import CLASSIFICATION, DataSpec
-from dlx.errors import DlxError
 from dlx.models.init import initialize
-from dlx.models.checks import classifier_outputs
+from dlx.models.checks import classifier_outputs, sequence_shape
 from dlx.models.mlp import Dropout
 from dlx.registry import models
 
@@ -41,11 +40,9 @@ class RNNConfig(RecurrentConfig):
 class Recurrent(nn.Module):
     def __init__(self, spec: DataSpec, config: RecurrentConfig, cell: str):
         super().__init__()
-        if len(spec.in_shape) != 2:
-            raise DlxError(f"model '{cell}' needs sequences of shape (T, F), but the data has samples of shape "
-                           f"{spec.in_shape}; choose mlp for tables or a CNN for images")
+        features = sequence_shape(spec, cell)[1]
         extra = {"nonlinearity": config.nonlinearity} if isinstance(config, RNNConfig) else {}
-        self.rnn = CELLS[cell](spec.in_shape[1], config.hidden, num_layers=config.layers, batch_first=True,
+        self.rnn = CELLS[cell](features, config.hidden, num_layers=config.layers, batch_first=True,
                                bidirectional=config.bidirectional,
                                dropout=config.dropout if config.layers > 1 else 0.0, **extra)
         self.directions = 2 if config.bidirectional else 1
