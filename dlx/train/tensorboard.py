@@ -14,7 +14,7 @@ from dlx.config import Config
 from dlx.data.base import RECONSTRUCTION, Splits
 from dlx.models.modes import evaluating
 
-HPARAM_SECTIONS = ("data", "model", "loss", "optimizer", "schedule", "train")
+HPARAM_SECTIONS = ("data", "model", "objective", "loss", "optimizer", "schedule", "train")
 
 
 def log_model_and_data(writer, model: nn.Module, data: Splits, graph_input: Callable[[Tensor], Tensor]) -> None:
