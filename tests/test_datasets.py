@@ -249,3 +249,15 @@ def test_oak_follows_its_allometric_law():
     noisy = registry.datasets.get("oak").build(n=400)
     ratio = noisy.x[:, 0] / (1.28 * noisy.y[:, 0] ** 0.8)
     assert 0.1 < ratio.log().std() < 0.2  # noise 0.15 in log space
+
+
+def test_digits_are_scikit_learns_own_to_the_bit():
+    """dlx reads the file load_digits reads without importing scikit-learn; the arrays must be the same."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from dlx.data.embedded import digits
+
+    ours, theirs = digits(), load_digits()
+    assert np.array_equal(ours.x.squeeze(1).numpy() * 16.0, theirs.images.astype(np.float32))
+    assert np.array_equal(ours.y.numpy(), theirs.target) and ours.class_names == tuple(map(str, theirs.target_names))

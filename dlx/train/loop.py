@@ -207,9 +207,6 @@ class Trainer:
         cfg = self.config.train
         started = time.perf_counter()
         self.deadline = started + 60 * cfg.max_minutes if cfg.max_minutes else math.inf
-        writer = run.writer
-        if self.state.step == 0 and self.world.is_main:
-            tensorboard.log_model_and_data(writer, self.model, self.data, self.objective.graph_input)
         progress = make_progress(self.console, self.quiet, self.total_steps, cfg.epochs, self.state.step)
         self.checkpoints = checkpoint.RunCheckpoints(run.checkpoint("best"), run.checkpoint("last"),
                                                      cfg.checkpoint_seconds, self.state.step)
@@ -384,6 +381,8 @@ class Trainer:
             loss.zero_()
         values.update({f"val/{k}": v for k, v in val.items()})
         run.log(state.step, values)
+        if state.epoch == 1 and self.world.is_main:  # after the first epoch, not before: the first step waits for nothing
+            tensorboard.log_model_and_data(run.writer, self.model, self.data, self.objective.graph_input)
         tensorboard.log_reconstructions(run.writer, self.eval_model, self.data, state.step)
         run.scalar("time/epoch_seconds", seconds, state.step)
         run.scalar("time/samples_per_second", self.epoch_samples / max(seconds, 1e-9), state.step)

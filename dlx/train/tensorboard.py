@@ -8,7 +8,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.utils.tensorboard.summary import hparams
-from torchvision.utils import make_grid
 
 from dlx.config import Config
 from dlx.data.base import RECONSTRUCTION, Splits
@@ -20,6 +19,8 @@ HPARAM_SECTIONS = ("data", "model", "objective", "loss", "optimizer", "schedule"
 def log_model_and_data(writer, model: nn.Module, data: Splits, graph_input: Callable[[Tensor], Tensor]) -> None:
     """Training images in a grid, and the model's graph traced on `graph_input` of two examples (what the model's
     forward takes: the examples themselves, or a generator's noise)."""
+    from torchvision.utils import make_grid  # torchvision's import costs as much as a training epoch of digits
+
     x = data["train"][0][:64]
     if data.spec.is_image:
         # normalize=True rescales the standardised pixels to [0, 1] for display
@@ -31,7 +32,8 @@ def log_model_and_data(writer, model: nn.Module, data: Splits, graph_input: Call
         warnings.filterwarnings("ignore", "The input to trace is already a ScriptModule")
         # traced here without check_trace (a second run, compared with the first): the graph is all TensorBoard
         # needs, in half the time; add_graph takes the traced module as it is
-        example = graph_input(x[:2])
+        with torch.random.fork_rng(devices=[]):  # a generator's noise for the trace: training's draws stay as they are
+            example = graph_input(x[:2])
         writer.add_graph(torch.jit.trace(model, example, check_trace=False), example)
 
 
@@ -39,6 +41,8 @@ def log_reconstructions(writer, model: nn.Module, data: Splits, step: int) -> No
     """Autoencoders on images: 16 validation images (top two rows) above their reconstructions (bottom two)."""
     if data.spec.task != RECONSTRUCTION or not data.spec.is_image:
         return
+    from torchvision.utils import make_grid
+
     x = data["val"][0][:16]
     with evaluating(model):
         out = model(x)
