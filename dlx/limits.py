@@ -8,7 +8,7 @@ import math
 from dlx.errors import DlxError
 
 GRID_VALUES = 100_000  # values of one sweep parameter, and points of a whole grid
-MARGINS = 10_000  # reject-option margins of one evaluation
+MARGINS = 100_000  # reject-option margins of one evaluation
 LR_FIND_STEPS = 100_000  # steps of one learning-rate ramp
 NEW_TOKENS = 1_000_000  # characters generated per sample
 SAMPLES = 10_000  # samples of one dlx generate
