@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import EXPERIMENTS, fast
+from tests.conftest import EXPERIMENTS, ROOT, fast
 from tests.reliability.test_config_values import dlx, refused, sets
 from tests.sweeps import write_sweep
 
@@ -91,11 +93,6 @@ def test_nproc_with_a_bad_config_is_one_line_before_torchrun_starts(tmp_path, mo
 def test_a_failed_rank_ends_the_launcher_without_a_traceback(tmp_path):
     """A mistake torchrun's ranks find themselves (here a run to resume that is not there): every rank runs the same
     command, so rank 0 says it once, and the launcher adds no ChildFailedError traceback."""
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
     done = subprocess.run([sys.executable, "-m", "dlx", "train", "--nproc", "2", "--resume", str(tmp_path / "none")],
                           cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
