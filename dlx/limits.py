@@ -13,6 +13,7 @@ LR_FIND_STEPS = 100_000  # steps of one learning-rate ramp
 NEW_TOKENS = 1_000_000  # characters generated per sample
 SAMPLES = 10_000  # samples of one dlx generate
 TOKENS_HELD = 10_000_000  # characters generation keeps in memory: all samples, or every beam
+PROCESSES = 1_024  # ranks `dlx train --nproc` starts on one machine
 
 
 def steps(start: float, stop: float, step: float) -> int | float:

@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from dlx import limits
 from dlx.errors import DlxError
 
 
@@ -81,6 +82,7 @@ def launch(nproc: int, dlx_args: list[str]) -> int:
     """`dlx train ... --nproc N`: start N ranks of the same command under torch.distributed's runner."""
     if nproc < 1:
         raise DlxError(f"--nproc {nproc}: give at least 1 process")
+    limits.check("--nproc", nproc, limits.PROCESSES, "processes")
     command = [sys.executable, "-c", "import sys; from dlx.train.distributed import torchrun; torchrun(sys.argv[1:])",
                "--standalone", f"--nproc_per_node={nproc}", "-m", "dlx", *dlx_args]
     return subprocess.run(command).returncode

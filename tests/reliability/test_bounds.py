@@ -64,6 +64,8 @@ COMMANDS = {  # arguments after the command's own input, and what the error line
     "a billion samples": (["generate", "RUN", "--num-samples", 10**9], "--num-samples: 1,000,000,000 samples"),
     "samples that fill the memory together": (["generate", "RUN", "--num-samples", 1000, "--max-new-tokens", 10**6],
                                               "--num-samples x --max-new-tokens: 1,000,000,000 characters held"),
+    "a million training processes": (["train", EXPERIMENTS / "iris_mlp.yaml", "--nproc", 10**6],
+                                     "--nproc: 1,000,000 processes, more than the 1,024"),
     "beams that fill the memory together": (["generate", "RUN", "--strategy", "beam", "--beam-width", 1000,
                                              "--max-new-tokens", 10**6], "--beam-width x --max-new-tokens"),
 }
