@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 from torchmetrics.classification import BinaryAUROC, BinaryConfusionMatrix, BinaryROC
 
+from dlx import limits
 from dlx.data.base import CLASSIFICATION
 from dlx.errors import DlxError
 
@@ -29,8 +30,9 @@ def parse_margins(texts: list[str]) -> list[float]:
             start, stop, step = numbers
             if step <= 0 or stop < start:
                 raise DlxError(f"--reject-margin '{text}': a range needs START <= STOP and a positive STEP")
-            # the stop is included when the steps reach it up to rounding
-            numbers = [start + i * step for i in range(math.floor((stop - start) / step + 1e-9) + 1)]
+            count = limits.steps(start, stop, step)
+            limits.check(f"--reject-margin '{text}'", count, limits.MARGINS, "margins")
+            numbers = [start + i * step for i in range(count)]
         for m in numbers:
             if not 0.0 <= m <= 1.0:
                 raise DlxError(f"--reject-margin '{text}': margins are differences of probabilities, between 0 and 1")

@@ -31,8 +31,14 @@ RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where run folders are
 
 
 def fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)  # a message's [..] is text
+    if _speaks():
+        err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)  # a message's [..] is text
     raise typer.Exit(2)
+
+
+def _speaks() -> bool:
+    """Under torchrun every rank runs the same command on the same files, so rank 0 speaks for all."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def user_errors(command):
@@ -101,6 +107,8 @@ def train(
     from dlx.train import distributed, loop
 
     if nproc is not None:
+        if experiment is not None:  # a mistake in the config is one line here, not one per rank after torchrun starts
+            _load(experiment, overrides, device, name)
         args = ["train", *([str(experiment)] if experiment else []), *[a for o in overrides or [] for a in ("--set", o)],
                 *(["--name", name] if name else []), *(["--device", device] if device else []),
                 *(["--resume", str(resume)] if resume else []), *(["--accept-config-change"] if accept_config_change else []),
@@ -123,7 +131,7 @@ def train(
         return crossval.print_summary(out, run.path, summary)
     else:
         run, summary = loop.start(_load(experiment, overrides, device, name), runs_dir, quiet=quiet, console=err)
-    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for all
+    if _speaks():
         _print_summary(run.path, summary)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from dlx import limits
 from dlx.config import Config
 from dlx.errors import DlxError
 from dlx.plots import plt, save
@@ -61,6 +62,7 @@ class Ramp:
 def check(steps: int, start: float, end: float) -> None:
     if steps < 10:
         raise DlxError(f"--steps {steps}: give at least 10 steps (a few hundred trace the curve well)")
+    limits.check("--steps", steps, limits.LR_FIND_STEPS, "steps")
     if not 0 < start < end or not math.isfinite(end):
         raise DlxError(f"--start {start:g} --end {end:g}: give 0 < start < end, e.g. --start 1e-7 --end 10")
 

@@ -10,7 +10,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from dlx import threads
+from dlx import limits, threads
 from dlx.data.base import LANGUAGE
 from dlx.data.text import Vocab
 from dlx.errors import DlxError
@@ -50,8 +50,15 @@ def load_language_model(run_path: str | Path, which: str) -> tuple[nn.Module, Vo
 
 
 def check(options: Options) -> None:
+    """Refuse a request that cannot be served, before any model is read."""
     if options.strategy == "beam" and options.num_samples > 1:
         raise DlxError("--num-samples: beam search returns its one best beam; use --strategy sample for several")
+    limits.check("--max-new-tokens", options.max_new_tokens, limits.NEW_TOKENS, "characters per sample")
+    limits.check("--num-samples", options.num_samples, limits.SAMPLES, "samples")
+    # the model's context slides, so its block size bounds nothing; what grows is the text held in memory
+    held, what = ((options.beam_width, "--beam-width x --max-new-tokens") if options.strategy == "beam"
+                  else (options.num_samples, "--num-samples x --max-new-tokens"))
+    limits.check(what, held * options.max_new_tokens, limits.TOKENS_HELD, "characters held in memory")
 
 
 def generate(run_path: str | Path, options: Options, write: Callable[[str], None] = lambda text: None,

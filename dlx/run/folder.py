@@ -10,8 +10,10 @@ runs/<name>/
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -25,6 +27,23 @@ from dlx.run import lock
 # scalars reach TensorBoard's writer in batches, this often and at close (the writer itself flushes to disk every
 # 10 s): its writer thread, woken for every point, would cost a loop of millisecond steps a tenth of its time
 SCALAR_BATCH_SECONDS = 10.0
+
+
+def _quiet_event_writer_threads() -> None:
+    """TensorBoard's writer thread keeps a failed write (a full or read-only disk) and the run's thread raises it at
+    the next write, flush or close, where it ends as one line; the thread itself prints no traceback for it."""
+    from tensorboard.summary.writer.event_file_writer import _AsyncWriterThread
+
+    previous = threading.excepthook
+    if getattr(previous, "quiets", None) is _AsyncWriterThread:
+        return
+
+    def excepthook(args: threading.ExceptHookArgs) -> None:
+        if not (isinstance(args.thread, _AsyncWriterThread) and isinstance(args.exc_value, OSError)):
+            previous(args)
+
+    excepthook.quiets = _AsyncWriterThread
+    threading.excepthook = excepthook
 
 
 def _entry(line: str) -> dict[str, Any] | None:
@@ -146,6 +165,7 @@ class Run:
         if self._writer is None:
             from torch.utils.tensorboard import SummaryWriter
 
+            _quiet_event_writer_threads()
             # a queue long enough that a batch of scalars never waits for the writer thread
             self._writer = SummaryWriter(log_dir=str(self.path), max_queue=1000, flush_secs=10,
                                          purge_step=self._purge_step)
@@ -216,9 +236,26 @@ class Run:
         if self._metrics_file is not None:
             self._metrics_file.close()
             self._metrics_file = None
-        if self._scalars:
-            self.send_scalars()
-        if self._writer is not None:
+        try:
+            self._close_writer()
+        finally:
+            self.lock.release()
+
+    def _close_writer(self) -> None:
+        """Hand over the last scalars and close TensorBoard's writer; a write its thread could not do (a full or
+        read-only disk) ends here as one line."""
+        if self._writer is None and not self._scalars:
+            return
+        try:
+            if self._scalars:
+                self.send_scalars()
+            self._writer.flush()  # raises what the writer thread kept
             self._writer.close()
+        except OSError as e:
+            if self._writer is not None:  # None: the disk failed as the writer opened
+                with contextlib.suppress(OSError):  # the disk already failed: only let the thread and the file go
+                    self._writer.close()
+            raise DlxError(f"cannot write to {e.filename or self.path} ({e.strerror or e}); TensorBoard's events "
+                           f"are incomplete") from None
+        finally:
             self._writer = None
-        self.lock.release()

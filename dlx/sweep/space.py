@@ -23,7 +23,7 @@ import pydantic
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from pydantic import Field
 
-from dlx import schema
+from dlx import limits, schema
 from dlx.config import render
 from dlx.errors import ConfigError
 
@@ -33,6 +33,10 @@ Scalar = bool | int | float | str
 class _Param(schema.Schema):
     def problems(self, path: str) -> list[str]:
         return []
+
+    def count(self) -> int | float | None:
+        """How many values `grid` lists, counted without listing them; None for a continuous range."""
+        return None
 
     def grid(self) -> list[Scalar] | None:
         """Every value, when the parameter is discrete; None for a continuous range."""
@@ -51,6 +55,9 @@ class Choice(_Param):
 
     def distribution(self) -> BaseDistribution:
         return CategoricalDistribution(self.values)
+
+    def count(self) -> int:
+        return len(self.values)
 
     def grid(self) -> list[Scalar]:
         return list(self.values)
@@ -84,13 +91,17 @@ class Range(_Param):
             return IntDistribution(int(self.low), int(self.high), log=self.log, step=int(self.step or 1))
         return FloatDistribution(float(self.low), float(self.high), log=self.log, step=self.step)
 
+    def count(self) -> int | float | None:
+        if self.is_int:
+            return (int(self.high) - int(self.low)) // int(self.step or 1) + 1
+        return None if self.step is None else limits.steps(self.low, self.high, self.step)
+
     def grid(self) -> list[Scalar] | None:
         if self.is_int:
             return list(range(int(self.low), int(self.high) + 1, int(self.step or 1)))
         if self.step is None:
             return None
-        count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
-        return [_tidy(self.low + i * self.step) for i in range(count)]
+        return [_tidy(self.low + i * self.step) for i in range(self.count())]
 
     def corners(self) -> list[Scalar]:
         return [int(self.low), int(self.high)] if self.is_int else [float(self.low), float(self.high)]
@@ -105,14 +116,21 @@ class Geometric(_Param):
     factor: Annotated[float, Field(gt=1)] = 2.0
 
     def problems(self, path: str) -> list[str]:
-        return [] if self.low < self.high else [f"{path}: empty or inverted range: low {self.low} must be below high {self.high}"]
+        if not self.low < self.high:
+            return [f"{path}: empty or inverted range: low {self.low} must be below high {self.high}"]
+        # every search lists a geometric grid's values (they are its choices), so their number is bounded here
+        too_many = limits.problem(f"{path}: factor {self.factor} from {self.low:g} to {self.high:g}", self.count(),
+                                  limits.GRID_VALUES, "values")
+        return [too_many] if too_many else []
 
     def distribution(self) -> BaseDistribution:
         return CategoricalDistribution(self.grid())
 
+    def count(self) -> int | float:
+        return limits.steps(0.0, math.log(self.high / self.low), math.log(self.factor))
+
     def grid(self) -> list[Scalar]:
-        count = math.floor(math.log(self.high / self.low, self.factor) + 1e-9) + 1
-        return [_tidy(self.low * self.factor**k) for k in range(count)]
+        return [_tidy(self.low * self.factor**k) for k in range(self.count())]
 
 
 Param = Choice | Range | Geometric
@@ -161,7 +179,12 @@ def parse(raw: Any) -> dict[str, Param]:
 
 def continuous(space: dict[str, Param]) -> list[str]:
     """Paths that a grid cannot enumerate."""
-    return [path for path, param in space.items() if param.grid() is None]
+    return [path for path, param in space.items() if param.count() is None]
+
+
+def grid_size(space: dict[str, Param]) -> int | float:
+    """How many points `grid_points` lists, counted without listing them (every parameter discrete)."""
+    return math.prod(param.count() for param in space.values())
 
 
 def grid_points(space: dict[str, Param]) -> list[dict[str, Scalar]]:

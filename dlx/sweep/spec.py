@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import Field
 
-from dlx import build, registry, schema
+from dlx import build, limits, registry, schema
 from dlx.config import RUN_NAME, Config, Note, load, parse_override, read_yaml, unheard
 from dlx.errors import ConfigError, DlxError, did_you_mean
 from dlx.metrics import higher_is_better, logged_keys
@@ -169,7 +169,10 @@ def _trial_count(file: SweepFile, space: dict[str, space_mod.Param], asked: int 
         problems.append(f"method grid needs discrete values, but {', '.join(space_mod.continuous(space))} is a "
                         f"continuous range: give it a step, a list of values, or {{grid: geometric, ...}}")
         return 0
-    size = len(space_mod.grid_points(space))
+    size = space_mod.grid_size(space)
+    if too_many := limits.problem("method grid", size, limits.GRID_VALUES, "points"):
+        problems.append(too_many)
+        return 0
     if asked is not None and asked > size:
         problems.append(f"the grid has {size} points; {asked} trials would repeat some of them")
     return asked or size

@@ -5,6 +5,7 @@ global batch, so `train.batch_size` stays the global batch size. Only rank 0 wri
 """
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from dlx import limits
 from dlx.errors import DlxError
 
 
@@ -80,6 +82,21 @@ def launch(nproc: int, dlx_args: list[str]) -> int:
     """`dlx train ... --nproc N`: start N ranks of the same command under torch.distributed's runner."""
     if nproc < 1:
         raise DlxError(f"--nproc {nproc}: give at least 1 process")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               "-m", "dlx", *dlx_args]
+    limits.check("--nproc", nproc, limits.PROCESSES, "processes")
+    command = [sys.executable, "-c", "import sys; from dlx.train.distributed import torchrun; torchrun(sys.argv[1:])",
+               "--standalone", f"--nproc_per_node={nproc}", "-m", "dlx", *dlx_args]
     return subprocess.run(command).returncode
+
+
+def torchrun(argv: list[str]) -> None:
+    """torch.distributed's runner, ending as the failed rank did: that rank already said why in one line, so no
+    ChildFailedError traceback follows it."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # its failure report repeats the rank's
+    try:
+        run(parse_args(argv))
+    except ChildFailedError as e:
+        _, failure = e.get_first_failure()
+        sys.exit(failure.exitcode if failure.exitcode > 0 else 1)  # below 0: killed by a signal
