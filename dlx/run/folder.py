@@ -90,10 +90,11 @@ def _is_checkpoint(path: Path) -> bool:
         return False
 
 
-def delete(path: Path, runs: list[Path] | None = None) -> None:
+def delete(path: Path, runs: list[Path] | None = None, owned: bool = False) -> None:
     """Delete the run folder `path` holding its lock, and the lock of every other run in `runs` (a cross-validation's
-    folds): a run that another process is writing to is refused, and then nothing is deleted."""
-    if runs is None and not is_run(path):
+    folds): a run that another process is writing to is refused, and then nothing is deleted. `owned`: the caller
+    has told the folder by its lock file's holder (a sweep trial's own run, killed before its config.yaml)."""
+    if runs is None and not owned and not is_run(path):
         raise DlxError(f"{path}: not a dlx run folder; nothing deleted")
     held: list[Run] = []
     try:

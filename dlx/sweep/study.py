@@ -283,7 +283,7 @@ def trial_folder(where: Where, trial: FrozenTrial) -> Path | None:
     if not isinstance(run, str) or not RUN_NAME.match(run):
         return None
     folder = where.folder / run
-    if folder.is_symlink() or folder.resolve().parent != where.folder.resolve() or not is_run(folder):
+    if folder.is_symlink() or not folder.is_dir() or folder.resolve().parent != where.folder.resolve():
         return None
     return folder if holder(folder).startswith(f"{process_id(worker.get('pid'), worker.get('host'))}:") else None
 
@@ -295,7 +295,7 @@ def interrupt(study: optuna.Study, storage: BaseStorage, where: Where, trial: Fr
         study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
         if folder := trial_folder(where, trial):
             with contextlib.suppress(DlxError, OSError):  # in use, or already gone: it stays, the trial runs again
-                delete(folder)
+                delete(folder, owned=True)  # its lock names the trial's worker, even when no config.yaml was written yet
 
 
 def recover(study: optuna.Study, storage: BaseStorage, where: Where) -> list[int]:
