@@ -19,7 +19,6 @@ import torch
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from dlx import build  # noqa: F401  (registers every entry)
 from dlx import export
 from dlx.api import PredictOptions, predict
 from dlx.config import load

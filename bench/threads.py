@@ -21,7 +21,7 @@ import torch
 from rich.console import Console
 
 import cpu_threads  # bench/cpu_threads.py, beside this script
-from dlx import build, threads  # noqa: F401  (build registers every entry)
+from dlx import threads
 from dlx.config import load
 from dlx.train import loop
 

@@ -93,7 +93,6 @@ def _override(key: str, value: Any) -> str:
 def train(experiment: str | Path, set: Mapping[str, Any] | None = None, name: str | None = None, quiet: bool = True,
           runs_dir: str | Path = "runs") -> Run:
     """Train an experiment (a YAML file) with `set` overriding config values ({'optimizer.lr': 0.01}); the run folder."""
-    from dlx import build  # noqa: F401  (registers every entry before validation)
     from dlx.config import load
     from dlx.train import loop
 

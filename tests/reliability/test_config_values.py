@@ -14,7 +14,6 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from dlx import build  # noqa: F401  (registers every entry)
 from dlx.cli import app
 from dlx.config import validate
 from dlx.errors import ConfigError, did_you_mean

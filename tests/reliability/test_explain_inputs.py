@@ -18,7 +18,6 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, one_thread) -> dict[str, Path]:
     """A recurrent sequence classifier (bitpattern_rnn) and a character LSTM, one short epoch each."""
-    from dlx import build  # noqa: F401  (registers every entry)
     from dlx.config import load, validate
     from dlx.train import loop
 
