@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.table import Table
 
+from dlx import tables
 from dlx.atomic import replacing
 from dlx.errors import DlxError
 
@@ -59,20 +60,13 @@ def file_sink(path: Path) -> Iterator[Callable[[list[Row]], None]]:
 
 
 def table(rows: list[Row], title: str) -> Table:
-    """A few predictions for the terminal: the top k in one column, numbers to 3 decimals."""
-    shown = Table(title=title, title_justify="left")
+    """A few predictions for the terminal, as dlx.tables shows numbers; the top k in one column as 'class p'."""
     columns = [c for c in ("input", "target", "predicted", "probability", "top_k", "value") if rows and c in rows[0]]
-    for column in columns:
-        shown.add_column(column.replace("_", " "), overflow="fold",
-                         justify="right" if column in ("probability", "value") else "left")
-    for row in rows:
-        shown.add_row(*(_cell(row[c]) for c in columns))
-    return shown
+    return tables.table([tables.Column(c.replace("_", " "), text=c not in ("probability", "value"), fold=True)
+                         for c in columns], ([_cell(row[c]) for c in columns] for row in rows), title)
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}"
+def _cell(value: Any) -> Any:
     if isinstance(value, list):  # the top k as 'class p', or several values
-        return ", ".join(f"{v[0]} {v[1]:.3f}" if isinstance(v, list) else f"{v:.4g}" for v in value)
-    return str(value)
+        return ", ".join(f"{v[0]} {tables.number(v[1])}" if isinstance(v, list) else f"{v:.4g}" for v in value)
+    return value
