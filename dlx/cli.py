@@ -227,7 +227,8 @@ def schedule(
     from dlx.schedule_plot import plot_schedule
 
     config = _load(experiment, overrides)
-    err.print(f"wrote {plot_schedule(config, out or Path(f'{config.name}-schedule.png'))}", highlight=False)
+    written = plot_schedule(config, out or Path(f"{config.name}-schedule.png"))
+    err.print(f"wrote {written}", highlight=False, soft_wrap=True)
 
 
 @app.command("lr-find", rich_help_panel=INSPECT_PANEL)
@@ -311,7 +312,7 @@ def runs_rm(
         err.print("nothing deleted", highlight=False)
         raise typer.Exit(1)
     runs_table.remove(path)
-    out.print(f"deleted {path}", highlight=False)
+    out.print(f"deleted {path}", highlight=False, soft_wrap=True)
 
 
 @app.command(rich_help_panel=RUN_PANEL)
@@ -478,7 +479,7 @@ def generate(
                                  seed=seed, checkpoint=checkpoint,
                                  threads=None if threads is None else cpu_threads.parse(threads))
     samples = generation.generate(run, options, write if stream else (lambda text: None),
-                                  lambda note: err.print(note, style="dim", highlight=False))
+                                  lambda note: err.print(note, style="dim", highlight=False, soft_wrap=True))
     if not stream:
         write("\n\n".join(s.text for s in samples))
     write("\n")

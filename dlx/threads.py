@@ -129,7 +129,7 @@ def settle(config: Config, model: nn.Module, data: Splits, console: Console,
     with torch.random.fork_rng(devices=[]):  # the probe draws nothing, and if a model did, training would not see it
         batch = model_input(training_batch(data, config.train.batch_size))
         choice = choose(config.train.threads, forward_probe(model, batch))
-    console.print(choice.line(), highlight=False)
+    console.print(choice.line(), highlight=False, soft_wrap=True)
     if config.train.threads != AUTO:
         return config
     return config.model_copy(update={"train": config.train.model_copy(update={"threads": choice.threads})})

@@ -28,7 +28,8 @@ def sweep(path: Path, trials: int | None = None, jobs: int = 1, storage: str | N
           epochs: int | None = None, console: Console | None = None) -> None:
     """Run (or resume, or join) a sweep, then report; with status=True only report."""
     console = console or Console()
-    checked = load_sweep(path, trials, epochs, lambda note: console.print(f"[yellow]note: {escape(note)}[/]", highlight=False))
+    checked = load_sweep(path, trials, epochs,
+                         lambda note: console.print(f"[yellow]note: {escape(note)}[/]", highlight=False, soft_wrap=True))
     name = study_name or checked.name
     if not RUN_NAME.match(name):
         raise DlxError(f"--study '{name}': a study name is letters, digits, '.', '_' and '-'")

@@ -485,11 +485,12 @@ def resume(run_path: str | Path, quiet: bool = False, console: Console | None = 
         changes = resuming.check_config(run, last, config, accept_config_change) if last is not None else []
         trainer = Trainer(config, console, quiet)
         if last is None:
-            trainer.console.print(resuming.no_checkpoint_note(run, config), highlight=False)
+            trainer.console.print(resuming.no_checkpoint_note(run, config), highlight=False, soft_wrap=True)
         else:
             trainer.restore(last, best)
         for change in changes:
-            trainer.console.print(f"{run.path}: continuing with a changed config: {change}", highlight=False)
+            trainer.console.print(f"{run.path}: continuing with a changed config: {change}", highlight=False,
+                                  soft_wrap=True)
         if trainer.state.finished or trainer.state.epoch >= config.train.epochs:
             raise DlxError(f"{run.path}: this run has finished; start a new one with `dlx train {run.config_path}`")
     except BaseException:
