@@ -45,6 +45,11 @@ class Objective:
     def check(self, data: Splits, model_name: str) -> None:
         """A DlxError when the model cannot serve this objective on this data (before any folder is made)."""
 
+    def advance(self, step: int, total: int) -> None:
+        """Called before each optimizer step's losses with the steps done so far and the run's total: settings that
+        change over training (a KL warm-up, a decaying teacher-forcing ratio) follow the step, so a resumed run
+        takes the same values as an unbroken one."""
+
     def graph_input(self, x: Tensor) -> Tensor:
         """What the model's forward takes, for examples `x` (TensorBoard traces its graph on it)."""
         return x

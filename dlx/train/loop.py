@@ -277,6 +277,7 @@ class Trainer:
         completes a group of train.accumulate) its optimizer's step, group after group. Returns the losses; a
         non-finite one is left out (its backward skipped) under train.on_nan=skip."""
         cfg, losses = self.config.train, {}
+        self.objective.advance(self.state.step, self.total_steps)
         if cfg.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         for group in self.groups:
