@@ -125,3 +125,12 @@ def test_commands_for_supervised_runs_refuse_other_objectives_in_one_line(runs_d
     for command in (["evaluate", str(run.path)], ["explain", str(run.path), "--index", "0"]):
         result = CliRunner().invoke(app, command)
         assert result.exit_code == 2 and "needs a run trained with objective 'supervised'" in result.output, result.output
+
+
+@pytest.mark.parametrize("name", ["mlp_gan", "mlp_vae"])
+def test_generative_models_decode_noise_to_data_shaped_samples(name):
+    from dlx.data.base import CLASSIFICATION, DataSpec
+    from dlx.registry import models
+    model = models.get(name).build(DataSpec((1, 8, 8), CLASSIFICATION, num_classes=10))
+    z = model.sample_noise(5, torch.device("cpu"), torch.Generator().manual_seed(0))
+    assert model.decode(z).shape == (5, 1, 8, 8)

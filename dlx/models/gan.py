@@ -44,6 +44,10 @@ class MLPGAN(nn.Module):
     def sample_noise(self, n: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:
         return torch.randn(n, self.noise, device=device, generator=generator)  # (n, z)
 
+    def decode(self, z: Tensor) -> Tensor:
+        """Samples shaped like the data from codes z (the protocol every generative model keeps with `sample_noise`)."""
+        return self.generator(z)
+
     def forward(self, z: Tensor) -> Tensor:
         """Samples from noise: what a trained GAN is for."""
         return self.generator(z)

@@ -38,6 +38,13 @@ class MLPVAE(nn.Module):
         self.decoder = nn.Sequential(*dense_stack([config.latent, *hidden[::-1]], "relu", "auto"),
                                      nn.Linear(hidden[0], features), nn.Unflatten(1, spec.in_shape))  # (B, *x)
 
+    def sample_noise(self, n: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:
+        return torch.randn(n, self.latent, device=device, generator=generator)  # (n, latent): the prior N(0, I)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Samples shaped like the data from codes z (the protocol every generative model keeps with `sample_noise`)."""
+        return self.decoder(z)
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         mean, logvar = self.to_moments(self.encoder(x)).chunk(2, dim=1)  # (B, latent) each
         z = mean + (0.5 * logvar).exp() * torch.randn_like(mean)  # (B, latent); decoder(mean) is the noiseless code
