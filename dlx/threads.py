@@ -2,7 +2,8 @@
 
 PyTorch's default takes every core, and on a core another process is using, its threads wait on each other at
 every operation: on a busy 2-core machine a small model then trains 25-50x slower than on one thread. `auto`
-counts the cores this process may use that the load average leaves free, and on the CPU times the model's own
+counts the cores this process may use that other processes leave free now (the kernel's busy time over a short
+window; the load average where the kernel does not tell), and on the CPU times the model's own
 forward pass on one batch with one thread and with those cores, keeping the extra threads only where they
 clearly pay (large operations on idle cores). The number chosen is recorded in the run's config.yaml, so
 `dlx train runs/<run>/config.yaml` computes with the same count.
@@ -14,6 +15,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -46,11 +48,48 @@ def load_average() -> float:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
 
 
+BUSY_WINDOW = 0.05  # seconds over which the cores' busy time is sampled
+
+
+def core_times(cores: set[int]) -> tuple[int, int] | None:
+    """(busy, total) clock ticks so far of the given cores, from /proc/stat; None where there is none."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    busy = total = 0
+    for line in lines:
+        name, *ticks = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
+            values = [int(t) for t in ticks[:8]]  # user nice system idle iowait irq softirq steal
+            busy += sum(values) - values[3] - values[4]
+            total += sum(values)
+    return (busy, total) if total else None
+
+
+def busy_cores(window: float = BUSY_WINDOW) -> float | None:
+    """How many of this process's cores other processes keep busy now: their busy share over `window` seconds
+    (this process sleeps meanwhile). A busy loop started a second ago shows here; the one-minute load average
+    takes a minute to see it."""
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(cpu_count()))
+    before = core_times(cores)
+    if before is None:
+        return None
+    time.sleep(window)
+    after = core_times(cores)
+    if after is None or after[1] == before[1]:
+        return None
+    return len(cores) * (after[0] - before[0]) / (after[1] - before[1])
+
+
 def free_cores() -> int:
-    """Usable cores not already taken by the machine's load (the one-minute average of runnable processes). One
-    runnable process is taken to be this one, busy before (a bench, a sweep worker's previous trial): a core that
-    another process does take shows in the timed forward pass."""
-    return max(1, min(usable_cores(), round(cpu_count() - max(0.0, load_average() - 1))))
+    """Usable cores that other processes leave free now. Without /proc/stat, the load average (the one-minute
+    average of runnable processes) stands in, one runnable process being taken for this one, busy before (a bench,
+    a sweep worker's previous trial). A core another process takes during training shows in the timed forward
+    pass."""
+    busy = busy_cores()
+    taken = max(0.0, load_average() - 1) if busy is None else busy
+    return max(1, min(usable_cores(), round(cpu_count() - taken)))
 
 
 @dataclass(frozen=True)
@@ -83,7 +122,7 @@ def fastest(probe: Callable[[], object], most: int) -> Choice:
     one, many = (statistics.median(seconds[n]) for n in counts)
     return Choice(most if one > GAIN * many else 1,
                   f"auto: a forward pass took {one * 1e3:.3g} ms on 1 thread, {many * 1e3:.3g} ms on {most}; "
-                  f"{usable_cores()} usable cores, load average {load_average():.1f}")
+                  f"{usable_cores()} usable cores")
 
 
 def choose(setting: Setting, probe: Callable[[], object] | None) -> Choice:
@@ -95,7 +134,7 @@ def choose(setting: Setting, probe: Callable[[], object] | None) -> Choice:
     if setting != AUTO:
         choice = Choice(setting, "as given")
     elif free == 1 or probe is None:
-        choice = Choice(free, f"auto: {usable_cores()} usable cores, load average {load_average():.1f}")
+        choice = Choice(free, f"auto: {free} of {usable_cores()} usable cores free")
     else:
         choice = fastest(probe, free)
     torch.set_num_threads(choice.threads)

@@ -153,3 +153,23 @@ def test_generate_takes_threads(language_run, option, expected, line):
 def test_generate_refuses_a_bad_thread_count_in_one_line(language_run):
     result = CliRunner().invoke(app, ["generate", str(language_run), "--threads", "0"])
     assert result.exit_code == 2 and "--threads 0" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_busy_loop_started_a_moment_ago_takes_a_core():
+    """The one-minute load average lags a busy loop by a minute; the cores' busy time sees it at once."""
+    import subprocess
+    import sys
+    loop_ = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert threads.busy_cores(0.2) >= 0.9
+        assert threads.free_cores() <= max(1, threads.cpu_count() - 1)
+    finally:
+        loop_.kill()
+        loop_.wait()
+
+
+def test_free_cores_falls_back_to_the_load_average_without_proc_stat(monkeypatch):
+    monkeypatch.setattr(threads, "core_times", lambda cores: None)
+    monkeypatch.setattr(threads, "load_average", lambda: threads.cpu_count() + 5.0)
+    assert threads.busy_cores() is None and threads.free_cores() == 1
