@@ -21,13 +21,14 @@ from dlx.models.modes import evaluating
 from dlx.run.folder import Run
 from dlx.run.trained import Trained, open_trained
 
+GRID = 64  # samples of a grid unless --num-samples says
 STEPS = 10  # codes along an interpolation, both ends included
 BATCH = 512  # codes decoded at once
 
 
 @dataclass
 class Options:
-    num_samples: int = 64
+    num_samples: int = GRID
     seed: int | None = None  # None: a fresh seed, reported so the grid can be repeated
     interpolate: tuple[int, int] | None = None  # indices of two test images
     out: Path | None = None  # None: <run name>-samples.png or <run name>-interpolation.png here
