@@ -479,7 +479,8 @@ def generate(
             fail(f"--{text_only[0].replace('_', '-')} applies to text generation; {run} draws images")
         options = images.Options(num_samples if "num_samples" in given else images.GRID, seed, interpolate, out_file,
                                  checkpoint)
-        written = images.generate(run, options, lambda note: err.print(note, style="dim", highlight=False, soft_wrap=True))
+        written = images.generate(run, options,
+                                  lambda note: err.print(note, style="dim", highlight=False, soft_wrap=True))
         err.print(f"wrote {written}", highlight=False, soft_wrap=True)
         return
     if interpolate is not None:

@@ -192,11 +192,16 @@ LOSSES = ("train/epoch_loss", "val/loss")
 
 
 def learning_curve_figure(history: list[dict], monitor: str, best_epoch: int, title: str) -> Figure:
-    """One run's learning curves as the course draws them: the training and validation loss per epoch, and beside
-    them the monitored metric when it is not one of those losses; the epoch of the best model is marked."""
-    panels = [LOSSES] + ([(monitor,)] if monitor not in LOSSES else [])
+    """One run's learning curves as the course draws them: the training and validation loss per epoch, beside them
+    each term the loss is made of (a VAE's reconstruction and KL, train and val) and the monitored metric when it is
+    not one of those; the epoch of the best model is marked."""
+    terms = [k.removeprefix("train/epoch_") for k in (history[0] if history else {})
+             if k.startswith("train/epoch_") and k != LOSSES[0]]
+    panels = {"loss": LOSSES, **{t: (f"train/epoch_{t}", f"val/{t}") for t in terms}}  # title -> keys drawn
+    if all(monitor not in keys for keys in panels.values()):
+        panels[monitor] = (monitor,)
     figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
-    for ax, keys in zip(axes[0], panels):
+    for ax, (name, keys) in zip(axes[0], panels.items()):
         for key in keys:
             points = _per_epoch(history, key)
             if points:
@@ -205,7 +210,7 @@ def learning_curve_figure(history: list[dict], monitor: str, best_epoch: int, ti
             ax.axvline(best_epoch, linestyle=":", color="grey", label=f"best ({monitor}): epoch {best_epoch}")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.set_title("loss" if keys == LOSSES else keys[0], fontsize=10)
+        ax.set_title(name, fontsize=10)
         ax.legend(fontsize=8)
     figure.suptitle(title, fontsize=9)
     return figure
@@ -243,7 +248,8 @@ def image_rows_figure(rows: list[np.ndarray], labels: list[str], title: str,
         for c, image in enumerate(row):
             mosaic[r * (height + 1):r * (height + 1) + height, c * (width + 1):c * (width + 1) + width] = image
     scale = max(0.35, 0.9 * width / 28)  # inches per image: small images are enlarged, large ones not shrunk
-    figure, ax = plt.subplots(figsize=(min(max(6.0, 2 + k * scale), 24), min(1 + len(rows) * scale * height / width, 24)))
+    size = (min(max(6.0, 2 + k * scale), 24), min(1 + len(rows) * scale * height / width, 24))
+    figure, ax = plt.subplots(figsize=size)
     ax.imshow(mosaic[..., 0] if channels == 1 else mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     if labels:
         ax.set_yticks([r * (height + 1) + height / 2 for r in range(len(rows))], labels, fontsize=8)

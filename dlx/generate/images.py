@@ -43,7 +43,8 @@ def draws_images(run_path: str | Path) -> bool:
 
 def pixels(x: Tensor, standardizer: Standardizer | None) -> np.ndarray:
     """Model-space images (N, C, H, W) -> (N, H, W, C) in [0, 1] for display: the standardisation undone, then
-    clipped to [0, 1], the range dlx's image datasets load pixels in; one scale for all, so a faint sample looks faint."""
+    clipped to [0, 1], the range dlx's image datasets load pixels in; one scale for all, so a faint sample looks
+    faint."""
     raw = standardizer.invert(x) if standardizer is not None else x
     return raw.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
 
@@ -85,7 +86,7 @@ def generate(run_path: str | Path, options: Options, note: Callable[[str], None]
         images = pixels(sample(trained.model, options.num_samples, seed, trained.device), trained.standardizer)
         columns = math.ceil(math.sqrt(len(images)))
         figure = plots.image_rows_figure([images[i:i + columns] for i in range(0, len(images), columns)], [],
-                                         f"{title}: {len(images)} samples from the prior, seed {seed}")
+                                         f"{title}\n{len(images)} samples from the prior, seed {seed}")
         out = options.out or Path(f"{trained.run.name}-samples.png")
     return plots.save(figure, out, dpi=120)
 
@@ -103,5 +104,5 @@ def _interpolation_figure(trained: Trained, a: int, b: int, title: str):
     decoded = interpolation(trained.model, x[a:a + 1], x[b:b + 1])
     images = pixels(torch.cat([x[a:a + 1], decoded, x[b:b + 1]]), trained.standardizer)
     labels = [f"test {a}", *(f"{t:.2g}" for t in np.linspace(0, 1, len(decoded))), f"test {b}"]
-    return plots.image_rows_figure([images], [""], f"{title}: from test image {a} to {b} through the latent space "
-                                   "(the codes' means)", column_labels=labels)
+    return plots.image_rows_figure([images], [""], f"{title}\nfrom test image {a} to {b} through the latent "
+                                   "space (the codes' means)", column_labels=labels)

@@ -50,8 +50,8 @@ def _reconstructions(x: Tensor, decoded: Tensor, data: Splits, split: str, title
     half = (len(inputs) + 1) // 2
     rows = [inputs[:half], outputs[:half], inputs[half:], outputs[half:]]
     kept = [(row, label) for row, label in zip(rows, ["input", "reconstruction"] * 2) if len(row)]
-    return plots.image_rows_figure([row for row, _ in kept], [label for _, label in kept],
-                                   f"{title}\n{split} images above their reconstructions (decoded from the codes' means)")
+    return plots.image_rows_figure([row for row, _ in kept], [label for _, label in kept], f"{title}\n{split} images "
+                                   "above their reconstructions (decoded from the codes' means)")
 
 
 def _traversal(model: nn.Module, latent: int, data: Splits, device: torch.device, title: str) -> Figure:

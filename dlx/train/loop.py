@@ -353,7 +353,8 @@ class Trainer:
 
     def _add_unlogged(self, key: str) -> torch.Tensor:
         """Adds a group's losses (or a trained term's values) since the last log point to the epoch's sum; returns their
-        sum. The values are added at the same steps in a resumed run (a checkpoint keeps them), so its sums are the same to the last bit."""
+        sum. The values are added at the same steps in a resumed run (a checkpoint keeps them), so its sums are the
+        same to the last bit."""
         chunk = self._unlogged_tensor(key).sum()
         self.epoch_loss[key] += chunk
         self.unlogged[key].clear()
