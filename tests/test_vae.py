@@ -180,3 +180,20 @@ def test_a_digits_classifier_reads_the_vaes_samples(runs_dir):
     classifier, _ = train(runs_dir, "train.device=cpu", "train.epochs=10", experiment="digits_mlp.yaml")
     verdict = judge(vae.path, classifier.path, n=300)
     assert verdict["confident_share"] >= 0.3 and len(verdict["confident_classes"]) >= 6, verdict
+
+
+@pytest.mark.parametrize("shape, latent", [((1, 28, 28), 2), ((3, 32, 32), 3)])
+def test_the_pictures_of_grey_and_colour_images(shape, latent, tmp_path):
+    from dlx import plots
+    from dlx.data.base import Splits, Standardizer
+    from dlx.generate import pictures
+
+    spec = DataSpec(shape, CLASSIFICATION, num_classes=10, class_names=tuple("0123456789"))
+    model = models.get("conv_vae").build(spec, **models.get("conv_vae").resolve({"latent": latent}, "model"))
+    x = torch.randn(20, *shape)
+    data = Splits(spec, {"val": (x, torch.arange(20) % 10)}, Standardizer.fit(torch.rand(20, *shape)))
+    drawn = pictures.figures(model, data, "val", "test")
+    expected = {"reconstructions-val", "samples", "traversal"} | ({"latent_map-val"} if latent == 2 else set())
+    assert set(drawn) == expected
+    for name, figure in drawn.items():
+        assert plots.save(figure, tmp_path / f"{name}.png").stat().st_size > 0
