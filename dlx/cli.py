@@ -165,7 +165,8 @@ def evaluate(
         "--out", help="Folder for the figures and evaluation.json (default: the run folder; a committee: ./committee-MODE).")] = None,
 ) -> None:
     """Metrics of a trained run (or a committee of runs) on a split: a table (or JSON), evaluation.json and
-    figures: confusion matrix, ROC curve (two classes), reject curve, largest losses, regression residuals."""
+    figures: confusion matrix, ROC curve (two classes), reject curve, largest losses, regression residuals; for a
+    VAE's or GAN's run, its objective's terms and pictures."""
     from dlx import analysis
     from dlx import evaluate as evaluation
 

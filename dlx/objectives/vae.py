@@ -56,7 +56,7 @@ class VAE(Objective):
         super().__init__(model, spec, loss_fn)
         if kl_warmup and kl_warmup_fraction:
             raise DlxError(f"objective.kl_warmup ({kl_warmup} steps) and objective.kl_warmup_fraction "
-                           f"({kl_warmup_fraction}) both set the KL warm-up; give one of them")
+                           f"({kl_warmup_fraction}) both set the KL warm-up; give one of them (the other 0)")
         self.beta, self.kl_warmup, self.kl_warmup_fraction = beta, kl_warmup, kl_warmup_fraction
         self.weight = beta  # the KL's weight at the current step
 
