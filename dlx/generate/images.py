@@ -18,7 +18,6 @@ from dlx.config import load as load_config
 from dlx.data.base import Standardizer
 from dlx.errors import DlxError
 from dlx.models.modes import evaluating
-from dlx.run.folder import Run
 from dlx.run.trained import Trained, open_trained
 
 GRID = 64  # samples of a grid unless --num-samples says
@@ -36,8 +35,12 @@ class Options:
 
 
 def draws_images(run_path: str | Path) -> bool:
-    """Whether the run's model keeps the generative protocol (sample_noise and decode), read from its config only."""
-    entry = registry.models.get(load_config(Run.open(run_path).config_path).model.name)
+    """Whether the run's model keeps the generative protocol (sample_noise and decode), read from its config only;
+    False for a folder without one (text generation checks its counts, then says the folder is no run)."""
+    config = Path(run_path) / "config.yaml"
+    if not config.is_file():
+        return False
+    entry = registry.models.get(load_config(config).model.name)
     return all(callable(getattr(entry.obj, name, None)) for name in ("sample_noise", "decode"))
 
 
