@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from dlx.generate.images import sample
+from dlx.models.generative import sample
 from dlx.run.trained import open_trained
 
 CONFIDENT = 0.9

@@ -187,13 +187,13 @@ def test_a_digits_classifier_reads_the_vaes_samples(runs_dir):
 def test_the_pictures_of_grey_and_colour_images(shape, latent, tmp_path):
     from dlx import plots
     from dlx.data.base import Splits, Standardizer
-    from dlx.generate import pictures
+    from dlx.objectives import vae_pictures
 
     spec = DataSpec(shape, CLASSIFICATION, num_classes=10, class_names=tuple("0123456789"))
     model = models.get("conv_vae").build(spec, **models.get("conv_vae").resolve({"latent": latent}, "model"))
     x = torch.randn(20, *shape)
     data = Splits(spec, {"val": (x, torch.arange(20) % 10)}, Standardizer.fit(torch.rand(20, *shape)))
-    drawn = pictures.figures(model, data, "val", "test")
+    drawn = vae_pictures.figures(model, data, "val", "test")
     expected = {"reconstructions-val", "samples", "traversal"} | ({"latent_map-val"} if latent == 2 else set())
     assert set(drawn) == expected
     for name, figure in drawn.items():

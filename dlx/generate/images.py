@@ -1,6 +1,6 @@
 """`dlx generate` on a run whose model draws images, a VAE's or a GAN's (both keep the protocol sample_noise(n, device,
 generator) and decode(z)): a grid of samples from the prior, or for a VAE an interpolation through its latent space
-between two test images. Also how such samples are turned back into pixels for any picture."""
+between two test images."""
 from __future__ import annotations
 
 import math
@@ -15,14 +15,13 @@ from torch import Tensor, nn
 
 from dlx import limits, registry
 from dlx.config import load as load_config
-from dlx.data.base import Standardizer
 from dlx.errors import DlxError
+from dlx.models.generative import pixels, sample
 from dlx.models.modes import evaluating
 from dlx.run.trained import Trained, open_trained
 
 GRID = 64  # samples of a grid unless --num-samples says
 STEPS = 10  # codes along an interpolation, both ends included
-BATCH = 512  # codes decoded at once
 
 
 @dataclass
@@ -42,23 +41,6 @@ def draws_images(run_path: str | Path) -> bool:
         return False
     entry = registry.models.get(load_config(config).model.name)
     return all(callable(getattr(entry.obj, name, None)) for name in ("sample_noise", "decode"))
-
-
-def pixels(x: Tensor, standardizer: Standardizer | None) -> np.ndarray:
-    """Model-space images (N, C, H, W) -> (N, H, W, C) in [0, 1] for display: the standardisation undone, then
-    clipped to [0, 1], the range dlx's image datasets load pixels in; one scale for all, so a faint sample looks
-    faint."""
-    raw = standardizer.invert(x) if standardizer is not None else x
-    return raw.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
-
-
-@torch.no_grad()
-def sample(model: nn.Module, n: int, seed: int, device: torch.device) -> Tensor:
-    """n samples decoded from the prior's codes, drawn by a generator of this seed: (n, *x) in the model's units."""
-    generator = torch.Generator(device).manual_seed(seed)
-    z = model.sample_noise(n, device, generator)
-    with evaluating(model):
-        return torch.cat([model.decode(z[i:i + BATCH]) for i in range(0, n, BATCH)])
 
 
 @torch.no_grad()

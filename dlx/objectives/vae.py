@@ -84,6 +84,6 @@ class VAE(Objective):
         return {"loss": reconstruction + self.beta * kl, "reconstruction": reconstruction, "kl": kl}
 
     def pictures(self, model: nn.Module, data: Splits, split: str, title: str) -> dict[str, Figure]:
-        from dlx.generate import pictures  # matplotlib only once a figure is drawn
+        from dlx.objectives import vae_pictures  # matplotlib only once a figure is drawn
 
-        return pictures.figures(model, data, split, title)
+        return vae_pictures.figures(model, data, split, title)

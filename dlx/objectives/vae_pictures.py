@@ -3,20 +3,23 @@ the split it evaluates): images of the split beside their reconstructions, a gri
 traversal of each latent dimension and, for a 2-D latent, the split's codes coloured by class."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
-from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from dlx.data.base import CLASSIFICATION, Splits
-from dlx.generate.images import pixels, sample
+from dlx.models.generative import BATCH, pixels, sample
 from dlx.models.modes import evaluating
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 RECONSTRUCTED = 16  # images shown above their reconstructions, in two pairs of rows
 SAMPLES = 64  # samples in the grid, 8 rows of 8
 SEED = 0  # the grid's codes: the same pictures every time
 TRAVERSED = 16  # latent dimensions drawn in the traversal at most
 STEPS = torch.linspace(-3, 3, 9)  # a traversal's values of one dimension, in the prior's standard deviations
-BATCH = 512
 
 
 def figures(model: nn.Module, data: Splits, split: str, title: str) -> dict[str, Figure]:
