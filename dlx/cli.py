@@ -459,8 +459,9 @@ def generate(
     seed: Annotated[Optional[int], typer.Option(min=0, max=2**63 - 1, help="Fixes the samples (default: a fresh seed, "
                                                 "printed).")] = None,
     stream: Annotated[bool, typer.Option(help="Print characters as they are generated.")] = True,
-    out_file: Annotated[Optional[Path], typer.Option("--out", help="Also write the text to this file; an image run's "
-                                                     "PNG (default: RUN-samples.png or RUN-interpolation.png).")] = None,
+    out_file: Annotated[Optional[Path], typer.Option(
+        "--out", help="Also write the text to this file; an image run's PNG (default: RUN-samples.png or "
+                      "RUN-interpolation.png).")] = None,
     interpolate: Annotated[Optional[tuple[int, int]], typer.Option(
         metavar="A B", help="A VAE run: decode the line between test images A and B's codes.")] = None,
     checkpoint: Annotated[Literal["best", "last"], typer.Option(help="best or last.")] = "best",
