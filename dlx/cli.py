@@ -165,7 +165,8 @@ def evaluate(
         "--out", help="Folder for the figures and evaluation.json (default: the run folder; a committee: ./committee-MODE).")] = None,
 ) -> None:
     """Metrics of a trained run (or a committee of runs) on a split: a table (or JSON), evaluation.json and
-    figures: confusion matrix, ROC curve (two classes), reject curve, largest losses, regression residuals."""
+    figures: confusion matrix, ROC curve (two classes), reject curve, largest losses, regression residuals; for a
+    VAE's or GAN's run, its objective's terms and pictures."""
     from dlx import analysis
     from dlx import evaluate as evaluation
 
@@ -432,10 +433,18 @@ def export(
                            f"{exporting.TOLERANCE:g}")
 
 
+def _from_command_line(context: typer.Context, name: str) -> bool:
+    """Whether the user typed parameter `name` (typer's click, vendored, names where it came from)."""
+    source = context.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
 @app.command(rich_help_panel=RUN_PANEL)
 @user_errors
 def generate(
-    run: Annotated[Path, typer.Argument(help="A language-model run folder, e.g. runs/shakespeare_char_gpt.")],
+    context: typer.Context,
+    run: Annotated[Path, typer.Argument(help="A language-model run folder, e.g. runs/shakespeare_char_gpt, or a VAE's "
+                                        "or GAN's, e.g. runs/digits_vae.")],
     prompt: Annotated[Optional[str], typer.Option(help="Text to continue (default: a newline).")] = None,
     prompt_file: Annotated[Optional[Path], typer.Option(help="Read the prompt from this UTF-8 file.")] = None,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Characters to generate.")] = 500,
@@ -446,19 +455,38 @@ def generate(
                                                    "characters whose probabilities sum to P (nucleus).")] = None,
     strategy: Annotated[Literal["sample", "greedy", "beam"], typer.Option(help="sample, greedy or beam.")] = "sample",
     beam_width: Annotated[int, typer.Option(min=1, help="Beams kept by --strategy beam.")] = 4,
-    num_samples: Annotated[int, typer.Option(min=1, help="Independent samples.")] = 1,
+    num_samples: Annotated[int, typer.Option(min=1, help="Independent samples (an image run's grid: 64).")] = 1,
     seed: Annotated[Optional[int], typer.Option(min=0, max=2**63 - 1, help="Fixes the samples (default: a fresh seed, "
                                                 "printed).")] = None,
     stream: Annotated[bool, typer.Option(help="Print characters as they are generated.")] = True,
-    out_file: Annotated[Optional[Path], typer.Option("--out", help="Also write the text to this file.")] = None,
+    out_file: Annotated[Optional[Path], typer.Option(
+        "--out", help="Also write the text to this file; an image run's PNG (default: RUN-samples.png or "
+                      "RUN-interpolation.png).")] = None,
+    interpolate: Annotated[Optional[tuple[int, int]], typer.Option(
+        metavar="A B", help="A VAE run: decode the line between test images A and B's codes.")] = None,
     checkpoint: Annotated[Literal["best", "last"], typer.Option(help="best or last.")] = "best",
     threads: Annotated[Optional[str], typer.Option(help="CPU threads: a number or auto (chosen from the free cores "
                                                    "and the model's work; default: the count the run trained with).")] = None,
 ) -> None:
-    """Sample text from a trained language model: temperature, top-k, top-p, greedy or beam search."""
+    """Sample text from a trained language model (temperature, top-k, top-p, greedy or beam search), or draw a grid of
+    a VAE's or GAN's samples, or a VAE's interpolation between two test images."""
     from dlx import threads as cpu_threads
     from dlx.errors import DlxError
+    from dlx.generate import images
     from dlx.generate import run as generation
+
+    if images.draws_images(run):
+        given = {name for name in context.params if _from_command_line(context, name)}
+        if text_only := sorted(given - {"run", "num_samples", "seed", "out_file", "checkpoint", "interpolate"}):
+            fail(f"--{text_only[0].replace('_', '-')} applies to text generation; {run} draws images")
+        options = images.Options(num_samples if "num_samples" in given else images.GRID, seed, interpolate, out_file,
+                                 checkpoint)
+        written = images.generate(run, options,
+                                  lambda note: err.print(note, style="dim", highlight=False, soft_wrap=True))
+        err.print(f"wrote {written}", highlight=False, soft_wrap=True)
+        return
+    if interpolate is not None:
+        fail(f"--interpolate draws a VAE's images; {run} is not a VAE's run")
 
     if prompt is not None and prompt_file is not None:
         fail("give --prompt or --prompt-file, not both")

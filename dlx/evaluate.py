@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,13 @@ from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (MulticlassConfusionMatrix, MulticlassF1Score, MulticlassPrecision,
                                          MulticlassRecall)
 
-from dlx import analysis, committee, crossval, gallery, registry, tables
+from dlx import analysis, build, committee, crossval, gallery, registry, tables
 from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, DataSpec
 from dlx.atomic import write_json
+from dlx.config import load as load_config
 from dlx.config import plain_name
 from dlx.errors import DlxError
-from dlx.run.trained import Trained
+from dlx.run.trained import Trained, open_trained
 
 SPLITS = ("train", "val", "test")
 
@@ -115,6 +117,10 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     and record the result and its figures."""
     request = request or Request()
     runs = [Path(runs)] if isinstance(runs, (str, Path)) else list(runs)
+    if request.split not in SPLITS:
+        raise DlxError(f"--split '{request.split}': choose train, val or test")
+    if len(runs) == 1 and _objective(runs[0]) not in (None, "supervised"):
+        return _objective_report(runs[0], request)
     members = _load(runs, request)
     spec = members[0].data.spec
     _check(request, spec)
@@ -148,6 +154,50 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
         worst = analysis.top_losses(outputs, y, spec.task, request.top_losses)
         losses = analysis.example_losses(outputs, y, spec.task)
         report["top_losses"] = [_example(spec, int(i), outputs[i], y[i], float(losses[i]), threshold) for i in worst]
+    _write(report, members, request, lambda folder, tag: _figures(report, members, outputs, y, folder, tag))
+    return report
+
+
+def _objective(run: Path) -> str | None:
+    """The objective a run was trained with, from its config; None when the folder has no config (said later)."""
+    path = Path(run) / "config.yaml"
+    return load_config(path).objective.name if path.is_file() else None
+
+
+def _objective_report(path: Path, request: Request) -> dict[str, Any]:
+    """A run of another objective than supervised (a VAE, a GAN): the terms its validation logs, measured on the
+    split, and the pictures its objective draws (a VAE's reconstructions, samples, traversal and latent map)."""
+    trained = open_trained(path, request.checkpoint, request.data_overrides)
+    name = trained.config.objective.name
+    for option, given in (("--ensemble", request.ensemble), ("--reject-margin", request.margins),
+                          ("--threshold", request.threshold is not None), ("--top-losses", request.top_losses)):
+        if given:
+            raise DlxError(f"{option} applies to runs of the supervised objective; {path} was trained with '{name}'")
+    objective = build.objective(trained.config, trained.spec, trained.model, None)
+    size = trained.config.train.eval_batch_size
+    metrics = objective.measure(trained.model, trained.data.batches(request.split, size),
+                                build.metrics(trained.config, trained.spec, trained.device))
+    report: dict[str, Any] = {
+        "run": str(trained.run.path), "ensemble": None, "split": request.split, "checkpoint": request.checkpoint,
+        "examples": len(trained.data[request.split][0]), "task": trained.spec.task, "objective": name,
+        "epoch": trained.checkpoint.epoch, "threshold": None, "metrics": metrics,
+    }
+
+    def pictures(folder: Path, tag: str) -> list[Path]:
+        from dlx import plots  # matplotlib only once a figure is drawn
+
+        title = f"{trained.run.name}: {request.checkpoint} checkpoint"
+        drawn = objective.pictures(trained.model, trained.data, request.split, title)
+        return [plots.save(figure, folder / f"{kind}.png", dpi=120) for kind, figure in drawn.items()]
+
+    _write(report, [trained], request, pictures)
+    return report
+
+
+def _write(report: dict[str, Any], members: list[Trained], request: Request,
+           figures: Callable[[Path, str], list[Path]]) -> None:
+    """The report's figures (drawn by `figures` into a folder, with TensorBoard's tag) and its json file: into the
+    run folder (a committee: ./committee-<mode>) or --out, in a folder of their own for other data."""
     if request.data_overrides:
         report["data"] = list(request.data_overrides)
     folder = request.out or (members[0].run.path if len(members) == 1 else Path(f"committee-{request.ensemble}"))
@@ -156,15 +206,14 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     try:
         name = _report_name(request)
         tag = "eval" + name.removeprefix("evaluation")  # TensorBoard's: eval, or eval-<data> for other data
-        figures = folder / name if request.data_overrides else folder
-        if figures.is_symlink():  # a run folder from elsewhere may carry links that would take the figures out of it
-            raise DlxError(f"{figures}: a symbolic link; dlx writes figures into real folders only")
-        figures.mkdir(parents=True, exist_ok=True)
-        report["figures"] = [str(p) for p in _figures(report, members, outputs, y, figures, tag)]
+        where = folder / name if request.data_overrides else folder
+        if where.is_symlink():  # a run folder from elsewhere may carry links that would take the figures out of it
+            raise DlxError(f"{where}: a symbolic link; dlx writes figures into real folders only")
+        where.mkdir(parents=True, exist_ok=True)
+        report["figures"] = [str(p) for p in figures(where, tag)]
         _record(members, report, folder / f"{name}.json", tag)
     finally:
         members[0].run.close()
-    return report
 
 
 def _report_name(request: Request) -> str:
@@ -206,8 +255,6 @@ def _figures(report: dict[str, Any], members: list[Trained], outputs: Tensor, y:
 
 
 def _load(runs: list[Path], request: Request) -> list[Trained]:
-    if request.split not in SPLITS:
-        raise DlxError(f"--split '{request.split}': choose train, val or test")
     for run in runs:
         if crossval.is_parent(run):
             raise DlxError(f"{run} is a cross-validation: evaluate one fold ({run}/fold-1) or its folds as a committee "

@@ -27,9 +27,12 @@ def higher_is_better(key: str) -> bool:
     return name in metrics and metrics.get(name).meta["higher_is_better"]
 
 
-def logged_keys(groups: tuple[str, ...], terms: tuple[str, ...], metric_names: list[str]) -> list[str]:
-    """Every key a run logs per epoch: the training loss of each parameter group, then validation's terms and metrics."""
+def logged_keys(groups: tuple[str, ...], terms: tuple[str, ...], metric_names: list[str],
+                trained: tuple[str, ...] = ()) -> list[str]:
+    """Every key a run logs per epoch: the training loss of each parameter group and the `trained` terms it is made
+    of, then validation's terms and metrics."""
     train = ["train/epoch_loss"] if len(groups) == 1 else [f"train/{g}_epoch_loss" for g in groups]
+    train += [f"train/epoch_{t}" for t in trained]
     return [*train, *(f"val/{t}" for t in terms), *(f"val/{m}" for m in metric_names)]
 
 

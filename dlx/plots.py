@@ -192,11 +192,16 @@ LOSSES = ("train/epoch_loss", "val/loss")
 
 
 def learning_curve_figure(history: list[dict], monitor: str, best_epoch: int, title: str) -> Figure:
-    """One run's learning curves as the course draws them: the training and validation loss per epoch, and beside
-    them the monitored metric when it is not one of those losses; the epoch of the best model is marked."""
-    panels = [LOSSES] + ([(monitor,)] if monitor not in LOSSES else [])
+    """One run's learning curves as the course draws them: the training and validation loss per epoch, beside them
+    each term the loss is made of (a VAE's reconstruction and KL, train and val) and the monitored metric when it is
+    not one of those; the epoch of the best model is marked."""
+    terms = [k.removeprefix("train/epoch_") for k in (history[0] if history else {})
+             if k.startswith("train/epoch_") and k != LOSSES[0]]
+    panels = {"loss": LOSSES, **{t: (f"train/epoch_{t}", f"val/{t}") for t in terms}}  # title -> keys drawn
+    if all(monitor not in keys for keys in panels.values()):
+        panels[monitor] = (monitor,)
     figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
-    for ax, keys in zip(axes[0], panels):
+    for ax, (name, keys) in zip(axes[0], panels.items()):
         for key in keys:
             points = _per_epoch(history, key)
             if points:
@@ -205,7 +210,7 @@ def learning_curve_figure(history: list[dict], monitor: str, best_epoch: int, ti
             ax.axvline(best_epoch, linestyle=":", color="grey", label=f"best ({monitor}): epoch {best_epoch}")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.set_title("loss" if keys == LOSSES else keys[0], fontsize=10)
+        ax.set_title(name, fontsize=10)
         ax.legend(fontsize=8)
     figure.suptitle(title, fontsize=9)
     return figure
@@ -228,4 +233,50 @@ def decision_regions_figure(grid: tuple, regions, points, labels, class_names: t
     ax.set_ylabel("x2")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, loc="best")
+    return figure
+
+
+def image_rows_figure(rows: list[np.ndarray], labels: list[str], title: str,
+                      column_labels: list[str] | None = None) -> Figure:
+    """Rows of images, each (k, H, W, C) in [0, 1] (C 1 or 3), drawn as one mosaic with a pixel of white between
+    images: each row named on the left when `labels` are given, each column below when `column_labels` are. One
+    image for any number of samples, so a grid of a thousand draws as fast as a grid of ten."""
+    k = max(len(row) for row in rows)
+    height, width, channels = rows[0].shape[1:]
+    mosaic = np.ones((len(rows) * (height + 1) - 1, k * (width + 1) - 1, channels))
+    for r, row in enumerate(rows):
+        for c, image in enumerate(row):
+            mosaic[r * (height + 1):r * (height + 1) + height, c * (width + 1):c * (width + 1) + width] = image
+    scale = max(0.35, 0.9 * width / 28)  # inches per image: small images are enlarged, large ones not shrunk
+    size = (min(max(6.0, 2 + k * scale), 24), min(1 + len(rows) * scale * height / width, 24))
+    figure, ax = plt.subplots(figsize=size)
+    ax.imshow(mosaic[..., 0] if channels == 1 else mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    if labels:
+        ax.set_yticks([r * (height + 1) + height / 2 for r in range(len(rows))], labels, fontsize=8)
+    else:
+        ax.set_yticks([])
+    if column_labels is None:
+        ax.set_xticks([])
+    else:
+        ax.set_xticks([c * (width + 1) + width / 2 for c in range(len(column_labels))], column_labels, fontsize=7)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(title, fontsize=9)
+    return figure
+
+
+def latent_map_figure(codes: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...], title: str) -> Figure:
+    """Two-dimensional codes (N, 2) as points coloured by their class (or in one colour without classes)."""
+    figure, ax = plt.subplots(figsize=(6, 5.5))
+    if class_names:
+        for i, name in enumerate(class_names):
+            mine = labels == i
+            ax.scatter(codes[mine, 0], codes[mine, 1], s=8, color=plt.get_cmap("tab10")(i % 10), label=name)
+        ax.legend(fontsize=8, markerscale=2, loc="best")
+    else:
+        ax.scatter(codes[:, 0], codes[:, 1], s=8)
+    ax.set_xlabel("z1")
+    ax.set_ylabel("z2")
+    ax.set_title(title, fontsize=9)
     return figure

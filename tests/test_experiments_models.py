@@ -16,9 +16,9 @@ from tests.conftest import EXPERIMENTS
 from tests.test_datasets import write_cifar, write_image_folder, write_mnist_like
 
 EMBEDDED = ["xor_mlp", "xor_perceptron", "iris_mlp", "digits_mlp", "moons_mlp", "digits_autoencoder",
-            "bitpattern_rnn", "bitpattern_conv1d", "runsum_lstm"]
+            "bitpattern_rnn", "bitpattern_conv1d", "runsum_lstm", "digits_vae"]
 DOWNLOADED = ["mnist_small_cnn", "mnist_strong_cnn", "fashion_mnist_cnn", "cifar10_vanilla_cnn", "cifar10_resnet20",
-              "transfer_resnet18"]
+              "transfer_resnet18", "mnist_conv_vae"]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models: one thread is faster

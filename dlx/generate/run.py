@@ -45,7 +45,7 @@ def load_language_model(run_path: str | Path, which: str) -> tuple[nn.Module, Vo
     trained = open_trained(run_path, which, device="cpu")
     if trained.spec.task != LANGUAGE:
         raise DlxError(f"{trained.run.path} is not a language-model run (its data is not text); dlx generate needs one, "
-                       f"e.g. from experiments/shakespeare_char_gpt.yaml")
+                       f"e.g. from experiments/shakespeare_char_gpt.yaml, or a VAE's or GAN's run for images")
     return trained.model, Vocab(trained.spec.class_names)
 
 

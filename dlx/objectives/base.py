@@ -23,6 +23,7 @@ from dlx.errors import DlxError
 from dlx.models.modes import evaluating
 
 if TYPE_CHECKING:  # torchmetrics is imported where metrics are built: it costs more than torch
+    from matplotlib.figure import Figure
     from torchmetrics import MetricCollection
 
 Batches = Iterable[tuple[Tensor, Tensor]]
@@ -34,6 +35,7 @@ class Objective:
     measures_metrics: bool = True  # whether eval.metrics (accuracy, mse, ...) apply to its model's outputs
     uses_loss: bool = True  # whether the config's loss section is what it minimises
     terms_logged: tuple[str, ...] = ("loss",)  # the keys `measure` returns besides the metrics, 'loss' first
+    terms_trained: tuple[str, ...] = ()  # the keys `loss_terms` returns besides 'loss', logged for training too
 
     def __init__(self, model: nn.Module, spec: DataSpec, loss_fn: nn.Module):
         self.model, self.spec, self.loss_fn = model, spec, loss_fn
@@ -59,9 +61,19 @@ class Objective:
         DDP or torch.compile for the group being trained, frozen for the others)."""
         raise NotImplementedError
 
+    def loss_terms(self, group: str, nets: Mapping[str, nn.Module], x: Tensor, y: Tensor) -> dict[str, Tensor]:
+        """What training calls: 'loss', `loss`'s value, and the `terms_trained` it is made of, detached (a VAE's
+        reconstruction and KL), which the loop logs beside it as train/<term> and train/epoch_<term>."""
+        return {"loss": self.loss(group, nets, x, y)}
+
     def terms(self, model: nn.Module, x: Tensor, y: Tensor) -> dict[str, Tensor]:
         """Validation: the named losses of a batch, each a mean over its examples; 'loss' is the one monitored."""
         raise NotImplementedError
+
+    def pictures(self, model: nn.Module, data: Splits, split: str, title: str) -> dict[str, Figure]:
+        """name -> figure: what a trained model of this objective is shown by, written into the run folder when
+        training ends (on the val split) and by `dlx evaluate` (on its split); none by default."""
+        return {}
 
     def measure(self, model: nn.Module, batches: Batches, metrics: MetricCollection) -> dict[str, float]:
         """Each term's mean per example over a split, without gradients. Noise the terms draw (a GAN's z, a VAE's

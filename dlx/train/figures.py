@@ -1,5 +1,6 @@
-"""The figures every run gets in its folder when training ends: its learning curves and, for a classifier of two
-inputs (the course's toy sets: xor, moons, circles, spirals, blobs), its decision regions over the training points."""
+"""The figures every run gets in its folder when training ends: its learning curves, for a classifier of two inputs
+(the course's toy sets: xor, moons, circles, spirals, blobs) its decision regions over the training points, and the
+pictures its objective draws (a VAE's samples)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,6 +11,7 @@ from torch import nn
 from dlx.config import Config
 from dlx.data.base import CLASSIFICATION, DataSpec, Splits
 from dlx.models.modes import evaluating
+from dlx.objectives.base import Objective
 from dlx.run.folder import Run
 
 LEARNING_CURVES = "learning_curves.png"
@@ -22,7 +24,8 @@ def has_a_plane(spec: DataSpec) -> bool:
     return spec.task == CLASSIFICATION and spec.in_shape == (2,)
 
 
-def write(run: Run, model: nn.Module, data: Splits, config: Config, best_epoch: int) -> list[Path]:
+def write(run: Run, model: nn.Module, data: Splits, config: Config, best_epoch: int,
+          objective: Objective) -> list[Path]:
     from dlx import plots  # matplotlib only once a figure is drawn
 
     title = f"{run.name}: {config.model.name} on {config.data.name}"
@@ -33,6 +36,7 @@ def write(run: Run, model: nn.Module, data: Splits, config: Config, best_epoch: 
         figures[DECISION_REGIONS] = plots.decision_regions_figure(
             grid, regions, _in_data_units(data, x).cpu().numpy(), y.cpu().numpy(), data.spec.class_names,
             f"{title}\nthe best model's classes, the training points")
+    figures.update({f"{name}.png": figure for name, figure in objective.pictures(model, data, "val", title).items()})
     return [plots.save(figure, run.path / name) for name, figure in figures.items()]
 
 

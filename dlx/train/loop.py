@@ -120,7 +120,8 @@ class Trainer:
         self.autocast = self._autocast(config.train.precision)
         self.scaler = torch.amp.GradScaler(self.device.type) if config.train.precision == "fp16" else None
         self.sampler = TextSampler(config.samples, self.spec, config.seed) if config.samples.every else None
-        logged = logged_keys(self.groups, self.objective.terms_logged, build.metric_names(config, self.spec))
+        logged = logged_keys(self.groups, self.objective.terms_logged, build.metric_names(config, self.spec),
+                             self.objective.terms_trained)
         check_monitor(config, logged)
         self.train_batches = self.data.batches("train", config.train.batch_size, shuffle=True)
         self.augment = build.augmenter(config, self.data, self.device)  # None when data.augment is all off
@@ -132,10 +133,11 @@ class Trainer:
         self.epoch_order_state = self.data_order.get_state()
         self.state = LoopState()
         self.mode = monitor_mode(config)
-        # per group: the sum over this epoch's batches up to the last log point, and the losses since, summed at the
-        # next log point in one operation
-        self.epoch_loss = {g: torch.zeros((), device=self.device) for g in self.groups}
-        self.unlogged: dict[str, list[torch.Tensor]] = {g: [] for g in self.groups}
+        # per group's loss and per term the objective trains besides (a VAE's KL): the sum over this epoch's batches
+        # up to the last log point, and the values since, summed at the next log point in one operation
+        self.tracked = (*self.groups, *self.objective.terms_trained)
+        self.epoch_loss = {k: torch.zeros((), device=self.device) for k in self.tracked}
+        self.unlogged: dict[str, list[torch.Tensor]] = {k: [] for k in self.tracked}
         self.best_model: dict[str, Any] | None = None
         # last, so a build error is the only line printed; auto replaces itself by the count chosen
         self.config = threads.settle(config, self.model, self.data, self.console, self.objective.graph_input)
@@ -176,7 +178,7 @@ class Trainer:
             standardizer=self.data.standardizer.state_dict() if self.data.standardizer else None,
             ema=self.ema.state_dict() if self.ema is not None else None,
             scaler=self.scaler.state_dict() if self.scaler is not None else None,
-            losses=dict(self.epoch_loss), unlogged={g: self._unlogged_tensor(g) for g in self.groups},
+            losses=dict(self.epoch_loss), unlogged={k: self._unlogged_tensor(k) for k in self.tracked},
         )
 
     def restore(self, last: Checkpoint, best: Checkpoint | None) -> None:
@@ -189,8 +191,9 @@ class Trainer:
             for group in self.groups:
                 self.optimizers[group].load_state_dict(last.optimizers[group])
                 self.schedules[group].load_state_dict(last.schedules[group])
-                self.epoch_loss[group] = last.losses[group].to(self.device)
-                self.unlogged[group] = list(last.unlogged.get(group, torch.zeros(0)).to(self.device).unbind())
+            for key in self.tracked:
+                self.epoch_loss[key] = last.losses[key].to(self.device)
+                self.unlogged[key] = list(last.unlogged.get(key, torch.zeros(0)).to(self.device).unbind())
             self.state = LoopState(**last.loop)
             torch.set_rng_state(last.rng["torch"])
             if "cuda" in last.rng and self.device.type == "cuda":
@@ -283,10 +286,13 @@ class Trainer:
         for group in self.groups:
             with self._training(group) as nets:
                 with self.autocast():
-                    loss = self.objective.loss(group, nets, x, y)
+                    terms = self.objective.loss_terms(group, nets, x, y)
+                loss = terms.pop("loss")
                 if cfg.on_nan != "skip" or torch.isfinite(loss):  # on_nan=skip: a device read every step
                     self._backward(loss if weight == 1.0 else loss * weight)
                     self.unlogged[group].append(loss.detach())  # no device work per step for the logs
+                    for name, value in terms.items():
+                        self.unlogged[name].append(value)
                     losses[group] = loss
             if complete:
                 self._optimizer_step(group)
@@ -321,31 +327,41 @@ class Trainer:
         return f"train/{name}" if len(self.groups) == 1 else f"train/{group}_{name}"
 
     def _log_losses(self, run: Run, progress) -> None:
-        """The mean loss of each group since the last log point: the only read of a device value on the hot path."""
+        """The mean loss of each group since the last log point, and of each term the objective trains besides: the
+        only reads of device values on the hot path."""
         step, shown = self.state.step, None
         for group in self.groups:
-            count = len(self.unlogged[group])
-            if not count:
+            mean = self._mean_since_log(group)
+            if mean is None:
                 continue
-            mean = self._add_unlogged(group).item() / count
             if not math.isfinite(mean):
                 raise self._diverged(mean)
             lr = self.optimizers[group].param_groups[0]["lr"]
             run.scalar(self._key("loss", group), mean, step)
             run.scalar(self._key("lr", group), lr, step)
             shown = shown or (mean, lr)
+        for term in self.objective.terms_trained:
+            mean = self._mean_since_log(term)
+            if mean is not None:
+                run.scalar(f"train/{term}", mean, step)
         progress.step(step, self.state.epoch, *shown)
 
-    def _add_unlogged(self, group: str) -> torch.Tensor:
-        """Adds a group's losses since the last log point to the epoch's sum; returns their sum. The losses are added
-        at the same steps in a resumed run (a checkpoint keeps them), so its sums are the same to the last bit."""
-        chunk = self._unlogged_tensor(group).sum()
-        self.epoch_loss[group] += chunk
-        self.unlogged[group].clear()
+    def _mean_since_log(self, key: str) -> float | None:
+        """The mean of a group's losses (or a trained term's values) since the last log point; None when none came."""
+        count = len(self.unlogged[key])
+        return self._add_unlogged(key).item() / count if count else None
+
+    def _add_unlogged(self, key: str) -> torch.Tensor:
+        """Adds a group's losses (or a trained term's values) since the last log point to the epoch's sum; returns their
+        sum. The values are added at the same steps in a resumed run (a checkpoint keeps them), so its sums are the
+        same to the last bit."""
+        chunk = self._unlogged_tensor(key).sum()
+        self.epoch_loss[key] += chunk
+        self.unlogged[key].clear()
         return chunk
 
-    def _unlogged_tensor(self, group: str) -> torch.Tensor:
-        losses = self.unlogged[group]
+    def _unlogged_tensor(self, key: str) -> torch.Tensor:
+        losses = self.unlogged[key]
         return torch.stack(losses) if losses else torch.zeros(0, device=self.device)
 
     def _backward(self, loss: torch.Tensor) -> None:
@@ -369,9 +385,9 @@ class Trainer:
         counted = state.batch - state.epoch_skipped
         values: dict[str, float] = {"epoch": state.epoch + 1}
         for group in self.groups:
-            self._add_unlogged(group)  # the batches after the epoch's last log point
-            values[self._key("epoch_loss", group)] = (self.world.mean(self.epoch_loss[group]).item() / counted
-                                                      if counted else math.nan)
+            values[self._key("epoch_loss", group)] = self._epoch_mean(group, counted)
+        for term in self.objective.terms_trained:
+            values[f"train/epoch_{term}"] = self._epoch_mean(term, counted)
         val = self.objective.measure(self.eval_model, self.data.batches("val", cfg.eval_batch_size), self.metrics)
         bad = [v for v in (*list(values.values())[1:], val["loss"]) if not math.isfinite(v)]
         if bad:
@@ -407,6 +423,11 @@ class Trainer:
         if self.on_epoch is not None:
             self.on_epoch(state.epoch, values)  # a hook that raises (a sweep pruning) still leaves best.pt current
 
+    def _epoch_mean(self, key: str, counted: int) -> float:
+        """A group's loss or a trained term, averaged over the epoch's counted batches (and over the ranks)."""
+        self._add_unlogged(key)  # the batches after the epoch's last log point
+        return self.world.mean(self.epoch_loss[key]).item() / counted if counted else math.nan
+
     def _diverged(self, value: float) -> DlxError:
         """Training stops before a diverged model is evaluated or saved: best.pt and last.pt keep the last good state."""
         last_good = self.checkpoints.last_good
@@ -433,7 +454,7 @@ class Trainer:
         tensorboard.log_hparams(run.writer, self.config, final)
         run.write_json("summary.json", summary)
         if self.world.is_main:
-            figures.write(run, self.eval_model, self.data, self.config, self.state.best_epoch)
+            figures.write(run, self.eval_model, self.data, self.config, self.state.best_epoch, self.objective)
         return summary
 
 
