@@ -108,6 +108,7 @@ class Trainer:
         self.objective = build.objective(config, self.spec, self.model, self.loss_fn)
         self.groups = self.objective.groups
         self.objective.check(self.data, config.model.name)  # a model that cannot serve: a user's mistake, a line
+        self.objective.prepare(self.data)
         if config.train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.networks = {group: self.objective.network(group) for group in self.groups}
