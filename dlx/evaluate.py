@@ -16,12 +16,12 @@ from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (MulticlassConfusionMatrix, MulticlassF1Score, MulticlassPrecision,
                                          MulticlassRecall)
 
-from dlx import analysis, committee, crossval, gallery, registry, tables
+from dlx import analysis, committee, crossval, embeddings, gallery, registry, tables
 from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, DataSpec
 from dlx.atomic import write_json
 from dlx.config import plain_name
 from dlx.errors import DlxError
-from dlx.run.trained import Trained
+from dlx.run.trained import Trained, open_trained
 
 SPLITS = ("train", "val", "test")
 
@@ -38,6 +38,7 @@ class Request:
     threshold: float | None = None  # a two-class classifier's decision threshold on p(class 1); None: 0.5
     top_losses: int = 0  # a gallery of this many worst examples
     out: Path | None = None  # the figures' folder; None: the run folder (a committee: ./committee-<mode>)
+    probes: embeddings.Probes = field(default_factory=lambda: embeddings.Probes([]))  # word-vector runs only
 
 
 def registered(spec: DataSpec, task: str, names: tuple[str, ...] | None = None) -> dict[str, Metric]:
@@ -115,6 +116,10 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     and record the result and its figures."""
     request = request or Request()
     runs = [Path(runs)] if isinstance(runs, (str, Path)) else list(runs)
+    if len(runs) == 1 and request.ensemble is None and embeddings.is_word_vectors(runs[0]):
+        return _word_vectors(runs[0], request)
+    if request.probes.words or request.probes.analogies:
+        raise DlxError("--probe and --analogies take a run of word vectors (objective skipgram or cbow)")
     members = _load(runs, request)
     spec = members[0].data.spec
     _check(request, spec)
@@ -164,6 +169,30 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
         _record(members, report, folder / f"{name}.json", tag)
     finally:
         members[0].run.close()
+    return report
+
+
+def _word_vectors(run: Path, request: Request) -> dict[str, Any]:
+    """A skipgram or cbow run: its loss, the probes' neighbours, analogies, the word map and the projector."""
+    embeddings.check(request.probes)
+    if request.split not in SPLITS:
+        raise DlxError(f"--split '{request.split}': choose train, val or test")
+    trained = open_trained(run, request.checkpoint, request.data_overrides)
+    name = _report_name(request)
+    folder = request.out or trained.run.path
+    trained.run.claim("evaluate it")
+    try:
+        figures = folder / name if request.data_overrides else folder
+        figures.mkdir(parents=True, exist_ok=True)
+        report = {"run": str(trained.run.path), "ensemble": None, "split": request.split, "checkpoint": request.checkpoint,
+                  "examples": len(trained.data[request.split][1]), "task": "word vectors",
+                  "epoch": trained.checkpoint.epoch, "threshold": None}
+        report |= embeddings.report(trained, request.probes, request.split, figures,
+                                    f"{trained.run.name}, {request.checkpoint} checkpoint")
+        report["figures"] = [str(p) for p in report["figures"]]
+        _record([trained], report, folder / f"{name}.json", "eval" + name.removeprefix("evaluation"))
+    finally:
+        trained.run.close()
     return report
 
 
@@ -260,7 +289,9 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
         where += f"; class 1 when its probability reaches {report['threshold']:g}"
     console.print(f"[bold]{report['run']}[/]: {report['split']} split ({report['examples']} examples){where}", highlight=False)
     names = list(report["metrics"])
-    if "members" in report:
+    if report.get("word_vectors"):
+        embeddings.print_report(console, report)
+    elif "members" in report:
         rows = [(member["run"], *(member["metrics"].get(n) for n in names)) for member in report["members"]]
         rows.append((f"[bold]committee ({report['ensemble']})[/]", *(f"[bold]{tables.number(report['metrics'][n])}[/]"
                                                                      for n in names)))

@@ -229,3 +229,15 @@ def decision_regions_figure(grid: tuple, regions, points, labels, class_names: t
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8, loc="best")
     return figure
+
+
+def word_map_figure(points: np.ndarray, words: list[str], title: str) -> Figure:
+    """Words at their 2-D positions (a PCA or t-SNE of their vectors), each written where its point is."""
+    figure, ax = plt.subplots(figsize=(12, 10))
+    ax.scatter(points[:, 0], points[:, 1], s=4, alpha=0.3)
+    for (x, y), word in zip(points, words):
+        ax.annotate(word, (x, y), fontsize=7, alpha=0.8)
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return figure
