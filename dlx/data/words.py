@@ -52,6 +52,10 @@ class WordVocab:
         """A word's id, None for a word outside the vocabulary."""
         return self._ids.get(word.lower())
 
+    def unknown(self, text: str) -> list[str]:
+        """The words of `text` outside the vocabulary, each once, in order: what encode reads as <unk>."""
+        return list(dict.fromkeys(w for w in tokenize(text) if w not in self._ids))
+
     def encode_words(self, words: list[str]) -> Tensor:
         return torch.tensor([self._ids.get(w, 0) for w in words], dtype=torch.int64)
 

@@ -72,6 +72,8 @@ def generate(run_path: str | Path, options: Options, write: Callable[[str], None
     prompt_text = vocab.default_prompt if options.prompt is None else options.prompt
     if not prompt_text:
         raise DlxError("--prompt: give at least one character (or leave it out to start from a newline)")
+    if isinstance(vocab, WordVocab) and (unknown := vocab.unknown(prompt_text)):
+        note(f"--prompt: {', '.join(map(repr, unknown))} not in the vocabulary, read as <unk>")
     prompt = vocab.encode(prompt_text)
     if options.strategy == "beam":
         ids, log_prob = beam_search(model, prompt, options.max_new_tokens, options.beam_width)
