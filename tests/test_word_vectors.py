@@ -249,3 +249,9 @@ def test_a_missing_source_run_or_a_freeze_without_one_is_one_line(tmp_path):
     result = CliRunner().invoke(app, ["train", str(experiment(tmp_path)), "--set", "model.embedding_freeze=true",
                                       "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 2 and "model.embedding_freeze: there is no pretrained embedding" in result.output
+
+
+def test_evaluating_on_a_text_of_another_vocabulary_is_one_line(planted, tmp_path):
+    (tmp_path / "other.txt").write_text("a quite different text , with other words . " * 30)
+    result = CliRunner().invoke(app, ["evaluate", str(planted["cbow", 0]), "--set", f"data.path={tmp_path / 'other.txt'}"])
+    assert result.exit_code == 2 and "this text's vocabulary (10 words) is not the one" in result.output, result.output
