@@ -207,22 +207,27 @@ def test_probe_on_a_run_that_is_not_word_vectors_is_one_line(tmp_path):
 
 
 # --- pretrained vectors in a later model ---------------------------------------------------------------------------------
-def language_model(root, source, *more):
-    """A word-level LSTM language model on the planted corpus, its embedding from the run at `source` (None: none)."""
-    return load(experiment(root), ["name=lm", "objective.name=supervised", "model.name=char_lstm", "model.hidden=16",
-                                   "model.layers=1", "model.embedding=16", f"model.embedding_from={source or 'null'}",
+LSTM = ["model.name=char_lstm", "model.hidden=16", "model.layers=1", "model.embedding=16"]
+GPT = ["model.name=gpt", "model.width=16", "model.heads=2", "model.layers=1"]
+
+
+def language_model(root, source, *more, model=tuple(LSTM)):
+    """A word-level language model on the planted corpus, its embedding from the run at `source` (None: none)."""
+    return load(experiment(root), ["name=lm", "objective.name=supervised", *model,
+                                   f"model.embedding_from={source or 'null'}",
                                    "data.block_size=8", "data.steps_per_epoch=5", "optimizer.lr=0.01",
                                    "train.epochs=1", *more])
 
 
+@pytest.mark.parametrize("model, key", [(LSTM, "embed.weight"), (GPT, "tok.weight")], ids=["char_lstm", "gpt"])
 @pytest.mark.parametrize("freeze", [True, False])
-def test_a_language_model_starts_from_the_vectors_of_a_word2vec_run(planted, tmp_path, freeze):
+def test_a_language_model_starts_from_the_vectors_of_a_word2vec_run(planted, tmp_path, freeze, model, key):
     source = planted["skipgram", 5]
     vectors = open_trained(source).model.embedding.weight.detach()
-    trainer = loop.Trainer(language_model(tmp_path, source, f"model.embedding_freeze={freeze}"), **QUIET)
-    assert torch.equal(trainer.model.embed.weight, vectors)
+    trainer = loop.Trainer(language_model(tmp_path, source, f"model.embedding_freeze={freeze}", model=model), **QUIET)
+    assert torch.equal(trainer.model.token_embedding.weight, vectors)
     run, _ = loop.start(trainer.config, tmp_path / "runs", **QUIET)
-    trained = checkpoint.load(run.checkpoint("last")).model["embed.weight"]
+    trained = checkpoint.load(run.checkpoint("last")).model[key]
     assert torch.equal(trained, vectors) == freeze  # frozen: as they came; else fine-tuned
 
 
