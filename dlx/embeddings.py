@@ -31,7 +31,7 @@ class Probes:
     words: list[str]  # --probe: each one's nearest neighbours
     analogies: Path | None = None  # a file of `a b c d` lines: is d the word nearest to b - a + c?
     map_method: str = "pca"  # pca | tsne: how the map of the most frequent words is flattened to 2-D
-    map_words: int = 300  # how many of the most frequent words the map and nothing else shows
+    map_words: int = 300  # the map shows this many of the most frequent words
 
 
 def is_word_vectors(run: str | Path) -> bool:
