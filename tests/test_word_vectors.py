@@ -260,3 +260,10 @@ def test_evaluating_on_a_text_of_another_vocabulary_is_one_line(planted, tmp_pat
     (tmp_path / "other.txt").write_text("a quite different text , with other words . " * 30)
     result = CliRunner().invoke(app, ["evaluate", str(planted["cbow", 0]), "--set", f"data.path={tmp_path / 'other.txt'}"])
     assert result.exit_code == 2 and "this text's vocabulary (10 words) is not the one" in result.output, result.output
+
+
+def test_subsampling_that_leaves_no_example_is_one_line():
+    stream = torch.zeros(50, dtype=torch.long)  # one word, always dropped
+    epochs = PairEpochs(stream, torch.zeros(1), CBOW, window=2, batch_size=8, device=CPU)
+    with pytest.raises(DlxError, match="objective.subsample left too few words"):
+        next(epochs.epoch(torch.Generator().manual_seed(0)))

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from dlx.data.checks import require_memory
 from dlx.data.text import TextCorpus, TextSplits, refuse_changed, text_spec, token_streams
+from dlx.errors import DlxError
 
 SKIPGRAM, CBOW = "skipgram", "cbow"
 
@@ -81,9 +82,12 @@ class PairEpochs:
         stream = self.stream[torch.rand(len(self.stream), generator=generator) < self.keep[self.stream]]
         reach = torch.randint(1, self.window + 1, (len(stream),), generator=generator) if self.kind == SKIPGRAM else None
         x, y = examples(stream, self.kind, self.window, reach)
+        if not len(y):
+            raise DlxError(f"objective.subsample left too few words of the train text in an epoch to make one "
+                           f"{self.kind} example; lower it (0 keeps every word)")
         order = torch.randperm(len(y), generator=generator)
         taken = self.steps * self.batch_size
-        order = order[torch.arange(start * self.batch_size, taken) % max(len(order), 1)]  # a short draw wraps round
+        order = order[torch.arange(start * self.batch_size, taken) % len(order)]  # a short draw wraps round
         x, y = x[order].to(self.device), y[order].to(self.device)
         for i in range(0, len(y), self.batch_size):
             yield x[i : i + self.batch_size], y[i : i + self.batch_size]
