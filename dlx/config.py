@@ -63,7 +63,7 @@ class DataSection(Component):
 
 class ModelSection(Component):
     # a trained run whose token embedding (word2vec's word vectors, a language model's) starts this model's; the
-    # vocabulary and the width must match (dlx/models/pretrained.py)
+    # vocabulary and the width must match (dlx/run/pretrained.py)
     embedding_from: str | None = None
     embedding_freeze: bool = False  # keep those vectors as they are (else they are fine-tuned)
 

@@ -18,7 +18,7 @@ from dlx.data.pairs import CBOW, SKIPGRAM, PairEpochs, examples, keep_probabilit
 from dlx.data.text import TextCorpus, Windows, text_splits, vocab_of
 from dlx.data.words import UNKNOWN, WordVocab, tokenize
 from dlx.errors import DlxError
-from dlx.models import pretrained
+from dlx.run import pretrained
 from dlx.run import checkpoint
 from dlx.run.trained import open_trained
 from dlx.train import loop

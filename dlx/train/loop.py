@@ -33,7 +33,7 @@ from dlx.config import load as load_config
 from dlx.data.text import TextSplits
 from dlx.errors import DlxError, did_you_mean
 from dlx.metrics import higher_is_better, logged_keys
-from dlx.models import pretrained
+from dlx.run import pretrained
 from dlx.atomic import write_atomic
 from dlx.run.folder import Run
 from dlx.run import checkpoint, resuming

@@ -12,6 +12,7 @@ from torch import nn
 
 from dlx.data.base import DataSpec
 from dlx.errors import DlxError
+from dlx.run.trained import open_trained
 
 SETTING = "model.embedding_from"
 
@@ -42,8 +43,6 @@ def start_embedding(model: nn.Module, section, spec: DataSpec, load: bool = True
 
 def pretrained_vectors(source: str, spec: DataSpec, width: int) -> torch.Tensor:
     """(V, width) the token embedding of the run at `source`, checked against this data's vocabulary and the width."""
-    from dlx.run.trained import open_trained  # the run machinery only where a run is read
-
     threads = torch.get_num_threads()  # opening a run sets the threads it trained with; this run keeps its own
     try:
         trained = open_trained(source, "best", device="cpu")
