@@ -20,7 +20,7 @@ from dlx.data.augment import Augmenter
 from dlx.data.augment import augmenter as augmenter_for
 from dlx.data.base import REGRESSION, RECONSTRUCTION, ArrayData, DataSpec, Splits, Standardizer, make_splits
 from dlx.data.checks import check_arrays, check_splits
-from dlx.data.text import TextCorpus, text_splits
+from dlx.data.text import TextCorpus
 from dlx.errors import DlxError
 from dlx.objectives.base import Objective
 from dlx.schedules import RunLength
@@ -63,7 +63,8 @@ def splits(config: Config, device: torch.device, standardizer: Standardizer | No
     if isinstance(data, TextCorpus):  # one long stream cut into windows, not a table of examples
         if config.data.fold is not None:
             raise DlxError(f"data.fold: dataset '{config.data.name}' is one text stream; cross-validation needs examples")
-        return text_splits(data, config.data.split, device)
+        objective = registry.objectives.get(config.objective.name).obj
+        return objective.text_splits(data, config.data.split, device, **config.objective.settings)
     seed = config.seed if config.data.split_seed is None else config.data.split_seed
     parts = make_splits(data, config.data.split, seed, config.data.standardize, device, standardizer, config.data.fold)
     check_splits(parts, config.data.split, len(data.x))

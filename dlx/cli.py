@@ -163,15 +163,22 @@ def evaluate(
     top_losses: Annotated[int, typer.Option(help="A gallery PNG of the N examples with the largest losses.")] = 0,
     figures_dir: Annotated[Optional[Path], typer.Option(
         "--out", help="Folder for the figures and evaluation.json (default: the run folder; a committee: ./committee-MODE).")] = None,
+    probe: Annotated[Optional[list[str]], typer.Option(
+        help="Word vectors (skipgram/cbow runs): the nearest neighbours of this word by cosine (repeatable).")] = None,
+    analogies: Annotated[Optional[Path], typer.Option(
+        help="Word vectors: accuracy on a file of 'a b c d' lines (d nearest to b - a + c).")] = None,
+    word_map: Annotated[str, typer.Option(
+        "--map", help="Word vectors: the 2-D map of the most frequent words by pca or tsne.")] = "pca",
 ) -> None:
     """Metrics of a trained run (or a committee of runs) on a split: a table (or JSON), evaluation.json and
     figures: confusion matrix, ROC curve (two classes), reject curve, largest losses, regression residuals; for a
-    VAE's or GAN's run, its objective's terms and pictures."""
-    from dlx import analysis
+    VAE's or GAN's run, its objective's terms and pictures; for word vectors, neighbours, analogies, a word map and
+    TensorBoard's projector."""
+    from dlx import analysis, embeddings
     from dlx import evaluate as evaluation
 
     request = evaluation.Request(split, checkpoint, overrides or [], ensemble, analysis.parse_margins(reject_margin or []),
-                                 threshold, top_losses, figures_dir)
+                                 threshold, top_losses, figures_dir, embeddings.Probes(probe or [], analogies, word_map))
     report = evaluation.evaluate(runs, request)
     if as_json:
         print(json.dumps(report, indent=2))

@@ -61,6 +61,13 @@ class DataSection(Component):
     fold: Fold | None = None  # k-fold cross-validation, set by `dlx train --folds K`: {k: 5, index: 2}
 
 
+class ModelSection(Component):
+    # a trained run whose token embedding (word2vec's word vectors, a language model's) starts this model's; the
+    # vocabulary and the width must match (dlx/run/pretrained.py)
+    embedding_from: str | None = None
+    embedding_freeze: bool = False  # keep those vectors as they are (else they are fine-tuned)
+
+
 class LossSection(Component):
     l1: Annotated[float, Field(ge=0.0)] = 0.0  # adds l1 * sum |w| over the weights (not biases, not norm gains)
     l2: Annotated[float, Field(ge=0.0)] = 0.0  # adds l2/2 * sum w^2 over the weights: SGD's weight decay l2
@@ -128,7 +135,7 @@ class Config(Section):
     name: str
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
     data: DataSection
-    model: Component
+    model: ModelSection
     objective: Component = Component(name="supervised")  # how a batch becomes losses (`dlx list objectives`)
     loss: LossSection = LossSection(name="cross_entropy")
     optimizer: Component = Component(name="adam")  # every parameter group's, unless `optimizers` names the group
@@ -162,7 +169,8 @@ COMPONENTS = {"data": registry.datasets, "model": registry.models, "objective": 
 GROUP_SECTIONS = {"optimizers": "optimizer", "schedules": "schedule"}  # per-group sections, each like its singular
 # keys of a component section that dlx itself reads rather than passing them to the entry
 FRAMEWORK_KEYS = {section: set(cls.model_fields) - {"name"}
-                  for section, cls in (("data", DataSection), ("loss", LossSection), ("schedule", ScheduleSection))}
+                  for section, cls in (("data", DataSection), ("model", ModelSection), ("loss", LossSection),
+                                       ("schedule", ScheduleSection))}
 # the entry of a section the experiment leaves out, or names no entry in: its settings are that entry's
 DEFAULT_ENTRIES = {section: field.default.name for section, field in Config.model_fields.items()
                    if section in COMPONENTS and not field.is_required()}
@@ -428,9 +436,10 @@ def _group_problems(config: Config, objective: dict[str, Any] | None) -> tuple[d
     problems = []
     model = registry.models.get(config.model.name) if config.model.name in registry.models else None
     wanted = model.meta.get("objective", "supervised") if model else entry.name
-    if wanted != entry.name:
-        problems.append(f"objective.name: model '{model.name}' is trained with objective '{wanted}', not "
-                        f"'{entry.name}' (set objective.name={wanted})")
+    wanted = (wanted,) if isinstance(wanted, str) else wanted  # a model may serve several objectives
+    if entry.name not in wanted:
+        problems.append(f"objective.name: model '{model.name}' is trained with objective '{' or '.join(wanted)}', "
+                        f"not '{entry.name}' (set objective.name={wanted[0]})")
     if not entry.obj.uses_loss and not _default_loss(config.loss):
         problems.append(f"loss: objective '{entry.name}' defines its own loss; remove the loss section")
     for plural, singular in GROUP_SECTIONS.items():

@@ -17,7 +17,7 @@ from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (MulticlassConfusionMatrix, MulticlassF1Score, MulticlassPrecision,
                                          MulticlassRecall)
 
-from dlx import analysis, build, committee, crossval, gallery, registry, tables
+from dlx import analysis, build, committee, crossval, embeddings, gallery, registry, tables
 from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, DataSpec
 from dlx.atomic import write_json
 from dlx.config import load as load_config
@@ -40,6 +40,7 @@ class Request:
     threshold: float | None = None  # a two-class classifier's decision threshold on p(class 1); None: 0.5
     top_losses: int = 0  # a gallery of this many worst examples
     out: Path | None = None  # the figures' folder; None: the run folder (a committee: ./committee-<mode>)
+    probes: embeddings.Probes = field(default_factory=lambda: embeddings.Probes([]))  # word-vector runs only
 
 
 def registered(spec: DataSpec, task: str, names: tuple[str, ...] | None = None) -> dict[str, Metric]:
@@ -119,6 +120,10 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     runs = [Path(runs)] if isinstance(runs, (str, Path)) else list(runs)
     if request.split not in SPLITS:
         raise DlxError(f"--split '{request.split}': choose train, val or test")
+    if len(runs) == 1 and request.ensemble is None and embeddings.is_word_vectors(runs[0]):
+        return _word_vectors(runs[0], request)
+    if request.probes.words or request.probes.analogies:
+        raise DlxError("--probe and --analogies take a run of word vectors (objective skipgram or cbow)")
     if len(runs) == 1 and _objective(runs[0]) not in (None, "supervised"):
         return _objective_report(runs[0], request)
     members = _load(runs, request)
@@ -216,6 +221,30 @@ def _write(report: dict[str, Any], members: list[Trained], request: Request,
         members[0].run.close()
 
 
+def _word_vectors(run: Path, request: Request) -> dict[str, Any]:
+    """A skipgram or cbow run: its loss, the probes' neighbours, analogies, the word map and the projector."""
+    embeddings.check(request.probes)
+    if request.split not in SPLITS:
+        raise DlxError(f"--split '{request.split}': choose train, val or test")
+    trained = open_trained(run, request.checkpoint, request.data_overrides)
+    name = _report_name(request)
+    folder = request.out or trained.run.path
+    trained.run.claim("evaluate it")
+    try:
+        figures = folder / name if request.data_overrides else folder
+        figures.mkdir(parents=True, exist_ok=True)
+        report = {"run": str(trained.run.path), "ensemble": None, "split": request.split, "checkpoint": request.checkpoint,
+                  "examples": len(trained.data[request.split][1]), "task": "word vectors",
+                  "epoch": trained.checkpoint.epoch, "threshold": None}
+        report |= embeddings.report(trained, request.probes, request.split, figures,
+                                    f"{trained.run.name}, {request.checkpoint} checkpoint")
+        report["figures"] = [str(p) for p in report["figures"]]
+        _record([trained], report, folder / f"{name}.json", "eval" + name.removeprefix("evaluation"))
+    finally:
+        trained.run.close()
+    return report
+
+
 def _report_name(request: Request) -> str:
     """'evaluation' for the run's own data; for other data (--set data.*), a name of its own, evaluation-<file>-<hash>,
     so that evaluating elsewhere never replaces the run's own report and figures."""
@@ -307,7 +336,9 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
         where += f"; class 1 when its probability reaches {report['threshold']:g}"
     console.print(f"[bold]{report['run']}[/]: {report['split']} split ({report['examples']} examples){where}", highlight=False)
     names = list(report["metrics"])
-    if "members" in report:
+    if report.get("word_vectors"):
+        embeddings.print_report(console, report)
+    elif "members" in report:
         rows = [(member["run"], *(member["metrics"].get(n) for n in names)) for member in report["members"]]
         rows.append((f"[bold]committee ({report['ensemble']})[/]", *(f"[bold]{tables.number(report['metrics'][n])}[/]"
                                                                      for n in names)))

@@ -280,3 +280,15 @@ def latent_map_figure(codes: np.ndarray, labels: np.ndarray, class_names: tuple[
     ax.set_ylabel("z2")
     ax.set_title(title, fontsize=9)
     return figure
+
+
+def word_map_figure(points: np.ndarray, words: list[str], title: str) -> Figure:
+    """Words at their 2-D positions (a PCA or t-SNE of their vectors), each written where its point is."""
+    figure, ax = plt.subplots(figsize=(12, 10))
+    ax.scatter(points[:, 0], points[:, 1], s=4, alpha=0.3)
+    for (x, y), word in zip(points, words):
+        ax.annotate(word, (x, y), fontsize=7, alpha=0.8)
+    ax.set_title(title, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return figure

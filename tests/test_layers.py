@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("run",),
     ("train",),
     ("generate", "explain", "lr_find", "schedule_plot"),
-    ("analysis", "committee", "gallery", "crossval", "evaluate", "predict", "export"),
+    ("analysis", "committee", "gallery", "crossval", "evaluate", "embeddings", "predict", "export"),
     ("runs_table", "compare", "sweep"),
     ("api",),
     ("cli", "__main__"),

@@ -32,6 +32,9 @@ RECIPES = {
             "optimizer.betas=[0.5, 0.999]", "schedule.name=constant"],
     "vae": ["objective.name=vae", "model.name=mlp_vae", "model.sizes=32", "model.latent=2", "schedule.name=constant",
             "objective.kl_warmup=10"],
+    **{name: [f"objective.name={name}", "model.name=word2vec", "model.width=16", "data.name=python_stdlib",
+              "data.max_chars=20000", "data.tokenizer=words", "data.min_count=2", "schedule.name=constant"]
+       for name in ("skipgram", "cbow")},  # word vectors learned from the words of some Python code
 }
 
 

@@ -21,6 +21,7 @@ class DataSpec:
     num_classes: int = 0  # classification only
     out_features: int = 0  # regression only: width of the target
     class_names: tuple[str, ...] = ()  # LANGUAGE: the vocabulary, token i is the string class_names[i]
+    tokenizer: str = "chars"  # LANGUAGE: what a token is, chars or words (dlx.data.text.vocab_of)
 
     @property
     def num_outputs(self) -> int:

@@ -1,4 +1,5 @@
-"""Character-level text: a vocabulary, one long stream of token ids, and random windows of it.
+"""Text as tokens (characters, or words with data.tokenizer: words): a vocabulary, one long stream of token ids, and
+random windows of it.
 
 A text is not a table of examples: a training batch is B windows of block_size characters cut at
 random places of the train stream (the target is the window shifted by one character), and an
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Annotated
+from dataclasses import dataclass, field, fields
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
@@ -20,11 +21,15 @@ from torch import Tensor
 
 from dlx.data.base import LANGUAGE, Batches, DataSpec, Splits
 from dlx.data.checks import require_memory
+from dlx.data.words import WordVocab, word_vocab
 from dlx.errors import DlxError
 
 
 class Vocab:
     """The characters of a corpus, sorted by code point; a character's id is its position."""
+
+    unit = "characters"
+    tokenizer = "chars"
 
     def __init__(self, chars: tuple[str, ...] | list[str]):
         self.chars = tuple(chars)
@@ -53,6 +58,14 @@ class Vocab:
                            f"the model knows {len(self)} characters (see vocab.json in the run folder)")
         return torch.from_numpy(ids)
 
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        return self.chars
+
+    def piece(self, token: int) -> str:
+        """How a token reads after the text before it."""
+        return self.chars[token]
+
     def decode(self, ids: Tensor | list[int]) -> str:
         return "".join(self.chars[i] for i in torch.as_tensor(ids).tolist())
 
@@ -64,9 +77,19 @@ class Vocab:
         return cls(json.loads(text)["chars"])
 
 
+def vocab_of(spec: DataSpec) -> Vocab | WordVocab:
+    """A text run's vocabulary, as its data spec (in every checkpoint) records it."""
+    return WordVocab(spec.class_names) if spec.tokenizer == "words" else Vocab(spec.class_names)
+
+
 @dataclass(kw_only=True)
 class Windows:
-    """How a text becomes batches; every text dataset has these settings."""
+    """How a text becomes tokens and batches; every text dataset has these settings."""
+
+    # chars: every character is a token; words: lower-cased words, punctuation marks as tokens of their own
+    tokenizer: Literal["chars", "words"] = "chars"
+    min_count: Annotated[int, Field(ge=1)] = 5  # words: rarer words become <unk>
+    max_vocab: Annotated[int, Field(ge=2, le=10_000_000)] = 20_000  # words: at most this many tokens, <unk> included
 
     block_size: Annotated[int, Field(ge=1, le=1_000_000)] = 128  # characters per window: the longest dependency a model can learn
     # random windows never run out: an epoch is this many batches (their offsets are drawn at the epoch's start)
@@ -121,8 +144,8 @@ class TextSplits(Splits):
     steps_per_epoch: int = 200
 
     @property
-    def vocab(self) -> Vocab:
-        return Vocab(self.spec.class_names)
+    def vocab(self) -> Vocab | WordVocab:
+        return vocab_of(self.spec)
 
     def batches(self, split: str, batch_size: int, shuffle: bool = False) -> Batches | RandomWindows:
         if shuffle:  # an epoch's offsets (steps, B) at once, and one batch of inputs and targets (B, T) each
@@ -134,27 +157,57 @@ class TextSplits(Splits):
         return super().batches(split, batch_size)
 
 
-def text_splits(corpus: TextCorpus, fractions: tuple[float, float, float], device: torch.device) -> TextSplits:
-    """Encode the text, cut it into contiguous train / val / test blocks, and fix the evaluation windows."""
-    if not corpus.text:
-        raise DlxError(f"{corpus.source}: the text is empty")
+def refuse_changed(settings: Windows, names: tuple[str, ...], why: str) -> None:
+    """A DlxError naming the first of these settings that differs from its default: it would be ignored, and a value
+    the user typed is never ignored in silence."""
+    defaults = {f.name: f.default for f in fields(Windows)}
+    changed = [name for name in names if getattr(settings, name) != defaults[name]]
+    if changed:
+        raise DlxError(f"data.{changed[0]}={getattr(settings, changed[0])} {why}")
+
+
+def tokens(corpus: TextCorpus) -> tuple[Vocab | WordVocab, Tensor]:
+    """The text's vocabulary, by data.tokenizer, and the text as a stream of its ids."""
+    settings = corpus.windows
+    if settings.tokenizer == "words":
+        vocab, words = word_vocab(corpus.text, settings.min_count, settings.max_vocab, corpus.source)
+        return vocab, vocab.encode_words(words)
+    refuse_changed(settings, ("min_count", "max_vocab"), "applies to words; set data.tokenizer=words or leave it out")
     vocab = Vocab.of(corpus.text)
     if len(vocab) < 2:  # nothing to predict: the loss reaches 0 learning nothing
         raise DlxError(f"{corpus.source}: the text is one character ({corpus.text[0]!r}) repeated; a language model "
                        f"needs at least two distinct characters")
-    ids = vocab.encode(corpus.text)
+    return vocab, vocab.encode(corpus.text)
+
+
+def token_streams(corpus: TextCorpus, fractions: tuple[float, float, float], shortest: int, setting: str,
+                  ) -> tuple[Vocab | WordVocab, dict[str, Tensor]]:
+    """The vocabulary and the train / val / test token streams, contiguous blocks in that order; each must hold more
+    than `shortest` tokens (the `setting` that asks for them, named in the error)."""
+    if not corpus.text:
+        raise DlxError(f"{corpus.source}: the text is empty")
+    vocab, ids = tokens(corpus)
     total = sum(fractions)
     n_val, n_test = (round(len(ids) * f / total) for f in fractions[1:])
-    block = corpus.windows.block_size
     streams = dict(zip(("train", "val", "test"), ids.split([len(ids) - n_val - n_test, n_val, n_test])))
     for split, stream in streams.items():
-        if len(stream) <= block:
-            raise DlxError(f"{corpus.source}: the {split} part has {len(stream)} characters, not more than "
-                           f"data.block_size={block}; use a longer text, a smaller block_size or another data.split")
+        if len(stream) <= shortest:
+            raise DlxError(f"{corpus.source}: the {split} part has {len(stream)} {vocab.unit}, not more than "
+                           f"{shortest} ({setting}); use a longer text, a smaller setting or another data.split")
+    return vocab, streams
+
+
+def text_spec(vocab: Vocab | WordVocab, in_shape: tuple[int, ...]) -> DataSpec:
+    return DataSpec(in_shape, LANGUAGE, num_classes=len(vocab), class_names=vocab.tokens, tokenizer=vocab.tokenizer)
+
+
+def text_splits(corpus: TextCorpus, fractions: tuple[float, float, float], device: torch.device) -> TextSplits:
+    """Encode the text, cut it into contiguous train / val / test blocks, and fix the evaluation windows."""
+    block = corpus.windows.block_size
+    vocab, streams = token_streams(corpus, fractions, block, f"data.block_size={block}")
     streams = {k: s.to(device) for k, s in streams.items()}
     parts = {k: fixed_windows(s, block, corpus.windows.eval_windows) for k, s in streams.items()}
-    spec = DataSpec((block,), LANGUAGE, num_classes=len(vocab), class_names=vocab.chars)
-    return TextSplits(spec, parts, streams=streams, steps_per_epoch=corpus.windows.steps_per_epoch)
+    return TextSplits(text_spec(vocab, (block,)), parts, streams=streams, steps_per_epoch=corpus.windows.steps_per_epoch)
 
 
 def vocab_size(spec: DataSpec, model: str) -> int:

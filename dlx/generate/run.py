@@ -12,7 +12,8 @@ from torch import nn
 
 from dlx import limits, threads
 from dlx.data.base import LANGUAGE
-from dlx.data.text import Vocab
+from dlx.data.text import Vocab, vocab_of
+from dlx.data.words import WordVocab
 from dlx.errors import DlxError
 from dlx.models.decode import beam_search, sample
 from dlx.run.trained import open_trained
@@ -39,14 +40,14 @@ class Sample:
     log_prob: float | None = None  # beam search: the continuation's log-probability under the model
 
 
-def load_language_model(run_path: str | Path, which: str) -> tuple[nn.Module, Vocab]:
+def load_language_model(run_path: str | Path, which: str) -> tuple[nn.Module, Vocab | WordVocab]:
     """The run's model with a checkpoint's weights, and its vocabulary (both from the checkpoint: no data needed);
     torch computes with the thread count the run trained with."""
     trained = open_trained(run_path, which, device="cpu")
     if trained.spec.task != LANGUAGE:
         raise DlxError(f"{trained.run.path} is not a language-model run (its data is not text); dlx generate needs one, "
                        f"e.g. from experiments/shakespeare_char_gpt.yaml, or a VAE's or GAN's run for images")
-    return trained.model, Vocab(trained.spec.class_names)
+    return trained.model, vocab_of(trained.spec)
 
 
 def check(options: Options) -> None:
@@ -71,6 +72,8 @@ def generate(run_path: str | Path, options: Options, write: Callable[[str], None
     prompt_text = vocab.default_prompt if options.prompt is None else options.prompt
     if not prompt_text:
         raise DlxError("--prompt: give at least one character (or leave it out to start from a newline)")
+    if isinstance(vocab, WordVocab) and (unknown := vocab.unknown(prompt_text)):
+        note(f"--prompt: {', '.join(map(repr, unknown))} not in the vocabulary, read as <unk>")
     prompt = vocab.encode(prompt_text)
     if options.strategy == "beam":
         ids, log_prob = beam_search(model, prompt, options.max_new_tokens, options.beam_width)
@@ -91,7 +94,7 @@ def generate(run_path: str | Path, options: Options, write: Callable[[str], None
         write(prompt_text)
         pieces = [prompt_text]
         for token in sample(model, prompt, options.max_new_tokens, temperature, options.top_k, options.top_p, generator):
-            pieces.append(vocab.chars[token])
+            pieces.append(vocab.piece(token))
             write(pieces[-1])
         samples.append(Sample("".join(pieces)))
     return samples

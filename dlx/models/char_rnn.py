@@ -58,6 +58,10 @@ class CharRNN(nn.Module):
         self.drop = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.hidden, vocab)
 
+    @property
+    def token_embedding(self) -> nn.Embedding:
+        return self.embed
+
     def new_cache(self) -> RecurrentState:
         return RecurrentState()
 

@@ -175,6 +175,10 @@ class GPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
+    @property
+    def token_embedding(self) -> nn.Embedding:
+        return self.tok
+
     def new_cache(self) -> KVCache:
         return KVCache(len(self.blocks))
 

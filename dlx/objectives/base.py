@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from dlx.data.base import DataSpec, Splits
+from dlx.data.text import TextCorpus, text_splits
 from dlx.errors import DlxError
 from dlx.models.modes import evaluating
 
@@ -44,8 +45,19 @@ class Objective:
         """The part of the model that `group`'s optimizer trains."""
         return self.model
 
+    @classmethod
+    def text_splits(cls, corpus: TextCorpus, fractions: tuple[float, float, float], device: torch.device,
+                    **settings) -> Splits:
+        """What a text becomes for this objective, given its settings: windows of the token stream for a language
+        model (skip-gram and CBOW make word pairs instead)."""
+        return text_splits(corpus, fractions, device)
+
     def check(self, data: Splits, model_name: str) -> None:
         """A DlxError when the model cannot serve this objective on this data (before any folder is made)."""
+
+    def prepare(self, data: Splits) -> None:
+        """Read what the objective needs from the training data before the first step (the word counts negative
+        sampling draws from); called once the data has passed `check`."""
 
     def advance(self, step: int, total: int) -> None:
         """Called before each optimizer step's losses with the steps done so far and the run's total: settings that

@@ -12,7 +12,7 @@ from torch import nn
 from dlx import build, threads
 from dlx.config import Config, apply_overrides, validate
 from dlx.config import load as load_config
-from dlx.data.base import DataSpec, Splits, Standardizer
+from dlx.data.base import LANGUAGE, DataSpec, Splits, Standardizer
 from dlx.errors import DlxError
 from dlx.run import checkpoint as checkpoints
 from dlx.run.checkpoint import Checkpoint
@@ -47,6 +47,12 @@ class Trained:
         if data.spec.in_shape != self.spec.in_shape:
             raise DlxError(f"this data has samples of shape {data.spec.in_shape}, but {self.run.path} was trained on "
                            f"{self.spec.in_shape}")
+        ours, theirs = self.spec, data.spec
+        if ours.task == LANGUAGE and (ours.tokenizer, ours.class_names) != (theirs.tokenizer, theirs.class_names):
+            # token ids would mean other tokens than those the model learned
+            raise DlxError(f"this text's vocabulary ({len(theirs.class_names)} {theirs.tokenizer}) is not the one "
+                           f"{self.run.path} was trained with ({len(ours.class_names)} {ours.tokenizer}); a text "
+                           f"model is evaluated on text with the same vocabulary")
         return data
 
     def require_objective(self, objective: str, command: str) -> None:

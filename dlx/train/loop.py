@@ -33,6 +33,7 @@ from dlx.config import load as load_config
 from dlx.data.text import TextSplits
 from dlx.errors import DlxError, did_you_mean
 from dlx.metrics import higher_is_better, logged_keys
+from dlx.run import pretrained
 from dlx.atomic import write_atomic
 from dlx.run.folder import Run
 from dlx.run import checkpoint, resuming
@@ -85,7 +86,7 @@ class Trainer:
     """One run's objects, built from its config; `fit` trains, `resume` continues from last.pt."""
 
     def __init__(self, config: Config, console: Console | None = None, quiet: bool = False,
-                 on_epoch: OnEpoch | None = None):
+                 on_epoch: OnEpoch | None = None, fresh: bool = True):
         self.world = join_world()
         if self.world.distributed and config.train.on_nan == "skip":  # a rank skipping its backward would hang the others
             raise DlxError("train.on_nan=skip trains in one process only; use train.on_nan=stop with --nproc")
@@ -104,10 +105,13 @@ class Trainer:
                            f"{'s' if len(empty) > 1 else ''} without examples; give each a larger share")
         self.spec = self.data.spec
         self.model = build.model(config, self.spec).to(self.device)
+        # pretrained vectors, unless a checkpoint (not fresh: a resume) brings every weight
+        pretrained.start_embedding(self.model, config.model, self.spec, load=fresh)
         self.loss_fn = build.loss(config, self.spec, self.model)
         self.objective = build.objective(config, self.spec, self.model, self.loss_fn)
         self.groups = self.objective.groups
         self.objective.check(self.data, config.model.name)  # a model that cannot serve: a user's mistake, a line
+        self.objective.prepare(self.data)
         if config.train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.networks = {group: self.objective.network(group) for group in self.groups}
@@ -505,7 +509,7 @@ def resume(run_path: str | Path, quiet: bool = False, console: Console | None = 
         last = checkpoint.load(last_path) if last_path.is_file() else None
         best = checkpoint.load(best_path) if last is not None and best_path.is_file() else None
         changes = resuming.check_config(run, last, config, accept_config_change) if last is not None else []
-        trainer = Trainer(config, console, quiet)
+        trainer = Trainer(config, console, quiet, fresh=last is None)
         if last is None:
             trainer.console.print(resuming.no_checkpoint_note(run, config), highlight=False, soft_wrap=True)
         else:

@@ -7,7 +7,7 @@ from torch import nn
 
 from dlx.config import SamplesSection
 from dlx.data.base import LANGUAGE, DataSpec
-from dlx.data.text import Vocab
+from dlx.data.text import vocab_of
 from dlx.errors import DlxError
 from dlx.models.decode import sample
 from dlx.models.modes import evaluating
@@ -17,7 +17,7 @@ class TextSampler:
     def __init__(self, settings: SamplesSection, spec: DataSpec, seed: int):
         if spec.task != LANGUAGE:
             raise DlxError(f"samples.every: text samples need a language model on text data, not {spec.task} data")
-        self.settings, self.seed, self.vocab = settings, seed, Vocab(spec.class_names)
+        self.settings, self.seed, self.vocab = settings, seed, vocab_of(spec)
         self.text = self.vocab.default_prompt if settings.prompt is None else settings.prompt
         try:
             self.prompt = self.vocab.encode(self.text)
