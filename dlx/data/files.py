@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv as csvlib
 import math
-import os
 import pickle
 import zipfile
 import zlib
@@ -17,12 +16,11 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 from pydantic import Field
-from PIL import Image
 from torch import Tensor
 
 from dlx.data.base import CLASSIFICATION, REGRESSION, ArrayData, Column
+from dlx.data import decode
 from dlx.data.checks import require_memory
-from dlx.data.images import open_image
 from dlx.errors import DlxError, did_you_mean
 from dlx.registry import datasets
 
@@ -45,32 +43,13 @@ def regular_file(path: str, what: str) -> Path:
     return p
 
 
-def _is_image_file(path: str) -> bool:
-    """ImageFolder's test, plus: a regular file (a pipe named x.png would block the reader)."""
-    from torchvision.datasets import folder
-
-    return folder.has_file_allowed_extension(path, folder.IMG_EXTENSIONS) and os.path.isfile(path)
-
-
-def _rgb(path: str) -> Image.Image:
-    return open_image(path, f"data.path: {path}").convert("RGB")
-
-
 def _folder(path: Path, size: int, channels: int, classes: list[str] | None = None) -> tuple[Tensor, Tensor, list[str]]:
-    from torchvision import datasets as tv  # when images are read, not when datasets are listed
-    from torchvision import transforms
-
-    steps = [transforms.Resize((size, size)), *([transforms.Grayscale(1)] if channels == 1 else []), transforms.ToTensor()]
-    try:
-        folder = tv.ImageFolder(str(path), transform=transforms.Compose(steps), loader=_rgb, is_valid_file=_is_image_file)
-    except (FileNotFoundError, OSError) as e:
-        raise DlxError(f"data.path: {path}: {e} (expected one sub-folder of images per class)") from None
-    if classes is not None and folder.classes != classes:
-        raise DlxError(f"data.test_path: {path} has classes {folder.classes}, but data.path has {classes}")
-    require_memory(len(folder) * channels * size * size * 4, f"data.path: {len(folder)} images at {size}x{size}",
+    listing = decode.list_folder(path, classes, "data.test_path" if classes is not None else "data.path")
+    require_memory(len(listing) * channels * size * size * 4, f"data.path: {len(listing)} images at {size}x{size}",
                    "lower data.size")
-    x = torch.stack([image for image, _ in folder])  # (N, C, size, size) in [0, 1]; each file is checked as it is read
-    return x, torch.tensor(folder.targets, dtype=torch.long), folder.classes
+    pixels = decode.load_folder(listing, size, channels)  # each file is checked as it is decoded
+    x = torch.from_numpy(pixels).float().div_(255)  # (N, C, size, size) in [0, 1]
+    return x, torch.tensor(listing.targets, dtype=torch.long), listing.classes
 
 
 @datasets.register("image_folder", "your images: a sub-folder per class (path/cat/1.jpg, ...), resized to size x size")
