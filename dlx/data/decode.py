@@ -78,6 +78,25 @@ def decode(path: str, size: int, channels: int) -> np.ndarray:
     return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
 
 
+@dataclass(frozen=True)
+class FolderExamples:
+    """An image folder's files, decoded one by one as they are read (by a DataLoader's workers when streaming)."""
+
+    files: list[str]
+    size: int
+    channels: int
+
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.size, self.size)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def read(self, i: int) -> np.ndarray:
+        return decode(self.files[i], self.size, self.channels)
+
+
 def _decode_chunk(task: tuple[list[str], int, int]) -> np.ndarray:
     files, size, channels = task
     return np.stack([decode(f, size, channels) for f in files])

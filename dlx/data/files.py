@@ -20,7 +20,8 @@ from torch import Tensor
 
 from dlx.data.base import CLASSIFICATION, REGRESSION, ArrayData, Column
 from dlx.data import decode
-from dlx.data.checks import require_memory
+from dlx.data.checks import fits_in_memory, require_memory
+from dlx.data.stream import StreamData, announce
 from dlx.errors import DlxError, did_you_mean
 from dlx.registry import datasets
 
@@ -43,25 +44,32 @@ def regular_file(path: str, what: str) -> Path:
     return p
 
 
-def _folder(path: Path, size: int, channels: int, classes: list[str] | None = None) -> tuple[Tensor, Tensor, list[str]]:
-    listing = decode.list_folder(path, classes, "data.test_path" if classes is not None else "data.path")
-    require_memory(len(listing) * channels * size * size * 4, f"data.path: {len(listing)} images at {size}x{size}",
-                   "lower data.size")
-    pixels = decode.load_folder(listing, size, channels)  # each file is checked as it is decoded
-    x = torch.from_numpy(pixels).float().div_(255)  # (N, C, size, size) in [0, 1]
-    return x, torch.tensor(listing.targets, dtype=torch.long), listing.classes
-
-
 @datasets.register("image_folder", "your images: a sub-folder per class (path/cat/1.jpg, ...), resized to size x size")
 def image_folder(*, path: str, size: Annotated[int, Field(ge=4, le=1024)] = 64, channels: Literal[1, 3] = 3,
-                 test_path: str | None = None) -> ArrayData:
-    """test_path: an optional folder with the same class sub-folders, used as the test split."""
-    x, y, classes = _folder(existing(path, "folder of class folders"), size, channels)
-    test = None
+                 test_path: str | None = None, stream: bool = False) -> ArrayData | StreamData:
+    """test_path: an optional folder with the same class sub-folders, used as the test split. stream: read the images
+    from disk batch by batch (chosen with a note when they would not fit in memory)."""
+    listings = [decode.list_folder(existing(path, "folder of class folders"))]
     if test_path is not None:
-        test_x, test_y, _ = _folder(existing(test_path, "folder of class folders"), size, channels, classes)
-        test = (test_x, test_y)
-    return ArrayData(x, y, CLASSIFICATION, tuple(classes), test=test)
+        listings.append(decode.list_folder(existing(test_path, "folder of class folders"), listings[0].classes,
+                                           "data.test_path"))
+    classes = tuple(listings[0].classes)
+    count = sum(len(listing) for listing in listings)
+    nbytes = count * channels * size * size * 4
+    if not stream and not fits_in_memory(nbytes):
+        announce(f"data.path: {count} images at {size}x{size}", nbytes)
+        stream = True
+    parts = []
+    for listing in listings:
+        y = torch.tensor(listing.targets, dtype=torch.long)
+        if stream:
+            parts.append((decode.FolderExamples(listing.files, size, channels), y))
+        else:  # each file is checked as it is decoded
+            parts.append((torch.from_numpy(decode.load_folder(listing, size, channels)).float().div_(255), y))
+    test = parts[1] if len(parts) > 1 else None
+    if stream:
+        return StreamData(*parts[0], classes, test=test, source=f"data.path: {path}")
+    return ArrayData(*parts[0], CLASSIFICATION, classes, test=test)
 
 
 CSV_EXPANSION = 10  # a CSV file's rows take about this many times its size in memory as Python strings

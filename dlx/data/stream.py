@@ -1,0 +1,218 @@
+"""Data read from disk batch by batch, for datasets larger than memory (`data.stream: true`, or when they do not fit).
+
+Only the labels are held in memory. A torch DataLoader's worker processes read and decode the examples of each
+batch as uint8, pinned when training on CUDA, a few batches ahead; the batch becomes floats, standardised, on the
+training device, where augmentation follows as for data in memory. The order of an epoch is the permutation the
+in-memory path draws from the same generator, so a streamed run sees the same batches, and a resumed run
+replays its epoch's order and starts reading at the batch where it stopped.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dlx.data.base import CLASSIFICATION, DataSpec, Splits, Standardizer, fold_indices, split_indices
+from dlx.data.settings import Fold
+from dlx.errors import DlxError
+
+PREFETCH = 2  # batches each worker reads ahead: enough to hide a batch's reading, few to hold
+STATISTICS_FROM = 50_000  # train examples (evenly spaced) that estimate the standardisation: enough for a mean
+
+
+class Examples(Protocol):
+    """Examples on disk, read one by one by index (in a worker process)."""
+
+    in_shape: tuple[int, ...]
+
+    def __len__(self) -> int: ...
+
+    def read(self, i: int) -> np.ndarray: ...  # uint8 (C, H, W)
+
+
+@dataclass
+class StreamData:
+    """A dataset read from disk as it trains: its examples and, in memory, their labels."""
+
+    examples: Examples
+    y: Tensor  # (N,) class indices
+    class_names: tuple[str, ...]
+    test: tuple[Examples, Tensor] | None = None
+    source: str = ""
+    task: str = CLASSIFICATION
+
+    def spec(self) -> DataSpec:
+        return DataSpec(self.examples.in_shape, self.task, num_classes=len(self.class_names),
+                        class_names=self.class_names)
+
+
+def announce(what: str, nbytes: int) -> None:
+    """The one line saying that a dataset streams because it would not fit in memory."""
+    print(f"note: {what} would take {nbytes / 2**30:.1f} GB as float32, more than half the free memory: streaming "
+          f"it from disk (data.stream: true)", file=sys.stderr)
+
+
+class _Reading(torch.utils.data.Dataset):
+    """What a worker process reads: the examples at `indices`, as uint8 tensors."""
+
+    def __init__(self, examples: Examples, indices: Tensor):
+        self.examples, self.indices = examples, indices.tolist()
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> Tensor:
+        return torch.from_numpy(np.ascontiguousarray(self.examples.read(self.indices[i])))
+
+
+class _Order(torch.utils.data.Sampler):
+    """The batches of positions to read, set before each epoch; the loader iterates it in the main process, so
+    persistent workers read whatever order the epoch sets."""
+
+    def __init__(self):
+        self.batches: list[list[int]] = []
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def workers() -> int:
+    from dlx.data.decode import cores
+
+    return cores()
+
+
+def loader(reading: _Reading, **settings) -> torch.utils.data.DataLoader:
+    """A DataLoader over `reading` with a worker per core. It draws its workers' seeds from a generator of its own:
+    from the global one it would change the model's initialisation and dropout (the workers draw nothing)."""
+    count = workers()
+    return torch.utils.data.DataLoader(reading, num_workers=count, persistent_workers=count > 0,
+                                       prefetch_factor=PREFETCH if count else None,
+                                       generator=torch.Generator().manual_seed(0), **settings)
+
+
+class DiskExamples:
+    """One split's examples as tensor-like rows: len(), shape and indexing read them from disk, as floats on the
+    device, standardised. Figures, TensorBoard and the thread probe take a few rows this way."""
+
+    def __init__(self, examples: Examples, indices: Tensor, device: torch.device, standardizer: Standardizer | None):
+        self.examples, self.indices, self.device, self.standardizer = examples, indices, device, standardizer
+        self.shape = torch.Size((len(indices), *examples.in_shape))
+        self.dtype = torch.float32
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def dim(self) -> int:
+        return len(self.shape)
+
+    def __getitem__(self, key: int | slice | Tensor) -> Tensor:
+        if isinstance(key, int):
+            return self[key : key + 1 if key != -1 else None][0]
+        rows = self.indices[key].tolist()
+        raw = torch.stack([torch.from_numpy(np.ascontiguousarray(self.examples.read(i))) for i in rows]) if rows \
+            else torch.empty((0, *self.examples.in_shape), dtype=torch.uint8)
+        return self.to_device(raw)
+
+    def to_device(self, raw: Tensor) -> Tensor:
+        """A batch of uint8 examples as the model takes them: floats in [0, 1] on the device, standardised."""
+        x = raw.to(self.device, non_blocking=True).float().div_(255)
+        if self.standardizer is not None:  # in place: the same arithmetic as Standardizer's, without its copies
+            x.sub_(self.standardizer.mean.to(x.device)).div_(self.standardizer.std.to(x.device))
+        return x
+
+
+class StreamBatches:
+    """Minibatches read from disk: the same order as base.Batches draws from the same generator."""
+
+    def __init__(self, x: DiskExamples, y: Tensor, batch_size: int, shuffle: bool):
+        self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+        self.order = _Order()
+        self.loader: torch.utils.data.DataLoader | None = None
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        return self.epoch(None)
+
+    def _loader(self) -> torch.utils.data.DataLoader:
+        """Built at the first epoch and kept: its worker processes live as long as the batches."""
+        if self.loader is None:
+            self.loader = loader(_Reading(self.x.examples, self.x.indices), batch_sampler=self.order,
+                                 pin_memory=self.x.device.type == "cuda")
+        return self.loader
+
+    def epoch(self, generator: torch.Generator | None, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+        """The batches of one epoch from batch `start` on; the order depends only on `generator`."""
+        n = len(self.x)
+        order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
+        self.order.batches = [chunk.tolist() for chunk in order.split(self.batch_size)[start:]]
+        positions = list(self.order.batches)  # the loader yields the batches in this order
+        for chunk, raw in zip(positions, self._loader()):
+            yield self.x.to_device(raw), self.y[chunk]
+
+
+@dataclass
+class StreamSplits(Splits):
+    """Train, val and test as DiskExamples with their labels on the device; batches stream."""
+
+    made: dict[tuple[str, int, bool], StreamBatches] = field(default_factory=dict)
+
+    def batches(self, split: str, batch_size: int, shuffle: bool = False) -> StreamBatches:
+        """The same object for the same arguments: its worker processes serve every epoch's evaluation."""
+        key = (split, batch_size, shuffle)
+        if key not in self.made:
+            self.made[key] = StreamBatches(*self.parts[split], batch_size, shuffle)
+        return self.made[key]
+
+
+def _statistics(examples: Examples, indices: Tensor, channels: int) -> Standardizer:
+    """Each channel's mean and standard deviation over the train split (up to STATISTICS_FROM examples, evenly
+    spaced), read once through the workers. The sums of the pixel values and of their squares are whole numbers,
+    added up exactly in int64, a small batch at a time."""
+    if len(indices) > STATISTICS_FROM:
+        indices = indices[torch.linspace(0, len(indices) - 1, STATISTICS_FROM).long()]
+    total = torch.zeros(channels, dtype=torch.int64)
+    squares = torch.zeros(channels, dtype=torch.int64)
+    for raw in loader(_Reading(examples, indices), batch_size=32):
+        pixels = raw.transpose(0, 1).reshape(channels, -1).to(torch.int32)
+        total += pixels.sum(dim=1)
+        squares += pixels.square().sum(dim=1)
+    count = len(indices) * math.prod(examples.in_shape[1:])
+    mean = total.double() / count
+    var = (squares.double() - count * mean.square()) / max(count - 1, 1)
+    shape = (1, channels, 1, 1)
+    return Standardizer((mean / 255).float().view(shape), (var.clamp_min(0).sqrt() / 255).float().view(shape).clamp_min(1e-8))
+
+
+def stream_splits(data: StreamData, fractions: tuple[float, float, float], seed: int, standardize: bool,
+                  device: torch.device, standardizer: Standardizer | None = None, fold: Fold | None = None) -> StreamSplits:
+    """The splits of make_splits (the same indices for the same labels and seed), read from disk."""
+    if data.test is not None:
+        fractions = (fractions[0], fractions[1], 0.0)
+    if fractions[0] <= 0:
+        raise DlxError(f"data.split: the train fraction is {fractions[0]}; give it a share above 0, e.g. [0.6, 0.2, 0.2]")
+    picked = (split_indices(data.y, fractions, seed, True) if fold is None else
+              fold_indices(data.y, fold, seed, fractions, True))
+    sources: dict[str, tuple[Examples, Tensor, Tensor]] = {
+        split: (data.examples, idx, data.y[idx]) for split, idx in zip(("train", "val", "test"), picked)}
+    if data.test is not None:
+        sources["test"] = (data.test[0], torch.arange(len(data.test[1])), data.test[1])
+    if standardize and standardizer is None:
+        standardizer = _statistics(data.examples, picked[0], data.examples.in_shape[0])
+    if not standardize:
+        standardizer = None
+    parts = {split: (DiskExamples(examples, idx, device, standardizer), y.to(device))
+             for split, (examples, idx, y) in sources.items()}
+    return StreamSplits(data.spec(), parts, standardizer)
+
