@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from dlx.atomic import replacing
 from dlx.data.images import open_image
@@ -67,15 +68,20 @@ def list_folder(path: Path, classes: list[str] | None = None, what: str = "data.
     return Listing(path, found, [f for f, _ in samples], [t for _, t in samples], stats)
 
 
-def decode(path: str, size: int, channels: int) -> np.ndarray:
-    """One image file as uint8 (C, size, size): RGB, resized bilinearly, grey for one channel."""
-    image = open_image(path, f"data.path: {path}").convert("RGB")
+def pixels(opened: Image.Image, size: int, channels: int) -> np.ndarray:
+    """A decoded image as uint8 (C, size, size): RGB, resized bilinearly, grey for one channel."""
+    image = opened.convert("RGB")
     if image.size != (size, size):
-        image = image.resize((size, size), 2)  # PIL's BILINEAR, as torchvision's Resize asks of it
+        image = image.resize((size, size), Image.Resampling.BILINEAR)  # as torchvision's Resize asks of PIL
     if channels == 1:
         image = image.convert("L")
-    pixels = np.asarray(image)
-    return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+    array = np.asarray(image)
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def decode(path: str, size: int, channels: int) -> np.ndarray:
+    """One image file as `pixels` makes it."""
+    return pixels(open_image(path, f"data.path: {path}"), size, channels)
 
 
 @dataclass(frozen=True)
