@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import tarfile
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from dlx.cli import app
@@ -14,6 +17,7 @@ from dlx.config import load
 from dlx.data.shards import expand, shards
 from dlx.errors import DlxError
 from dlx.train import loop
+from tests.conftest import ROOT
 from tests.test_stream import experiment, write_colours
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -69,3 +73,40 @@ def test_damaged_or_missing_shards_are_one_line_naming_them(tmp_path, sharded):
     (tmp_path / "bad.tar").write_bytes(b"no tar at all" * 100)
     with pytest.raises(DlxError, match="cannot be read as a tar shard"):
         shards(path=str(tmp_path / "bad.tar"))
+
+
+def test_each_rank_reads_the_examples_of_its_own_shards_and_together_the_global_batch(tmp_path, sharded):
+    from dlx import build
+    from dlx.data.stream import StreamBatches
+
+    _, out = sharded
+    exp = experiment(tmp_path, out, epochs=1)
+    splits = build.splits(load(exp, ["data.name=shards", f"data.path={out}/train-{{000000..000004}}.tar"]),
+                          torch.device("cpu"))
+    x, y = splits["train"]
+    read = {}
+    for rank in (0, 1):
+        batches = StreamBatches(x, y, 16, shuffle=True, world=(rank, 2))
+        read[rank] = [[int(x.indices[p]) for p in part] for part in batches._parts(
+            torch.randperm(len(x), generator=torch.Generator().manual_seed(5)).split(16))]
+    shard_of = x.examples.shard_of
+    assert {shard_of[i] for part in read[0] for i in part} == {0, 2, 4}
+    assert {shard_of[i] for part in read[1] for i in part} == {1, 3}
+    whole = torch.randperm(len(x), generator=torch.Generator().manual_seed(5)).split(16)
+    for batch, mine, theirs in zip(whole, read[0], read[1]):
+        assert sorted(mine + theirs) == sorted(int(x.indices[p]) for p in batch)
+
+
+def test_two_processes_on_shards_follow_the_single_process_run(tmp_path, sharded):
+    _, out = sharded
+    overrides = ["data.name=shards", f"data.path={out}/train-{{000000..000004}}.tar", "model.name=mlp",
+                 "model.sizes=16", "train.batch_size=24", "optimizer.lr=0.02"]
+    exp = experiment(tmp_path, out, epochs=3)
+    loop.start(load(exp, [*overrides, "name=single"]), tmp_path / "one", quiet=True)
+    done = subprocess.run([sys.executable, "-m", "dlx", "train", str(exp), *[a for o in overrides for a in ("--set", o)],
+                           "--name", "ddp", "--runs-dir", str(tmp_path / "two"), "--quiet", "--nproc", "2"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    history, expected = ([json.loads(line) for line in (tmp_path / d / n / "metrics.jsonl").read_text().splitlines()]
+                         for d, n in (("two", "ddp"), ("one", "single")))
+    assert [h["val/loss"] for h in history] == pytest.approx([h["val/loss"] for h in expected], rel=1e-4)

@@ -56,6 +56,7 @@ class ShardExamples:
     """The images of a set of shards, each at (shard, offset, length) of its bytes, decoded as they are read."""
 
     places: list[tuple[str, int, int]]
+    shard_of: list[int]  # each example's shard, by its position in the pattern: rank r reads shards r, r + ranks, ...
     size: int
     channels: int
 
@@ -108,10 +109,11 @@ def shards(*, path: str, size: Annotated[int, Field(ge=4, le=1024)] = 64, channe
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
         raise DlxError(f"data.path: {missing[0]}{more} not found (the shards {path!r} names)")
-    places, labels = [], []
-    for shard in files:
+    places, shard_of, labels = [], [], []
+    for number, shard in enumerate(files):
         for _, offset, length, label in index(shard):
             places.append((str(shard), offset, length))
+            shard_of.append(number)
             labels.append(label)
     if not places:
         raise DlxError(f"data.path: the shards {path!r} hold no samples")
@@ -121,7 +123,7 @@ def shards(*, path: str, size: Annotated[int, Field(ge=4, le=1024)] = 64, channe
     if len(names) < count:
         raise DlxError(f"data.path: the shards hold the class index {count - 1}, but {names_file} names {len(names)} "
                        f"classes")
-    return StreamData(ShardExamples(places, size, channels), torch.tensor(labels), names, source=f"data.path: {path}")
+    return StreamData(ShardExamples(places, shard_of, size, channels), torch.tensor(labels), names, source=f"data.path: {path}")
 
 
 def write(folder: Path, out: Path, per_shard: int) -> list[Path]:

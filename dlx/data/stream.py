@@ -35,6 +35,9 @@ class Examples(Protocol):
 
     def read(self, i: int) -> np.ndarray: ...  # uint8 (C, H, W)
 
+    # optional, for examples kept in shards: each example's shard, so that each rank reads shards of its own
+    # shard_of: list[int]
+
 
 @dataclass
 class StreamData:
@@ -131,11 +134,27 @@ class DiskExamples:
         return x
 
 
-class StreamBatches:
-    """Minibatches read from disk: the same order as base.Batches draws from the same generator."""
+def _world() -> tuple[int, int]:
+    """(rank, ranks) of the process group training joined; (0, 1) in one process."""
+    import torch.distributed as dist
 
-    def __init__(self, x: DiskExamples, y: Tensor, batch_size: int, shuffle: bool):
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+
+class StreamBatches:
+    """Minibatches read from disk: the same order as base.Batches draws from the same generator.
+
+    Training batches in a process group are read per rank: each rank reads only its part of every global batch,
+    the examples of its own shards (shard i belongs to rank i mod ranks) or else the slice World.shard would take,
+    and `share` says what World.shard would: the factor that makes the ranks' averaged gradients the gradient of
+    the whole batch's mean loss."""
+
+    def __init__(self, x: DiskExamples, y: Tensor, batch_size: int, shuffle: bool,
+                 world: tuple[int, int] | None = None):
         self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+        self.rank, self.ranks = world or (_world() if shuffle else (0, 1))
+        self.per_rank = self.ranks > 1
+        self.share = 1.0  # of the batch last yielded
         self.order = _Order()
         self.loader: torch.utils.data.DataLoader | None = None
 
@@ -152,14 +171,28 @@ class StreamBatches:
                                  pin_memory=self.x.device.type == "cuda")
         return self.loader
 
+    def _parts(self, batches: list[Tensor]) -> list[list[int]]:
+        """This rank's positions of each global batch."""
+        shard_of = getattr(self.x.examples, "shard_of", None)
+        if shard_of is None:
+            return [batch.tensor_split(self.ranks)[self.rank].tolist() for batch in batches]
+        owner = torch.as_tensor(shard_of)[self.x.indices] % self.ranks
+        return [batch[owner[batch] == self.rank].tolist() for batch in batches]
+
     def epoch(self, generator: torch.Generator | None, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
         """The batches of one epoch from batch `start` on; the order depends only on `generator`."""
         n = len(self.x)
         order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
-        self.order.batches = [chunk.tolist() for chunk in order.split(self.batch_size)[start:]]
-        positions = list(self.order.batches)  # the loader yields the batches in this order
-        for chunk, raw in zip(positions, self._loader()):
-            yield self.x.to_device(raw), self.y[chunk]
+        batches = order.split(self.batch_size)[start:]
+        parts = self._parts(batches) if self.per_rank else [batch.tolist() for batch in batches]
+        if any(not part for part in parts):
+            raise DlxError(f"train.batch_size={self.batch_size} leaves rank {self.rank} of {self.ranks} a batch "
+                           f"without examples (an epoch's short last batch, or its shards' part of one); give another "
+                           f"batch size or fewer processes")
+        self.order.batches = parts  # the loader reads them in this order
+        for batch, part, raw in zip(batches, parts, self._loader()):
+            self.share = self.ranks * len(part) / len(batch)
+            yield self.x.to_device(raw), self.y[part]
 
 
 @dataclass
