@@ -75,7 +75,7 @@ def pixels(opened: Image.Image, size: int, channels: int) -> np.ndarray:
         image = image.resize((size, size), Image.Resampling.BILINEAR)  # as torchvision's Resize asks of PIL
     if channels == 1:
         image = image.convert("L")
-    array = np.asarray(image)
+    array = np.array(image)  # writable, so that torch.from_numpy may take it as it is
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
