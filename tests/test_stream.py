@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -80,7 +81,7 @@ def test_a_folder_that_does_not_fit_streams_with_a_note(tmp_path, colours, monke
     splits = build.splits(load(experiment(tmp_path, colours, size=64)), CPU)
     assert isinstance(splits, StreamSplits)
     note = capsys.readouterr().err
-    assert "150 images at 64x64 would take 0.0 GB as float32" in note and "streaming it from disk" in note
+    assert "150 images at 64x64 as float32 would take 0.0 GB" in note and "streaming from disk" in note
 
 
 def test_a_folder_beyond_the_memory_limit_trains_streamed_as_well_as_a_subset_in_memory(tmp_path):
@@ -95,7 +96,7 @@ def test_a_folder_beyond_the_memory_limit_trains_streamed_as_well_as_a_subset_in
                               "streamed", *common], cwd=ROOT, capture_output=True, text=True, timeout=600,
                              env={**os.environ, "MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "131072"})
     assert limited.returncode == 0, limited.stdout[-2000:] + limited.stderr[-2000:]
-    assert "the limit holds" in limited.stdout and "streaming it from disk" in limited.stderr
+    assert "the limit holds" in limited.stdout and "streaming from disk" in limited.stderr
     in_memory = subprocess.run([sys.executable, "-m", "dlx", "train", str(exp), "--set", f"data.path={small}",
                                 "--name", "subset", *common], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert in_memory.returncode == 0, in_memory.stderr[-2000:]
@@ -120,3 +121,50 @@ def test_a_streamed_run_killed_or_stopped_resumes_exactly(tmp_path, colours, sig
     assert_valid_checkpoints(run)
     loop.resume(run, quiet=True)
     assert_same_run(run, reference)
+
+
+@pytest.mark.parametrize("target", ["kind", "weight"], ids=["classes", "regression"])
+def test_a_streamed_csv_holds_the_in_memory_tables_features_and_targets(tmp_path, target):
+    from tests.test_datasets import write_csv
+
+    rows = write_csv(tmp_path / "fruit.csv").read_text().splitlines()
+    (tmp_path / "more.csv").write_text("\n".join([rows[0], *rows[1:] * 4]) + "\n")  # enough rows for three splits
+    exp = tmp_path / "csv.yaml"
+    exp.write_text(json.dumps({"data": {"name": "csv", "path": str(tmp_path / "more.csv"), "target": target},
+                               "model": {"name": "mlp", "sizes": "4"}, "train": {"device": "cpu"}}))
+    memory, streamed = build.splits(load(exp), CPU), build.splits(load(exp, ["data.stream=true"]), CPU)
+    assert isinstance(streamed, StreamSplits) and streamed.spec == memory.spec
+    torch.testing.assert_close(streamed.standardizer.mean, memory.standardizer.mean)
+    torch.testing.assert_close(streamed.standardizer.std, memory.standardizer.std)
+    for split in ("train", "val", "test"):
+        torch.testing.assert_close(streamed[split][0][:], memory[split][0])
+        assert torch.equal(streamed[split][1], memory[split][1])
+
+
+def test_a_csv_that_does_not_fit_streams_with_a_note(tmp_path, monkeypatch, capsys):
+    from dlx.data.files import csv
+    from tests.test_datasets import write_csv
+
+    monkeypatch.setattr(checks, "free_memory", lambda: 100)
+    data = csv(path=str(write_csv(tmp_path / "fruit.csv")), target="kind")
+    assert len(data.y) == 6 and data.examples.in_shape == (5,)  # height, colour one-hot (3 words), weight
+    assert "fruit.csv's rows would take" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"a,b\n1,2\n3\n", "line 3 has 1 fields, the header has 2"),
+    (b"a,b\n1,\n", "line 2 has an empty cell in column 'b'"),
+    (b"a,b\n1,nan\n", "line 2, column 'b': 'nan' is not a finite 32-bit number"),
+    (b"a,c\n1,2\n", "data.target: no column 'b'"),
+    (b"a,b\n1,\xe92\n", "not UTF-8 text (byte 0xe9 on line 2)"),
+    (b'a,b\n1,"two\nlines"\n', "a quoted field may not span lines"),
+    (b"a,b\n", "needs a header row and at least one row of data"),
+], ids=["fields", "empty-cell", "nan", "no-target", "latin1", "multi-line", "no-rows"])
+def test_a_damaged_streamed_csv_is_one_line_naming_where(tmp_path, content, message):
+    from dlx.data.files import csv
+    from dlx.errors import DlxError
+
+    (tmp_path / "t.csv").write_bytes(content)
+    with pytest.raises(DlxError, match=re.escape(message)) as error:
+        csv(path=str(tmp_path / "t.csv"), target="b", stream=True)
+    assert "\n" not in str(error.value)

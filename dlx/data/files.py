@@ -57,7 +57,7 @@ def image_folder(*, path: str, size: Annotated[int, Field(ge=4, le=1024)] = 64, 
     count = sum(len(listing) for listing in listings)
     nbytes = count * channels * size * size * 4
     if not stream and not fits_in_memory(nbytes):
-        announce(f"data.path: {count} images at {size}x{size}", nbytes)
+        announce(f"data.path: {count} images at {size}x{size} as float32", nbytes)
         stream = True
     parts = []
     for listing in listings:
@@ -146,9 +146,19 @@ def _one_hot(name: str, values: list[str], file: Path) -> np.ndarray:
 
 @datasets.register("csv", "your table: a CSV file with a header row and a target column; other columns are features "
                           "(words are one-hot encoded)")
-def csv(*, path: str, target: str, task: Task = "auto", delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ",") -> ArrayData:
-    """task auto: classification when the target holds words or few whole numbers, else regression."""
+def csv(*, path: str, target: str, task: Task = "auto", delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ",",
+        stream: bool = False) -> ArrayData | StreamData:
+    """task auto: classification when the target holds words or few whole numbers, else regression. stream: read
+    the rows from disk batch by batch (chosen with a note when the file's rows would not fit in memory)."""
     file = regular_file(path, "CSV file")
+    held = file.stat().st_size * CSV_EXPANSION
+    if not stream and not fits_in_memory(held):
+        announce(f"data.path: {file}'s rows", held)
+        stream = True
+    if stream:
+        from dlx.data.table_stream import stream_csv  # it reads this module's parsing helpers
+
+        return stream_csv(file, target, task, delimiter)
     rows = _rows(file, delimiter)
     if len(rows) < 2:
         raise DlxError(f"data.path: {file} needs a header row and at least one row of data")

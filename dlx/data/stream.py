@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dlx.data.base import CLASSIFICATION, DataSpec, Splits, Standardizer, fold_indices, split_indices
+from dlx.data.base import CLASSIFICATION, Column, DataSpec, Splits, Standardizer, fold_indices, split_indices
 from dlx.data.settings import Fold
 from dlx.errors import DlxError
 
@@ -33,7 +33,7 @@ class Examples(Protocol):
 
     def __len__(self) -> int: ...
 
-    def read(self, i: int) -> np.ndarray: ...  # uint8 (C, H, W)
+    def read(self, i: int) -> np.ndarray: ...  # uint8 (C, H, W) pixels, or float32 features
 
     # optional, for examples kept in shards: each example's shard, so that each rank reads shards of its own
     # shard_of: list[int]
@@ -44,21 +44,25 @@ class StreamData:
     """A dataset read from disk as it trains: its examples and, in memory, their labels."""
 
     examples: Examples
-    y: Tensor  # (N,) class indices
+    y: Tensor  # (N,) class indices, or (N, k) regression targets
     class_names: tuple[str, ...]
     test: tuple[Examples, Tensor] | None = None
     source: str = ""
     task: str = CLASSIFICATION
+    columns: tuple[Column, ...] = ()  # tables: as ArrayData's
+    target: str = ""
 
     def spec(self) -> DataSpec:
-        return DataSpec(self.examples.in_shape, self.task, num_classes=len(self.class_names),
-                        class_names=self.class_names)
+        if self.task == CLASSIFICATION:
+            return DataSpec(self.examples.in_shape, self.task, num_classes=len(self.class_names),
+                            class_names=self.class_names)
+        return DataSpec(self.examples.in_shape, self.task, out_features=self.y.shape[1])
 
 
 def announce(what: str, nbytes: int) -> None:
     """The one line saying that a dataset streams because it would not fit in memory."""
-    print(f"note: {what} would take {nbytes / 2**30:.1f} GB as float32, more than half the free memory: streaming "
-          f"it from disk (data.stream: true)", file=sys.stderr)
+    print(f"note: {what} would take {nbytes / 2**30:.1f} GB, more than half the free memory: streaming from disk "
+          f"(data.stream: true)", file=sys.stderr)
 
 
 class _Reading(torch.utils.data.Dataset):
@@ -127,8 +131,10 @@ class DiskExamples:
         return self.to_device(raw)
 
     def to_device(self, raw: Tensor) -> Tensor:
-        """A batch of uint8 examples as the model takes them: floats in [0, 1] on the device, standardised."""
-        x = raw.to(self.device, non_blocking=True).float().div_(255)
+        """A batch as the model takes it: floats on the device (pixels in [0, 1]), standardised."""
+        x = raw.to(self.device, non_blocking=True).float()
+        if raw.dtype == torch.uint8:
+            x.div_(255)
         if self.standardizer is not None:  # in place: the same arithmetic as Standardizer's, without its copies
             x.sub_(self.standardizer.mean.to(x.device)).div_(self.standardizer.std.to(x.device))
         return x
@@ -209,23 +215,27 @@ class StreamSplits(Splits):
         return self.made[key]
 
 
-def _statistics(examples: Examples, indices: Tensor, channels: int) -> Standardizer:
-    """Each channel's mean and standard deviation over the train split (up to STATISTICS_FROM examples, evenly
-    spaced), read once through the workers. The sums of the pixel values and of their squares are whole numbers,
-    added up exactly in int64, a small batch at a time."""
+def _statistics(examples: Examples, indices: Tensor) -> Standardizer:
+    """The mean and standard deviation of each channel (images) or feature (tables) over the train split, as
+    Standardizer.fit estimates them, from up to STATISTICS_FROM examples evenly spaced, read once through the
+    workers a small batch at a time and added up in float64 (pixels: exactly, as whole numbers in int64)."""
     if len(indices) > STATISTICS_FROM:
         indices = indices[torch.linspace(0, len(indices) - 1, STATISTICS_FROM).long()]
-    total = torch.zeros(channels, dtype=torch.int64)
-    squares = torch.zeros(channels, dtype=torch.int64)
+    image = len(examples.in_shape) == 3
+    width = examples.in_shape[0]
+    total = torch.zeros(width, dtype=torch.int64 if image else torch.float64)
+    squares = torch.zeros_like(total)
     for raw in loader(_Reading(examples, indices), batch_size=32):
-        pixels = raw.transpose(0, 1).reshape(channels, -1).to(torch.int32)
-        total += pixels.sum(dim=1)
-        squares += pixels.square().sum(dim=1)
-    count = len(indices) * math.prod(examples.in_shape[1:])
+        values = raw.transpose(0, 1).reshape(width, -1).to(torch.int32) if image else raw.double().T
+        total += values.sum(dim=1)
+        squares += values.square().sum(dim=1)
+    count = len(indices) * (math.prod(examples.in_shape[1:]) if image else 1)
+    scale = 255 if image else 1
     mean = total.double() / count
     var = (squares.double() - count * mean.square()) / max(count - 1, 1)
-    shape = (1, channels, 1, 1)
-    return Standardizer((mean / 255).float().view(shape), (var.clamp_min(0).sqrt() / 255).float().view(shape).clamp_min(1e-8))
+    shape = (1, width, 1, 1) if image else (1, width)
+    return Standardizer((mean / scale).float().view(shape),
+                        (var.clamp_min(0).sqrt() / scale).float().view(shape).clamp_min(1e-8))
 
 
 def stream_splits(data: StreamData, fractions: tuple[float, float, float], seed: int, standardize: bool,
@@ -235,14 +245,15 @@ def stream_splits(data: StreamData, fractions: tuple[float, float, float], seed:
         fractions = (fractions[0], fractions[1], 0.0)
     if fractions[0] <= 0:
         raise DlxError(f"data.split: the train fraction is {fractions[0]}; give it a share above 0, e.g. [0.6, 0.2, 0.2]")
-    picked = (split_indices(data.y, fractions, seed, True) if fold is None else
-              fold_indices(data.y, fold, seed, fractions, True))
+    stratify = data.task == CLASSIFICATION
+    picked = (split_indices(data.y, fractions, seed, stratify) if fold is None else
+              fold_indices(data.y, fold, seed, fractions, stratify))
     sources: dict[str, tuple[Examples, Tensor, Tensor]] = {
         split: (data.examples, idx, data.y[idx]) for split, idx in zip(("train", "val", "test"), picked)}
     if data.test is not None:
         sources["test"] = (data.test[0], torch.arange(len(data.test[1])), data.test[1])
     if standardize and standardizer is None:
-        standardizer = _statistics(data.examples, picked[0], data.examples.in_shape[0])
+        standardizer = _statistics(data.examples, picked[0])
     if not standardize:
         standardizer = None
     parts = {split: (DiskExamples(examples, idx, device, standardizer), y.to(device))
