@@ -85,10 +85,9 @@ def decode(path: str, size: int, channels: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class FolderExamples:
-    """An image folder's files, decoded one by one as they are read (by a DataLoader's workers when streaming)."""
+class ImageExamples:
+    """Images on disk, decoded one by one as they are read (by a DataLoader's workers when streaming)."""
 
-    files: list[str]
     size: int
     channels: int
 
@@ -96,11 +95,24 @@ class FolderExamples:
     def in_shape(self) -> tuple[int, int, int]:
         return (self.channels, self.size, self.size)
 
+    def image(self, i: int) -> Image.Image:
+        raise NotImplementedError
+
+    def read(self, i: int) -> np.ndarray:
+        return pixels(self.image(i), self.size, self.channels)
+
+
+@dataclass(frozen=True)
+class FolderExamples(ImageExamples):
+    """An image folder's files."""
+
+    files: list[str]
+
     def __len__(self) -> int:
         return len(self.files)
 
-    def read(self, i: int) -> np.ndarray:
-        return decode(self.files[i], self.size, self.channels)
+    def image(self, i: int) -> Image.Image:
+        return open_image(self.files[i], f"data.path: {self.files[i]}")
 
 
 def _decode_chunk(task: tuple[list[str], int, int]) -> np.ndarray:

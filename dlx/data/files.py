@@ -63,7 +63,7 @@ def image_folder(*, path: str, size: Annotated[int, Field(ge=4, le=1024)] = 64, 
     for listing in listings:
         y = torch.tensor(listing.targets, dtype=torch.long)
         if stream:
-            parts.append((decode.FolderExamples(listing.files, size, channels), y))
+            parts.append((decode.FolderExamples(size, channels, files=listing.files), y))
         else:  # each file is checked as it is decoded
             parts.append((torch.from_numpy(decode.load_folder(listing, size, channels)).float().div_(255), y))
     test = parts[1] if len(parts) > 1 else None

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-import numpy as np
 import torch
+from PIL import Image
 from pydantic import Field
 
 from dlx.atomic import replacing
@@ -52,28 +52,21 @@ def expand(pattern: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class ShardExamples:
-    """The images of a set of shards, each at (shard, offset, length) of its bytes, decoded as they are read."""
+class ShardExamples(decode.ImageExamples):
+    """The images of a set of shards, each at (shard, offset, length) of its bytes."""
 
     places: list[tuple[str, int, int]]
     shard_of: list[int]  # each example's shard, by its position in the pattern: rank r reads shards r, r + ranks, ...
-    size: int
-    channels: int
-
-    @property
-    def in_shape(self) -> tuple[int, int, int]:
-        return (self.channels, self.size, self.size)
 
     def __len__(self) -> int:
         return len(self.places)
 
-    def read(self, i: int) -> np.ndarray:
+    def image(self, i: int) -> Image.Image:
         shard, offset, length = self.places[i]
         with open(shard, "rb") as f:
             f.seek(offset)
             data = f.read(length)
-        return decode.pixels(open_image(io.BytesIO(data), f"data.path: {shard} at byte {offset}"), self.size,
-                             self.channels)
+        return open_image(io.BytesIO(data), f"data.path: {shard} at byte {offset}")
 
 
 def index(shard: Path) -> list[tuple[str, int, int, int]]:
@@ -123,7 +116,7 @@ def shards(*, path: str, size: Annotated[int, Field(ge=4, le=1024)] = 64, channe
     if len(names) < count:
         raise DlxError(f"data.path: the shards hold the class index {count - 1}, but {names_file} names {len(names)} "
                        f"classes")
-    return StreamData(ShardExamples(places, shard_of, size, channels), torch.tensor(labels), names, source=f"data.path: {path}")
+    return StreamData(ShardExamples(size, channels, places=places, shard_of=shard_of), torch.tensor(labels), names, source=f"data.path: {path}")
 
 
 def write(folder: Path, out: Path, per_shard: int) -> list[Path]:
