@@ -168,3 +168,17 @@ def test_a_damaged_streamed_csv_is_one_line_naming_where(tmp_path, content, mess
     with pytest.raises(DlxError, match=re.escape(message)) as error:
         csv(path=str(tmp_path / "t.csv"), target="b", stream=True)
     assert "\n" not in str(error.value)
+
+
+def test_a_damaged_image_met_while_streaming_stops_training_in_one_line_naming_it(tmp_path):
+    from typer.testing import CliRunner
+
+    from dlx.cli import app
+    from tests.reliability.procs import error_line
+
+    folder = write_colours(tmp_path / "images", 60)
+    (folder / "c1" / "00004.png").write_bytes(b"not a png")
+    result = CliRunner().invoke(app, ["train", str(experiment(tmp_path, folder)), "--set", "data.stream=true",
+                                      "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    assert error_line(result) == (f"error: data.path: {folder}/c1/00004.png: cannot read it as an image (cannot "
+                                  f"identify image file '{folder}/c1/00004.png')")

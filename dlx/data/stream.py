@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dlx.data.base import CLASSIFICATION, Column, DataSpec, Splits, Standardizer, fold_indices, split_indices
+from dlx.data.base import CLASSIFICATION, Column, DataSpec, Splits, Standardizer, pick_indices
 from dlx.data.settings import Fold
 from dlx.errors import DlxError
 
@@ -27,16 +27,14 @@ STATISTICS_FROM = 50_000  # train examples (evenly spaced) that estimate the sta
 
 
 class Examples(Protocol):
-    """Examples on disk, read one by one by index (in a worker process)."""
+    """Examples on disk, read one by one by index (in a worker process). Examples kept in shards also say which
+    shard each is in (`shard_of`, a list), so that each rank of a process group reads shards of its own."""
 
     in_shape: tuple[int, ...]
 
     def __len__(self) -> int: ...
 
     def read(self, i: int) -> np.ndarray: ...  # uint8 (C, H, W) pixels, or float32 features
-
-    # optional, for examples kept in shards: each example's shard, so that each rank reads shards of its own
-    # shard_of: list[int]
 
 
 @dataclass
@@ -65,8 +63,12 @@ def announce(what: str, nbytes: int) -> None:
           f"(data.stream: true)", file=sys.stderr)
 
 
+def _row(examples: Examples, i: int) -> Tensor:
+    return torch.from_numpy(np.ascontiguousarray(examples.read(i)))
+
+
 class _Reading(torch.utils.data.Dataset):
-    """What a worker process reads: the examples at `indices`, as uint8 tensors."""
+    """What a worker process reads: the examples at `indices`, as tensors (uint8 pixels, float32 features)."""
 
     def __init__(self, examples: Examples, indices: Tensor):
         self.examples, self.indices = examples, indices.tolist()
@@ -75,7 +77,7 @@ class _Reading(torch.utils.data.Dataset):
         return len(self.indices)
 
     def __getitem__(self, i: int) -> Tensor:
-        return torch.from_numpy(np.ascontiguousarray(self.examples.read(self.indices[i])))
+        return _row(self.examples, self.indices[i])
 
 
 class _Order(torch.utils.data.Sampler):
@@ -107,6 +109,15 @@ def loader(reading: _Reading, **settings) -> torch.utils.data.DataLoader:
                                        generator=torch.Generator().manual_seed(0), **settings)
 
 
+def _read_by(batches: torch.utils.data.DataLoader) -> Iterator[Tensor]:
+    """The loader's batches. A DlxError a worker raised (a damaged file) is its one line again: the DataLoader
+    raises it anew in this process with the worker's traceback as its message, whose last line is the original."""
+    try:
+        yield from batches
+    except DlxError as e:
+        raise DlxError(str(e).rstrip().splitlines()[-1].partition("DlxError: ")[2] or str(e)) from None
+
+
 class DiskExamples:
     """One split's examples as tensor-like rows: len(), shape and indexing read them from disk, as floats on the
     device, standardised. Figures, TensorBoard and the thread probe take a few rows this way."""
@@ -126,8 +137,7 @@ class DiskExamples:
         if isinstance(key, int):
             return self[key : key + 1 if key != -1 else None][0]
         rows = self.indices[key].tolist()
-        raw = torch.stack([torch.from_numpy(np.ascontiguousarray(self.examples.read(i))) for i in rows]) if rows \
-            else torch.empty((0, *self.examples.in_shape), dtype=torch.uint8)
+        raw = torch.stack([_row(self.examples, i) for i in rows]) if rows else torch.empty((0, *self.examples.in_shape))
         return self.to_device(raw)
 
     def to_device(self, raw: Tensor) -> Tensor:
@@ -196,7 +206,7 @@ class StreamBatches:
                            f"without examples (an epoch's short last batch, or its shards' part of one); give another "
                            f"batch size or fewer processes")
         self.order.batches = parts  # the loader reads them in this order
-        for batch, part, raw in zip(batches, parts, self._loader()):
+        for batch, part, raw in zip(batches, parts, _read_by(self._loader())):
             self.share = self.ranks * len(part) / len(batch)
             yield self.x.to_device(raw), self.y[part]
 
@@ -225,7 +235,7 @@ def _statistics(examples: Examples, indices: Tensor) -> Standardizer:
     width = examples.in_shape[0]
     total = torch.zeros(width, dtype=torch.int64 if image else torch.float64)
     squares = torch.zeros_like(total)
-    for raw in loader(_Reading(examples, indices), batch_size=32):
+    for raw in _read_by(loader(_Reading(examples, indices), batch_size=32)):
         values = raw.transpose(0, 1).reshape(width, -1).to(torch.int32) if image else raw.double().T
         total += values.sum(dim=1)
         squares += values.square().sum(dim=1)
@@ -241,13 +251,7 @@ def _statistics(examples: Examples, indices: Tensor) -> Standardizer:
 def stream_splits(data: StreamData, fractions: tuple[float, float, float], seed: int, standardize: bool,
                   device: torch.device, standardizer: Standardizer | None = None, fold: Fold | None = None) -> StreamSplits:
     """The splits of make_splits (the same indices for the same labels and seed), read from disk."""
-    if data.test is not None:
-        fractions = (fractions[0], fractions[1], 0.0)
-    if fractions[0] <= 0:
-        raise DlxError(f"data.split: the train fraction is {fractions[0]}; give it a share above 0, e.g. [0.6, 0.2, 0.2]")
-    stratify = data.task == CLASSIFICATION
-    picked = (split_indices(data.y, fractions, seed, stratify) if fold is None else
-              fold_indices(data.y, fold, seed, fractions, stratify))
+    picked = pick_indices(data.y, data.task, fractions, seed, data.test is not None, fold)
     sources: dict[str, tuple[Examples, Tensor, Tensor]] = {
         split: (data.examples, idx, data.y[idx]) for split, idx in zip(("train", "val", "test"), picked)}
     if data.test is not None:
