@@ -182,3 +182,16 @@ def test_a_damaged_image_met_while_streaming_stops_training_in_one_line_naming_i
                                       "--runs-dir", str(tmp_path / "runs"), "--quiet"])
     assert error_line(result) == (f"error: data.path: {folder}/c1/00004.png: cannot read it as an image (cannot "
                                   f"identify image file '{folder}/c1/00004.png')")
+
+
+def test_a_csv_changed_while_it_streams_is_one_line(tmp_path):
+    from dlx.data.files import csv
+    from dlx.errors import DlxError
+
+    table = tmp_path / "t.csv"
+    table.write_text("a,colour,b\n1,red,x\n2,blue,y\n")
+    data = csv(path=str(table), target="b", stream=True)
+    assert data.examples.read(1).tolist() == [2.0, 1.0, 0.0]  # blue before red
+    table.write_text("a,colour,b\n1,red,x\n2,green,y\n")
+    with pytest.raises(DlxError, match=r"t\.csv changed while it was read \(data row 2: 'green' is not what"):
+        data.examples.read(1)

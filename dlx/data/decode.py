@@ -145,7 +145,8 @@ def decode_all(files: list[str], size: int, channels: int, threads: int | None =
     chunks = [(files[i : i + CHUNK], size, channels) for i in range(0, len(files), CHUNK)]
     with _progress(len(files)) as bar, ThreadPoolExecutor(max(1, min(threads, len(chunks)))) as pool:
         task = bar.add_task("decode", total=len(files))
-        decoded = pool.map(_decode_chunk, chunks) if threads > 1 and len(files) >= PARALLEL_FROM else map(_decode_chunk, chunks)
+        parallel = threads > 1 and len(files) >= PARALLEL_FROM
+        decoded = pool.map(_decode_chunk, chunks) if parallel else map(_decode_chunk, chunks)
         try:
             for i, block in enumerate(decoded):
                 pixels[i * CHUNK : i * CHUNK + len(block)] = block

@@ -116,7 +116,8 @@ def shards(*, path: str, size: Annotated[int, Field(ge=4, le=1024)] = 64, channe
     if len(names) < count:
         raise DlxError(f"data.path: the shards hold the class index {count - 1}, but {names_file} names {len(names)} "
                        f"classes")
-    return StreamData(ShardExamples(size, channels, places=places, shard_of=shard_of), torch.tensor(labels), names, source=f"data.path: {path}")
+    examples = ShardExamples(size, channels, places=places, shard_of=shard_of)
+    return StreamData(examples, torch.tensor(labels), names, source=f"data.path: {path}")
 
 
 def write(folder: Path, out: Path, per_shard: int) -> list[Path]:

@@ -26,7 +26,8 @@ def _fields(line: bytes, file: Path, number: int, delimiter: str) -> list[str]:
         raise DlxError(f"data.path: {file} is not UTF-8 text (byte 0x{e.object[e.start]:02x} on line {number}); "
                        f"convert it, e.g. iconv -f latin1 -t utf-8") from None
     try:
-        return [f.strip() for f in next(csvlib.reader([text.removeprefix("\ufeff").rstrip("\r\n")], delimiter=delimiter, strict=True))]
+        row = next(csvlib.reader([text.removeprefix("\ufeff").rstrip("\r\n")], delimiter=delimiter, strict=True))
+        return [f.strip() for f in row]
     except (csvlib.Error, StopIteration) as e:
         raise DlxError(f"data.path: {file} line {number}: {e or 'no fields'} (a streamed table takes one row per "
                        f"line: a quoted field may not span lines)") from None
@@ -45,7 +46,8 @@ class TableRows:
 
     @property
     def in_shape(self) -> tuple[int]:
-        return (sum(len(self.words.get(c, {None: 0})) for c in range(len(self.header)) if c != self.target),)
+        widths = [len(self.words[c]) if c in self.words else 1 for c in range(len(self.header)) if c != self.target]
+        return (sum(widths),)
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -53,18 +55,23 @@ class TableRows:
     def read(self, i: int) -> np.ndarray:
         with open(self.file, "rb") as f:
             f.seek(self.offsets[i])
-            fields = _fields(f.readline(), Path(self.file), i + 2, self.delimiter)
-        features = []
-        for c, value in enumerate(fields):
-            if c == self.target:
-                continue
-            if c in self.words:
-                one_hot = np.zeros(len(self.words[c]), dtype=np.float32)
-                one_hot[self.words[c][value]] = 1.0
-                features.append(one_hot)
-            else:
-                features.append(np.array([float(value)], dtype=np.float32))
+            line = f.readline()
+        fields = _fields(line, Path(self.file), i + 2, self.delimiter)
+        try:
+            features = [self._encoded(c, value) for c, value in enumerate(fields) if c != self.target]
+            if len(fields) != len(self.header):
+                raise ValueError(f"{len(fields)} fields")
+        except (KeyError, ValueError) as e:
+            raise DlxError(f"data.path: {self.file} changed while it was read (data row {i + 1}: {e} is not what the "
+                           f"first pass found); start the run again") from None
         return np.concatenate(features)
+
+    def _encoded(self, column: int, value: str) -> np.ndarray:
+        if column not in self.words:
+            return np.array([float(value)], dtype=np.float32)
+        one_hot = np.zeros(len(self.words[column]), dtype=np.float32)
+        one_hot[self.words[column][value]] = 1.0
+        return one_hot
 
 
 def stream_csv(file: Path, target: str, task: str, delimiter: str) -> StreamData:
@@ -110,7 +117,8 @@ def stream_csv(file: Path, target: str, task: str, delimiter: str) -> StreamData
     if too_many is not None:
         raise DlxError(f"data.path: {file}: column '{header[too_many]}' holds more than {MAX_WORDS:,} distinct words, "
                        f"too many to one-hot encode; drop it or give it as numbers")
-    encoded = {c: {w: i for i, w in enumerate(_levels(list(words[c]))[1])} for c in range(len(header)) if c != t and not numeric[c]}
+    encoded = {c: {w: i for i, w in enumerate(_levels(list(words[c]))[1])}
+               for c in range(len(header)) if c != t and not numeric[c]}
     rows = TableRows(str(file), offsets, header, t, delimiter, encoded)
     columns = tuple(Column(name, tuple(encoded[c]) if c in encoded else ()) for c, name in enumerate(header) if c != t)
     source = f"data.path: {file}"
