@@ -17,11 +17,19 @@ epoch's one-off costs, counts once and the others are scaled to a full epoch. Th
 warmed up before any clock runs, which favours the DataLoader. Also printed: the data path alone
 (batches drawn, augmented and moved to the device, no training).
 
+Then streaming: the first --folder-images of the images as PNG files in an image folder, read three ways
+(the data path alone, batches on the device): dlx in memory (image_folder), dlx streaming from disk
+(data.stream: true, a worker process per core decoding, standardised on the device) and torchvision's
+ImageFolder + DataLoader with 4 workers (PIL, Grayscale, ToTensor, Normalize). Target: streaming at least
+as fast as torchvision's loader.
+
     python bench/data_path.py [--device cpu|cuda] [--model cnn|mlp] [--batches 60] [--repeats 3] [--workers 2] [--threads N]
+                              [--folder-images 10000] [--tiny]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -117,7 +125,11 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=16, help="the CNN's first block width")
     parser.add_argument("--model", choices=sorted(MODELS), default="cnn",
                         help="what trains: the small CNN, or an MLP whose compute leaves the data path visible")
+    parser.add_argument("--folder-images", type=int, default=10_000, help="images of the streaming comparison (0: skip)")
+    parser.add_argument("--tiny", action="store_true", help="a smoke test: 3 batches, 1 repeat, an MLP, 300 files")
     args = parser.parse_args()
+    if args.tiny:
+        args.batches, args.repeats, args.model, args.workers, args.folder_images = 3, 1, "mlp", 0, 300
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -173,6 +185,63 @@ def main() -> None:
         for name, times in seconds.items():
             ratio = "" if name == DLX else f"   dlx is {statistics.median(times) / ours:.1f}x faster"
             print(f"  {name:62s} {statistics.median(times):8.2f}s{ratio}")
+    if args.folder_images:
+        streaming(args, device, pixels[: args.folder_images], labels[: args.folder_images], mean, std)
+
+
+STREAMED = "dlx streaming (data.stream: true)"
+TORCHVISION_WORKERS = 4
+
+
+def streaming(args, device: torch.device, pixels: np.ndarray, labels: np.ndarray, mean: float, std: float) -> None:
+    """The image folder read in memory, streamed by dlx, and by torchvision's ImageFolder + DataLoader."""
+    from torchvision import datasets
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "images"
+        for c in range(CLASSES):
+            (root / str(c)).mkdir(parents=True)
+        for i, (image, label) in enumerate(zip(pixels, labels)):
+            Image.fromarray(image, mode="L").save(root / str(label) / f"{i:06d}.png")
+        overrides = ["data.name=image_folder", f"data.path={root}", f"data.size={SIDE}", "data.channels=1",
+                     "data.split=[0.9,0.05,0.05]", *MODELS[args.model](args), f"train.batch_size={args.batch_size}",
+                     f"train.device={args.device}"]
+        os.environ["DLX_DATA"] = tmp  # the decoded folder's cache goes with the folder
+        in_memory = Trainer(load(EXPERIMENT, overrides)).train_batches
+        streamed = Trainer(load(EXPERIMENT, [*overrides, "data.stream=true"])).train_batches
+        folder = datasets.ImageFolder(str(root), transform=transforms.Compose([
+            transforms.Grayscale(1), transforms.ToTensor(), transforms.Normalize((mean,), (std,))]))
+        plain = DataLoader(folder, batch_size=args.batch_size, shuffle=True, num_workers=TORCHVISION_WORKERS,
+                           pin_memory=device.type == "cuda", persistent_workers=True,
+                           generator=torch.Generator().manual_seed(0))
+        order = torch.Generator().manual_seed(0)
+        sides = {"dlx in memory (image_folder)": lambda: in_memory.epoch(order),
+                 STREAMED: lambda: streamed.epoch(order),
+                 f"torchvision ImageFolder + DataLoader, {TORCHVISION_WORKERS} workers": lambda: plain}
+
+        def moved(x, y):
+            return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+        per_epoch = len(in_memory)
+        limit = max(2, min(args.batches, per_epoch))
+        for batches in sides.values():  # workers started, caches warm, before any clock runs
+            epoch_seconds(batches(), 2, 2, moved)
+        seconds: dict[str, list[float]] = {name: [] for name in sides}
+        for _ in range(args.repeats):
+            for name, batches in sides.items():
+                seconds[name].append(epoch_seconds(batches(), limit, per_epoch, moved))
+    ours = statistics.median(seconds[STREAMED])
+    print(f"\nstreaming {len(pixels)} PNG files ({SIDE}x{SIDE} grey), data path alone: seconds per epoch "
+          f"(median of {args.repeats}; streaming with {streaming_workers()} workers)")
+    for name, times in seconds.items():
+        ratio = "" if name == STREAMED else f"   streaming at {statistics.median(times) / ours:.2f}x its speed"
+        print(f"  {name:62s} {statistics.median(times):8.2f}s{ratio}")
+
+
+def streaming_workers() -> int:
+    from dlx.data.stream import workers
+
+    return workers()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from dlx.data.augment import Augmenter
 from dlx.data.augment import augmenter as augmenter_for
 from dlx.data.base import REGRESSION, RECONSTRUCTION, ArrayData, DataSpec, Splits, Standardizer, make_splits
 from dlx.data.checks import check_arrays, check_splits
+from dlx.data.stream import StreamData, stream_splits
 from dlx.data.text import TextCorpus
 from dlx.errors import DlxError
 from dlx.objectives.base import Objective
@@ -48,10 +49,13 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def dataset(config: Config) -> ArrayData | TextCorpus:
+def dataset(config: Config) -> ArrayData | TextCorpus | StreamData:
     """The dataset, checked: whatever a file holds, what comes back can be split and trained on."""
     data = registry.datasets.get(config.data.name).build(**config.data.settings)
-    if isinstance(data, TextCorpus):
+    if isinstance(data, StreamData) and config.data.reconstruct:
+        raise DlxError(f"data.reconstruct: {data.source} streams from disk, and autoencoders train on data in memory; "
+                       f"lower data.size, or set data.stream: false")
+    if isinstance(data, (TextCorpus, StreamData)):  # text is checked as it is split, streamed labels by their folders
         return data
     data = data.as_reconstruction() if config.data.reconstruct else data
     check_arrays(data, data.source or f"data '{config.data.name}'")
@@ -66,8 +70,9 @@ def splits(config: Config, device: torch.device, standardizer: Standardizer | No
         objective = registry.objectives.get(config.objective.name).obj
         return objective.text_splits(data, config.data.split, device, **config.objective.settings)
     seed = config.seed if config.data.split_seed is None else config.data.split_seed
-    parts = make_splits(data, config.data.split, seed, config.data.standardize, device, standardizer, config.data.fold)
-    check_splits(parts, config.data.split, len(data.x))
+    make = stream_splits if isinstance(data, StreamData) else make_splits
+    parts = make(data, config.data.split, seed, config.data.standardize, device, standardizer, config.data.fold)
+    check_splits(parts, config.data.split, len(data.y))
     return parts
 
 

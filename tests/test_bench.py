@@ -22,10 +22,10 @@ def test_loop_overhead_prints_both_ratios():
 
 
 def test_data_path_prints_the_speed_up_for_training_and_for_the_data_path_alone():
-    out = bench("bench/data_path.py", "--model", "mlp", "--batches", "3", "--repeats", "1", "--workers", "0",
-                "--threads", "1")
+    out = bench("bench/data_path.py", "--tiny", "--threads", "1")
     assert "training (forward, backward, step)" in out and "data path alone" in out
     assert len(re.findall(r"dlx is \d+\.\dx faster", out)) == 2, out
+    assert "streaming 300 PNG files" in out and len(re.findall(r"streaming at \d+\.\d\dx its speed", out)) == 2, out
 
 
 def test_the_gpu_suites_dry_run_runs_every_step_and_writes_what_it_measured_to_one_json(tmp_path):

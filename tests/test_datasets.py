@@ -17,7 +17,8 @@ from dlx.data.base import CLASSIFICATION, REGRESSION, ArrayData, make_splits
 from dlx.data.sequences import contains
 from dlx.errors import DlxError
 
-OTHER_TESTS = {"dlx.data.corpora"}  # text corpora are not tables of examples: tests/test_text.py covers them
+# text corpora are not tables of examples: tests/test_text.py covers them; shards stream (tests/test_shards.py)
+OTHER_TESTS = {"dlx.data.corpora", "dlx.data.shards"}
 
 
 # --- tiny files in the real formats --------------------------------------------------------------------

@@ -97,6 +97,20 @@ def fold_indices(y: Tensor, fold: Fold, seed: int, fractions: tuple[float, float
     return [dealt[~held_out].sort().values, dealt[held_out].sort().values, test]
 
 
+def pick_indices(y: Tensor, task: str, fractions: tuple[float, float, float], seed: int, official_test: bool,
+                 fold: Fold | None) -> list[Tensor]:
+    """Train/val/test index sets by `fractions` (by `fold` for cross-validation), stratified by class. With an
+    official test split, the examples here are divided train:val by the first two fractions alone."""
+    stratify = task == CLASSIFICATION and y.dim() == 1  # labels per step (N, T): a plain random split
+    if official_test:
+        fractions = (fractions[0], fractions[1], 0.0)
+    if fractions[0] <= 0:
+        raise DlxError(f"data.split: the train fraction is {fractions[0]}; give it a share above 0, e.g. [0.6, 0.2, 0.2]")
+    if fold is None:
+        return split_indices(y, fractions, seed, stratify)
+    return fold_indices(y, fold, seed, fractions, stratify)
+
+
 @dataclass
 class Standardizer:
     """Zero mean and unit variance per feature (per channel for images), estimated on the train split."""
@@ -140,15 +154,7 @@ def make_splits(data: ArrayData, fractions: tuple[float, float, float], seed: in
                 device: torch.device, standardizer: Standardizer | None = None, fold: Fold | None = None) -> Splits:
     """Split (by `fold` for cross-validation), standardise (with `standardizer` if given, e.g. a trained run's,
     else fitted on train) and move."""
-    stratify = data.task == CLASSIFICATION and data.y.dim() == 1  # labels per step (N, T): a plain random split
-    if data.test is not None:  # the official test split stays; what is left is divided train:val by the first two fractions
-        fractions = (fractions[0], fractions[1], 0.0)
-    if fractions[0] <= 0:
-        raise DlxError(f"data.split: the train fraction is {fractions[0]}; give it a share above 0, e.g. [0.6, 0.2, 0.2]")
-    if fold is None:
-        train, val, test = split_indices(data.y, fractions, seed, stratify)
-    else:
-        train, val, test = fold_indices(data.y, fold, seed, fractions, stratify)
+    train, val, test = pick_indices(data.y, data.task, fractions, seed, data.test is not None, fold)
     parts = {"train": (data.x[train], data.y[train]), "val": (data.x[val], data.y[val]),
              "test": (data.x[test], data.y[test]) if data.test is None else data.test}
     if standardize and data.x.is_floating_point():

@@ -19,10 +19,24 @@ MAX_CLASSES = 100_000  # class indices 0..MAX_CLASSES-1; more would give output 
 SPLITS = ("train", "val", "test")
 
 
-def free_memory() -> int:
-    """Bytes of memory available to a new allocation: Linux's MemAvailable, which counts the page cache the kernel
-    gives back (the pages merely free are far fewer on a machine that has read many files), else the free pages,
-    else a large number where the system does not tell."""
+def _address_space_left() -> int | None:
+    """Bytes this process may still map under its address-space limit (ulimit -v, RLIMIT_AS), or None without one."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/status") as status:
+            mapped = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+        return max(0, limit - mapped)
+    except (ImportError, OSError, ValueError, StopIteration):
+        return None
+
+
+def _available() -> int:
+    """Linux's MemAvailable, which counts the page cache the kernel gives back (the pages merely free are far fewer on
+    a machine that has read many files), else the free pages, else a large number where the system does not tell."""
     try:
         with open("/proc/meminfo") as info:
             for line in info:
@@ -36,10 +50,22 @@ def free_memory() -> int:
         return 1 << 62
 
 
+def free_memory() -> int:
+    """Bytes of memory available to a new allocation: the machine's available memory, or less where this process's
+    address-space limit leaves less."""
+    left = _address_space_left()
+    return _available() if left is None else min(_available(), left)
+
+
+def fits_in_memory(nbytes: int) -> bool:
+    """Whether `nbytes` fit in the share of free memory a dataset may take."""
+    return nbytes <= MEMORY_SHARE * free_memory()
+
+
 def require_memory(nbytes: int, what: str, fix: str) -> None:
     """A DlxError unless `nbytes` fit in the share of free memory a dataset may take: checked before allocating."""
-    free = free_memory()
-    if nbytes > MEMORY_SHARE * free:
+    if not fits_in_memory(nbytes):
+        free = free_memory()
         raise DlxError(f"{what} need {nbytes / 2**30:.1f} GB, more than half the free memory ({free / 2**30:.1f} GB; "
                        f"dlx keeps datasets in memory); {fix}")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv as csvlib
 import math
-import os
 import pickle
 import zipfile
 import zlib
@@ -17,12 +16,12 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 from pydantic import Field
-from PIL import Image
 from torch import Tensor
 
 from dlx.data.base import CLASSIFICATION, REGRESSION, ArrayData, Column
-from dlx.data.checks import require_memory
-from dlx.data.images import open_image
+from dlx.data import decode
+from dlx.data.checks import fits_in_memory, require_memory
+from dlx.data.stream import StreamData, announce
 from dlx.errors import DlxError, did_you_mean
 from dlx.registry import datasets
 
@@ -45,44 +44,32 @@ def regular_file(path: str, what: str) -> Path:
     return p
 
 
-def _is_image_file(path: str) -> bool:
-    """ImageFolder's test, plus: a regular file (a pipe named x.png would block the reader)."""
-    from torchvision.datasets import folder
-
-    return folder.has_file_allowed_extension(path, folder.IMG_EXTENSIONS) and os.path.isfile(path)
-
-
-def _rgb(path: str) -> Image.Image:
-    return open_image(path, f"data.path: {path}").convert("RGB")
-
-
-def _folder(path: Path, size: int, channels: int, classes: list[str] | None = None) -> tuple[Tensor, Tensor, list[str]]:
-    from torchvision import datasets as tv  # when images are read, not when datasets are listed
-    from torchvision import transforms
-
-    steps = [transforms.Resize((size, size)), *([transforms.Grayscale(1)] if channels == 1 else []), transforms.ToTensor()]
-    try:
-        folder = tv.ImageFolder(str(path), transform=transforms.Compose(steps), loader=_rgb, is_valid_file=_is_image_file)
-    except (FileNotFoundError, OSError) as e:
-        raise DlxError(f"data.path: {path}: {e} (expected one sub-folder of images per class)") from None
-    if classes is not None and folder.classes != classes:
-        raise DlxError(f"data.test_path: {path} has classes {folder.classes}, but data.path has {classes}")
-    require_memory(len(folder) * channels * size * size * 4, f"data.path: {len(folder)} images at {size}x{size}",
-                   "lower data.size")
-    x = torch.stack([image for image, _ in folder])  # (N, C, size, size) in [0, 1]; each file is checked as it is read
-    return x, torch.tensor(folder.targets, dtype=torch.long), folder.classes
-
-
 @datasets.register("image_folder", "your images: a sub-folder per class (path/cat/1.jpg, ...), resized to size x size")
 def image_folder(*, path: str, size: Annotated[int, Field(ge=4, le=1024)] = 64, channels: Literal[1, 3] = 3,
-                 test_path: str | None = None) -> ArrayData:
-    """test_path: an optional folder with the same class sub-folders, used as the test split."""
-    x, y, classes = _folder(existing(path, "folder of class folders"), size, channels)
-    test = None
+                 test_path: str | None = None, stream: bool = False) -> ArrayData | StreamData:
+    """test_path: an optional folder with the same class sub-folders, used as the test split. stream: read the images
+    from disk batch by batch (chosen with a note when they would not fit in memory)."""
+    listings = [decode.list_folder(existing(path, "folder of class folders"))]
     if test_path is not None:
-        test_x, test_y, _ = _folder(existing(test_path, "folder of class folders"), size, channels, classes)
-        test = (test_x, test_y)
-    return ArrayData(x, y, CLASSIFICATION, tuple(classes), test=test)
+        listings.append(decode.list_folder(existing(test_path, "folder of class folders"), listings[0].classes,
+                                           "data.test_path"))
+    classes = tuple(listings[0].classes)
+    count = sum(len(listing) for listing in listings)
+    nbytes = count * channels * size * size * 4
+    if not stream and not fits_in_memory(nbytes):
+        announce(f"data.path: {count} images at {size}x{size} as float32", nbytes)
+        stream = True
+    parts = []
+    for listing in listings:
+        y = torch.tensor(listing.targets, dtype=torch.long)
+        if stream:
+            parts.append((decode.FolderExamples(size, channels, files=listing.files), y))
+        else:  # each file is checked as it is decoded
+            parts.append((torch.from_numpy(decode.load_folder(listing, size, channels)).float().div_(255), y))
+    test = parts[1] if len(parts) > 1 else None
+    if stream:
+        return StreamData(*parts[0], classes, test=test, source=f"data.path: {path}")
+    return ArrayData(*parts[0], CLASSIFICATION, classes, test=test)
 
 
 CSV_EXPANSION = 10  # a CSV file's rows take about this many times its size in memory as Python strings
@@ -159,9 +146,19 @@ def _one_hot(name: str, values: list[str], file: Path) -> np.ndarray:
 
 @datasets.register("csv", "your table: a CSV file with a header row and a target column; other columns are features "
                           "(words are one-hot encoded)")
-def csv(*, path: str, target: str, task: Task = "auto", delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ",") -> ArrayData:
-    """task auto: classification when the target holds words or few whole numbers, else regression."""
+def csv(*, path: str, target: str, task: Task = "auto", delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ",",
+        stream: bool = False) -> ArrayData | StreamData:
+    """task auto: classification when the target holds words or few whole numbers, else regression. stream: read
+    the rows from disk batch by batch (chosen with a note when the file's rows would not fit in memory)."""
     file = regular_file(path, "CSV file")
+    held = file.stat().st_size * CSV_EXPANSION
+    if not stream and not fits_in_memory(held):
+        announce(f"data.path: {file}'s rows", held)
+        stream = True
+    if stream:
+        from dlx.data.table_stream import stream_csv  # it reads this module's parsing helpers
+
+        return stream_csv(file, target, task, delimiter)
     rows = _rows(file, delimiter)
     if len(rows) < 2:
         raise DlxError(f"data.path: {file} needs a header row and at least one row of data")

@@ -8,6 +8,7 @@ import fcntl
 import os
 import socket
 import sys
+import weakref
 from pathlib import Path
 
 from dlx.atomic import FILE_MODE
@@ -28,6 +29,23 @@ def holder(folder: Path) -> str:
     except OSError:
         return ""
     return lines[1] if len(lines) > 1 and lines[0] == MARK else ""
+
+
+_HELD: weakref.WeakSet[RunLock] = weakref.WeakSet()  # the locks this process holds
+
+
+def _let_go_in_child() -> None:
+    """A forked child (a DataLoader worker, a pool process) closes its copies of the locks at once: a flock belongs
+    to the open file, which the child shares, so a child that kept it would hold the run locked after its parent's
+    kill -9, until the child noticed and ended."""
+    for lock in list(_HELD):
+        if lock._fd is not None:
+            os.close(lock._fd)
+            lock._fd = None
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_let_go_in_child)
 
 
 class RunLock:
@@ -63,9 +81,11 @@ class RunLock:
         command = " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:]])[:200]
         os.write(fd, f"{MARK}\n{process_id(os.getpid(), socket.gethostname())}: {command}\n".encode())
         self._fd = fd
+        _HELD.add(self)
 
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        _HELD.discard(self)
 

@@ -254,8 +254,9 @@ class Trainer:
             if self.augment is not None:  # drawn from (seed, batch): a resumed run draws the same
                 x = self.augment(x, state.epoch * len(self.train_batches) + state.batch)
             weight = 1.0 / cfg.accumulate
-            if world.distributed:
-                x, y, share = world.shard(x, y)
+            if world.distributed:  # streamed batches arrive as this rank's part already
+                x, y, share = ((x, y, self.train_batches.share) if getattr(self.train_batches, "per_rank", False)
+                               else world.shard(x, y))
                 weight *= share
             state.batch += 1
             # gradients keep adding up until the group of `accumulate` batches is complete
