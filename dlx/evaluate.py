@@ -17,7 +17,7 @@ from torchmetrics.classification import (MulticlassConfusionMatrix, MulticlassF1
                                          MulticlassRecall)
 
 from dlx import analysis, committee, crossval, gallery, registry, tables
-from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, DataSpec
+from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, SEQ2SEQ, DataSpec
 from dlx.atomic import write_json
 from dlx.config import plain_name
 from dlx.errors import DlxError
@@ -115,6 +115,10 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     and record the result and its figures."""
     request = request or Request()
     runs = [Path(runs)] if isinstance(runs, (str, Path)) else list(runs)
+    from dlx import translation_report  # an encoder-decoder's outputs are sequences, with a report of their own
+
+    if translation_report.evaluates(runs, request):
+        return translation_report.evaluate(runs[0], request)
     members = _load(runs, request)
     spec = members[0].data.spec
     _check(request, spec)
@@ -255,6 +259,10 @@ def _earlier(path: Path) -> dict[str, Any]:
 
 
 def print_report(console: Console, report: dict[str, Any]) -> None:
+    if report["task"] == SEQ2SEQ:
+        from dlx import translation_report
+
+        return translation_report.print_report(console, report)
     where = f", {report['checkpoint']} checkpoint" + (f" from epoch {report['epoch']}" if report["epoch"] is not None else "")
     if report["threshold"] is not None:
         where += f"; class 1 when its probability reaches {report['threshold']:g}"
