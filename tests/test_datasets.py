@@ -18,6 +18,7 @@ from dlx.data.sequences import contains
 from dlx.errors import DlxError
 
 OTHER_TESTS = {"dlx.data.corpora"}  # text corpora are not tables of examples: tests/test_text.py covers them
+OTHER_TESTS |= {"dlx.data.pair_tasks", "dlx.data.parallel"}  # token ids, not features: tests/test_seq2seq.py
 
 
 # --- tiny files in the real formats --------------------------------------------------------------------

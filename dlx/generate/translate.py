@@ -20,10 +20,10 @@ from dlx.run.trained import Trained, open_trained
 
 def check(options: Options) -> None:
     """Refuse what an encoder-decoder cannot do, before anything is decoded."""
-    if not options.inputs:
-        raise DlxError("this run translates: give the text with --input TEXT (repeatable)")
     if options.prompt is not None:
         raise DlxError("--prompt continues a language model's text; this run translates: give --input TEXT")
+    if not options.inputs:
+        raise DlxError("this run translates: give the text with --input TEXT (repeatable)")
     if options.strategy == "sample":
         raise DlxError("--strategy sample draws from a language model; this run translates with greedy (the default) "
                        "or beam")

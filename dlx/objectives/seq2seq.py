@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import Tensor, nn
 
-from dlx.data.base import SEQ2SEQ, Splits
+from dlx.data.base import Splits
 from dlx.data.pairs import BOS_ID, PAD_ID
 from dlx.errors import DlxError
 from dlx.models.modes import evaluating
@@ -55,9 +55,6 @@ class Seq2Seq(Objective):
             self.teacher_forcing = self.start + (self.end - self.start) * min(step / max(total, 1), 1.0)
 
     def check(self, data: Splits, model_name: str) -> None:
-        if data.spec.task != SEQ2SEQ:
-            raise DlxError(f"objective 'seq2seq' needs pairs of sequences (data.name: reverse, sort_digits, addition, "
-                           f"dates or parallel_text); this dataset is {data.spec.task}")
         if not all(callable(getattr(self.model, name, None)) for name in ("encode", "step")):
             raise DlxError(f"objective 'seq2seq' trains an encoder-decoder; '{model_name}' is none (try model.name="
                            f"seq2seq_rnn or seq2seq_transformer)")
