@@ -342,3 +342,14 @@ def test_data_that_does_not_fit_is_one_line(tmp_path, more, message):
         from dlx.train import loop
 
         loop.Trainer(validate(config), quiet=True)
+
+
+@pytest.mark.parametrize("name", ["reverse_seq2seq_attention", "dates_seq2seq_attention", "sort_transformer"])
+def test_each_seq2seq_experiment_trains_on_a_few_pairs(name, runs_dir):
+    from dlx.config import load
+    from dlx.train import loop
+    from tests.conftest import EXPERIMENTS
+
+    overrides = ["train.device=cpu", "train.threads=1", "train.epochs=1", "data.n=200"]
+    summary = loop.start(load(EXPERIMENTS / f"{name}.yaml", overrides), runs_dir, quiet=True)[1]
+    assert summary["epochs"] == 1 and 0.0 <= summary["metrics"]["test"]["sequence_accuracy"] <= 1.0
