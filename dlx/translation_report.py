@@ -8,16 +8,17 @@ from typing import Any
 
 import torch
 from rich.console import Console
+from torch import Tensor
 
 from dlx import evaluate as evaluation
-from dlx import registry, tables
+from dlx import build, registry, tables
 from dlx.config import load as load_config
 from dlx.data.base import SEQ2SEQ
-from dlx.data.pairs import source_lengths, vocabularies
+from dlx.data.pairs import reencoded, source_lengths, vocabularies
 from dlx.errors import DlxError
 from dlx.models.seq2seq_decode import greedy
 from dlx.run.folder import Run
-from dlx.run.trained import open_trained
+from dlx.run.trained import Trained, open_trained
 from dlx.sequence_metrics import exact_and_tokens
 
 MISTAKES = 10  # shown in the report
@@ -37,15 +38,25 @@ def _check(request: evaluation.Request) -> None:
         raise DlxError(f"--split '{request.split}': choose train, val or test")
 
 
+def run_split(trained: Trained, split: str) -> tuple[Tensor, Tensor]:
+    """A split of the run's data (or of the data --set points to) in the ids of the run's own vocabularies: other
+    pairs, or fewer of them, have vocabularies of their own, and their sources may be longer than the run's."""
+    data = build.splits(trained.config, trained.device)
+    source_vocab, target_vocab = vocabularies(trained.spec)
+    x, y = data[split]
+    return (reencoded(x, data.spec.source_names, source_vocab, "the sources"),
+            reencoded(y, data.spec.class_names, target_vocab, "the targets"))
+
+
 def evaluate(run_path: Path, request: evaluation.Request) -> dict[str, Any]:
     _check(request)
     trained = open_trained(run_path, request.checkpoint, request.data_overrides)
-    x, y = trained.data[request.split]
+    x, y = run_split(trained, request.split)
     targets = y[:, 1:]  # what follows <s>
     size = trained.config.train.eval_batch_size
     with torch.no_grad():
         predicted = torch.cat([greedy(trained.model, x[i : i + size], targets.shape[1]) for i in range(0, len(x), size)])
-    spec = trained.data.spec
+    spec = trained.spec
     # BLEU counts words: on outputs without spaces (the toy tasks) it is 0 whatever the model does
     names = tuple(name for name in registry.metrics.names() if name != "bleu" or " " in spec.class_names)
     metrics = evaluation.registered(spec, SEQ2SEQ, names)

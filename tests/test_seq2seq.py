@@ -353,3 +353,17 @@ def test_each_seq2seq_experiment_trains_on_a_few_pairs(name, runs_dir):
     overrides = ["train.device=cpu", "train.threads=1", "train.epochs=1", "data.n=200"]
     summary = loop.start(load(EXPERIMENTS / f"{name}.yaml", overrides), runs_dir, quiet=True)[1]
     assert summary["epochs"] == 1 and 0.0 <= summary["metrics"]["test"]["sequence_accuracy"] <= 1.0
+
+
+def test_evaluate_on_other_pairs_reads_them_with_the_runs_vocabulary(reversal_run, tmp_path):
+    """Another file has a vocabulary of its own (here d and e are ids 3 and 4, the run's 6 and 7): its ids are
+    translated into the run's, and a character the run never saw is one line."""
+    words = ["ed", "dee", "edde", "deed", "eded", "ddee", "eed", "ede", "dde", "ded"]
+    path = write_tsv(tmp_path / "de.tsv", "".join(f"{w}\t{w[::-1]}\n" for w in words))
+    data = ["--set", "data.name=parallel_text", "--set", f"data.path={path}"]
+    result = CliRunner().invoke(app, ["evaluate", str(reversal_run[0]), "--json", *data])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["metrics"]["sequence_accuracy"] >= 0.5
+    write_tsv(tmp_path / "de.tsv", "".join(f"{w}z\t{w[::-1]}\n" for w in words))
+    refused = CliRunner().invoke(app, ["evaluate", str(reversal_run[0]), *data])
+    assert refused.exit_code == 2 and "the sources: characters not in the model's vocabulary: 'z'" in refused.output

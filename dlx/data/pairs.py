@@ -87,6 +87,16 @@ def pair_data(pairs: list[tuple[str, str]], source: str) -> ArrayData:
     return ArrayData(x, y, SEQ2SEQ, class_names=tgt_vocab.tokens, source=source, source_names=src_vocab.tokens)
 
 
+def reencoded(ids: Tensor, tokens: Sequence[str], vocab: TokenVocab, what: str) -> Tensor:
+    """Ids over `tokens` (another dataset's vocabulary) as ids of `vocab` (a trained run's); characters `vocab` lacks
+    are a DlxError naming them."""
+    missing = sorted(t for t in tokens if t not in vocab.ids)
+    if missing:
+        raise DlxError(f"{what}: characters not in the model's vocabulary: {', '.join(map(repr, missing))}")
+    table = torch.tensor([vocab.ids[t] for t in tokens], dtype=torch.long, device=ids.device)
+    return table[ids]
+
+
 def source_lengths(x: Tensor) -> Tensor:
     """(N, S) padded sources -> (N,) their lengths."""
     return (x != PAD_ID).sum(dim=1)
