@@ -439,7 +439,7 @@ def generate(
                                         "encoder-decoder's, e.g. runs/reverse_seq2seq_attention.")],
     prompt: Annotated[Optional[str], typer.Option(help="Text to continue (default: a newline).")] = None,
     inputs: Annotated[Optional[list[str]], typer.Option("--input", help="Text an encoder-decoder translates "
-                                                        "(repeatable); its attention goes to RUN-attention.png.")] = None,
+                                                        "(repeatable); its attention goes to <run name>-attention.png.")] = None,
     prompt_file: Annotated[Optional[Path], typer.Option(help="Read the prompt from this UTF-8 file.")] = None,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Characters to generate.")] = 500,
     temperature: Annotated[float, typer.Option(min=0.0, help="Sharpens (<1) or flattens (>1) the distribution; "
@@ -491,6 +491,8 @@ def generate(
     for s in samples:
         if s.log_prob is not None:
             err.print(f"log-probability of the continuation: {s.log_prob:.4f} (beam width {beam_width})", highlight=False)
+        if s.figure is not None:
+            err.print(f"wrote {s.figure}", highlight=False, soft_wrap=True)
     if out_file is not None:
         from dlx.atomic import write_atomic
 

@@ -38,6 +38,7 @@ class Options:
 class Sample:
     text: str  # the prompt followed by the generated characters; a translation's output
     log_prob: float | None = None  # beam search: the continuation's log-probability under the model
+    figure: Path | None = None  # a translation's attention heat map
 
 
 def load_language_model(run_path: str | Path, which: str) -> tuple[nn.Module, Vocab]:

@@ -88,5 +88,5 @@ def translate(run_path: str | Path, options: Options, write: Callable[[str], Non
         path = heat_map_path(trained, k, len(options.inputs))
         figure = plots.attention_figure(attention.numpy(), list(text), list(output),
                                         f"{trained.run.name}: {text!r} -> {output!r}")
-        note(f"wrote {plots.save(figure, path, dpi=120)}")
+        samples[-1].figure = plots.save(figure, path, dpi=120)  # told after the outputs, not amid them
     return samples
