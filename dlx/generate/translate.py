@@ -61,6 +61,8 @@ def translate(run_path: str | Path, options: Options, write: Callable[[str], Non
         if steps > model.max_length:
             note(f"--max-new-tokens {steps}: the model's positions end at {model.max_length} tokens; stopping there")
             steps = model.max_length
+    if not model.has_attention:  # before the outputs, which stream
+        note(f"this {trained.config.model.name} has no attention (model.attention=none): no heat map")
     samples = []
     for k, (text, src) in enumerate(zip(options.inputs, sources), start=1):
         if k > 1:
@@ -83,7 +85,6 @@ def translate(run_path: str | Path, options: Options, write: Callable[[str], Non
             note(f"input {k}: the output is empty, so is its heat map; none written")
             continue
         if attention is None:
-            note(f"this {trained.config.model.name} has no attention (model.attention=none): no heat map")
             continue
         path = heat_map_path(trained, k, len(options.inputs))
         figure = plots.attention_figure(attention.numpy(), list(text), list(output),

@@ -6,6 +6,7 @@ serve the recurrent and the transformer models alike:
     logits, weights = model.step(state, token)   (B,) previous tokens -> (B, V) logits of the next, (B, S) attention
                                                   (None without attention); the state moves on by one token
     state.reorder(index)                 keeps sequence index[i] as sequence i (beam search)
+    model.has_attention, model.max_length  whether step() returns weights; the longest sequence (None: any)
 """
 from __future__ import annotations
 

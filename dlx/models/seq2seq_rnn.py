@@ -50,6 +50,7 @@ class Seq2SeqRNN(nn.Module):
         source_vocab, target_vocab = vocab_sizes(spec, "seq2seq_rnn")
         rnn, cell = RNNS[config.cell]
         self.attention_kind, self.lstm, self.bidirectional = config.attention, config.cell == "lstm", config.bidirectional
+        self.has_attention = config.attention != "none"
         memory = config.hidden * (2 if config.bidirectional else 1)  # the size of each h_j
         self.source_embed = nn.Embedding(source_vocab, config.embedding, padding_idx=PAD_ID)
         self.encoder = rnn(config.embedding, config.hidden, batch_first=True, bidirectional=config.bidirectional)

@@ -57,6 +57,7 @@ class DecoderLayer(nn.Module):
 
 
 class Seq2SeqTransformer(nn.Module):
+    has_attention = True  # the decoder's cross-attention
     def __init__(self, spec: DataSpec, config: Seq2SeqTransformerConfig):
         super().__init__()
         source_vocab, target_vocab = vocab_sizes(spec, "seq2seq_transformer")
