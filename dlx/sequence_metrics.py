@@ -1,25 +1,28 @@
 """Metrics of encoder-decoders, on (B, T') predicted and (B, T) target token ids: each sequence counts up to its
-first </s>, padding never. torchmetrics states, so they add up over batches and across processes."""
+first </s>, padding never. torchmetrics states, so they add up over batches and across processes. Reading which are
+better when higher (`dlx runs`) imports neither torch nor torchmetrics: both are imported where a metric works."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import torch
-from torch import Tensor
-
-from dlx.data.pairs import EOS_ID, PAD_ID, TokenVocab
 from dlx.data.settings import SEQ2SEQ
 from dlx.registry import metrics
 
 if TYPE_CHECKING:
+    from torch import Tensor
     from torchmetrics import Metric
 
     from dlx.data.base import DataSpec
+    from dlx.data.pairs import TokenVocab
 
 
 def aligned(predicted: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
     """Predictions cut or padded to the targets' length, with every token after a predicted </s> made <pad>; and
     the mask of the target's tokens (its </s> included)."""
+    import torch
+
+    from dlx.data.pairs import EOS_ID, PAD_ID
+
     length = target.shape[1]
     predicted = predicted[:, :length]
     if predicted.shape[1] < length:
@@ -30,6 +33,8 @@ def aligned(predicted: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
 
 def exact_and_tokens(predicted: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """(B,) whether each sequence is right to its </s>, (B,) its right tokens and (B,) its tokens."""
+    from dlx.data.pairs import PAD_ID
+
     predicted, real = aligned(predicted, target)
     right = (predicted == target) & real
     beyond = (predicted != PAD_ID) & ~real  # tokens where the target has ended (a missing or late </s>)
@@ -38,6 +43,7 @@ def exact_and_tokens(predicted: Tensor, target: Tensor) -> tuple[Tensor, Tensor,
 
 def _metric_classes():
     """Defined on first use: torchmetrics costs more to import than torch."""
+    import torch
     from torchmetrics import Metric
     from torchmetrics.text import BLEUScore
 
@@ -96,4 +102,6 @@ def token_accuracy(spec: DataSpec) -> Metric:
 @metrics.register("bleu", "BLEU-4 of the outputs' words against the targets' (torchmetrics), for parallel text",
                   task=SEQ2SEQ, higher_is_better=True)
 def bleu(spec: DataSpec) -> Metric:
+    from dlx.data.pairs import TokenVocab
+
     return _metric_classes()[2](TokenVocab(spec.class_names))
