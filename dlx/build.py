@@ -92,7 +92,8 @@ def _check_task(kind: str, entry: registry.Entry, spec: DataSpec) -> None:
 def loss(config: Config, spec: DataSpec, net: nn.Module | None = None) -> nn.Module:
     """The loss; given the model, with the loss section's l1/l2 penalties on its weights (training only)."""
     entry = registry.losses.get(config.loss.name)
-    _check_task("loss", entry, spec)
+    if registry.objectives.get(config.objective.name).obj.uses_loss:  # else the section is the unused default
+        _check_task("loss", entry, spec)
     fn = entry.build(**config.loss.settings)
     if net is None or not (config.loss.l1 or config.loss.l2):
         return fn

@@ -469,9 +469,12 @@ def _from_command_line(context: typer.Context, name: str) -> bool:
 @user_errors
 def generate(
     context: typer.Context,
-    run: Annotated[Path, typer.Argument(help="A language-model run folder, e.g. runs/shakespeare_char_gpt, or a VAE's "
-                                        "or GAN's, e.g. runs/digits_vae.")],
+    run: Annotated[Path, typer.Argument(help="A language-model run folder, e.g. runs/shakespeare_char_gpt, an "
+                                        "encoder-decoder's, e.g. runs/reverse_seq2seq_attention, or a VAE's or "
+                                        "GAN's, e.g. runs/digits_vae.")],
     prompt: Annotated[Optional[str], typer.Option(help="Text to continue (default: a newline).")] = None,
+    inputs: Annotated[Optional[list[str]], typer.Option("--input", help="Text an encoder-decoder translates "
+                                                        "(repeatable); its attention goes to <run name>-attention.png.")] = None,
     prompt_file: Annotated[Optional[Path], typer.Option(help="Read the prompt from this UTF-8 file.")] = None,
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Characters to generate.")] = 500,
     temperature: Annotated[float, typer.Option(min=0.0, help="Sharpens (<1) or flattens (>1) the distribution; "
@@ -479,7 +482,8 @@ def generate(
     top_k: Annotated[Optional[int], typer.Option(min=1, help="Sample among the K most likely characters only.")] = None,
     top_p: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Sample among the fewest most likely "
                                                    "characters whose probabilities sum to P (nucleus).")] = None,
-    strategy: Annotated[Literal["sample", "greedy", "beam"], typer.Option(help="sample, greedy or beam.")] = "sample",
+    strategy: Annotated[Optional[Literal["sample", "greedy", "beam"]], typer.Option(
+        help="sample, greedy or beam (default: sample; greedy for a translation).")] = None,
     beam_width: Annotated[int, typer.Option(min=1, help="Beams kept by --strategy beam.")] = 4,
     num_samples: Annotated[int, typer.Option(min=1, help="Independent samples (an image run's grid: 64).")] = 1,
     seed: Annotated[Optional[int], typer.Option(min=0, max=2**63 - 1, help="Fixes the samples (default: a fresh seed, "
@@ -494,8 +498,9 @@ def generate(
     threads: Annotated[Optional[str], typer.Option(help="CPU threads: a number or auto (chosen from the free cores "
                                                    "and the model's work; default: the count the run trained with).")] = None,
 ) -> None:
-    """Sample text from a trained language model (temperature, top-k, top-p, greedy or beam search), or draw a grid of
-    a VAE's or GAN's samples, or a VAE's interpolation between two test images."""
+    """Sample text from a trained language model (temperature, top-k, top-p, greedy or beam search), translate --input
+    with an encoder-decoder (greedy or beam search) and draw its attention, or draw a grid of a VAE's or GAN's
+    samples, or a VAE's interpolation between two test images."""
     from dlx import threads as cpu_threads
     from dlx.errors import DlxError
     from dlx.generate import images
@@ -530,7 +535,7 @@ def generate(
 
     options = generation.Options(prompt=prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
                                  top_p=top_p, strategy=strategy, beam_width=beam_width, num_samples=num_samples,
-                                 seed=seed, checkpoint=checkpoint,
+                                 seed=seed, checkpoint=checkpoint, inputs=inputs or [],
                                  threads=None if threads is None else cpu_threads.parse(threads))
     samples = generation.generate(run, options, write if stream else (lambda text: None),
                                   lambda note: err.print(note, style="dim", highlight=False, soft_wrap=True))
@@ -540,6 +545,8 @@ def generate(
     for s in samples:
         if s.log_prob is not None:
             err.print(f"log-probability of the continuation: {s.log_prob:.4f} (beam width {beam_width})", highlight=False)
+        if s.figure is not None:
+            err.print(f"wrote {s.figure}", highlight=False, soft_wrap=True)
     if out_file is not None:
         from dlx.atomic import write_atomic
 

@@ -18,7 +18,7 @@ from torchmetrics.classification import (MulticlassConfusionMatrix, MulticlassF1
                                          MulticlassRecall)
 
 from dlx import analysis, build, committee, crossval, embeddings, gallery, registry, tables
-from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, DataSpec
+from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, SEQ2SEQ, DataSpec
 from dlx.atomic import write_json
 from dlx.config import load as load_config
 from dlx.config import plain_name
@@ -120,6 +120,10 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     runs = [Path(runs)] if isinstance(runs, (str, Path)) else list(runs)
     if request.split not in SPLITS:
         raise DlxError(f"--split '{request.split}': choose train, val or test")
+    from dlx import translation_report  # an encoder-decoder's outputs are sequences, with a report of their own
+
+    if translation_report.evaluates(runs, request):
+        return translation_report.evaluate(runs[0], request)
     if len(runs) == 1 and request.ensemble is None and embeddings.is_word_vectors(runs[0]):
         return _word_vectors(runs[0], request)
     if request.probes.words or request.probes.analogies:
@@ -331,6 +335,10 @@ def _earlier(path: Path) -> dict[str, Any]:
 
 
 def print_report(console: Console, report: dict[str, Any]) -> None:
+    if report["task"] == SEQ2SEQ:
+        from dlx import translation_report
+
+        return translation_report.print_report(console, report)
     where = f", {report['checkpoint']} checkpoint" + (f" from epoch {report['epoch']}" if report["epoch"] is not None else "")
     if report["threshold"] is not None:
         where += f"; class 1 when its probability reaches {report['threshold']:g}"

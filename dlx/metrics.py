@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from dlx.data.settings import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION
+from dlx.data.settings import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, SEQ2SEQ
 from dlx.registry import metrics
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from dlx.data.base import DataSpec
 
 DEFAULTS = {CLASSIFICATION: ["accuracy"], REGRESSION: ["mse", "mae"], RECONSTRUCTION: ["mse", "mae"],
-            LANGUAGE: ["perplexity", "bpc"]}
+            LANGUAGE: ["perplexity", "bpc"], SEQ2SEQ: ["sequence_accuracy", "token_accuracy"]}
 
 
 def higher_is_better(key: str) -> bool:

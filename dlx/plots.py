@@ -292,3 +292,20 @@ def word_map_figure(points: np.ndarray, words: list[str], title: str) -> Figure:
     ax.set_xticks([])
     ax.set_yticks([])
     return figure
+
+
+def attention_figure(weights, source: list[str], output: list[str], title: str) -> Figure:
+    """An encoder-decoder's attention: one row per output token, one column per source token, each row's weights
+    summing to 1 (a reversal draws the anti-diagonal). Spaces are shown as '␣'."""
+    def shown(tokens: list[str]) -> list[str]:
+        return [t.replace(" ", "␣") for t in tokens]
+
+    figure, ax = plt.subplots(figsize=(max(3.5, 1.5 + 0.3 * len(source)), max(3.0, 1.2 + 0.3 * len(output))))
+    image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(len(source)), shown(source))
+    ax.set_yticks(range(len(output)), shown(output))
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    ax.set_title(title, fontsize=9)
+    figure.colorbar(image, ax=ax, fraction=0.05, label="attention weight")
+    return figure

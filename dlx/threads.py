@@ -141,15 +141,17 @@ def choose(setting: Setting, probe: Callable[[], object] | None) -> Choice:
     return choice
 
 
-def forward_probe(model: nn.Module, batch: Tensor) -> Callable[[], object] | None:
-    """One forward pass of `batch` in eval mode and without gradients (no dropout drawn, no batch-norm statistic
-    changed); None when the model is not on the CPU."""
-    if batch.device.type != "cpu":
+def forward_probe(model: nn.Module, batch: Tensor | tuple[Tensor, ...]) -> Callable[[], object] | None:
+    """One forward pass of `batch` (a tuple: the model's arguments, e.g. an encoder-decoder's source and target) in
+    eval mode and without gradients (no dropout drawn, no batch-norm statistic changed); None when the model is not
+    on the CPU."""
+    inputs = batch if isinstance(batch, tuple) else (batch,)
+    if inputs[0].device.type != "cpu":
         return None
 
     def probe() -> None:
         with evaluating(model):
-            model(batch)
+            model(*inputs)
 
     return probe
 

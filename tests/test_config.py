@@ -78,7 +78,7 @@ def test_every_problem_is_reported_at_once_with_its_path():
         validate({"name": "t", "data": {"name": "digts"}, "model": {"name": "cnn", "widht": 3},
                   "optimizer": {"name": "sgd", "lr": -1}, "train": {"epochz": 2, "batch_size": 0}})
     problems = e.value.problems
-    assert "data.name: unknown dataset 'digts' (did you mean 'digits' or 'diabetes'?)" in problems
+    assert "data.name: unknown dataset 'digts' (did you mean 'digits' or 'sort_digits' or 'diabetes'?)" in problems
     assert "model.widht: unknown setting for 'cnn' (did you mean 'width'?)" in problems
     assert "train.epochz: unknown key (did you mean 'epochs'?)" in problems
     assert "train.batch_size: input should be greater than or equal to 1" in problems

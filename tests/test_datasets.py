@@ -19,6 +19,7 @@ from dlx.errors import DlxError
 
 # text corpora are not tables of examples: tests/test_text.py covers them; shards stream (tests/test_shards.py)
 OTHER_TESTS = {"dlx.data.corpora", "dlx.data.shards"}
+OTHER_TESTS |= {"dlx.data.pair_tasks", "dlx.data.parallel"}  # token ids, not features: tests/test_seq2seq.py
 
 
 # --- tiny files in the real formats --------------------------------------------------------------------

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlx.analysis import decide
-from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, DataSpec
+from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, SEQ2SEQ, DataSpec
 from dlx.errors import DlxError
 from dlx.registry import models, objectives
 
@@ -22,6 +22,7 @@ SMALL = {
     "rnn": {"hidden": 16}, "lstm": {"hidden": 16, "layers": 2, "bidirectional": True}, "gru": {"hidden": 16},
     "conv1d": {"channels": "8-8"},
     "char_*": {"hidden": 16, "layers": 1}, "gpt": {"width": 16, "heads": 2, "layers": 1},
+    "seq2seq_rnn": {"embedding": 8, "hidden": 16}, "seq2seq_transformer": {"width": 16, "heads": 2, "dropout": 0.0},
 }
 
 # the smallest image side each image model takes (16 for the others)
@@ -44,6 +45,10 @@ def fitting_data(name: str) -> tuple[DataSpec, torch.Tensor, torch.Tensor]:
     if entry.meta.get("task") == LANGUAGE:  # next token of a repeating sequence
         tokens = (torch.arange(32 * 17).reshape(32, 17) % 5 + torch.randint(0, 5, (32, 1), generator=g)) % 5
         return DataSpec((16,), LANGUAGE, num_classes=5, class_names=tuple("abcde")), tokens[:, :-1], tokens[:, 1:]
+    if entry.meta.get("task") == SEQ2SEQ:  # reverse strings of 3 letters: x (B, S), y = <s>, reversal, </s>
+        source = torch.randint(3, 6, (32, 3), generator=g)
+        y = torch.cat([torch.ones(32, 1, dtype=torch.long), source.flip(1), torch.full((32, 1), 2)], dim=1)
+        return DataSpec((3,), SEQ2SEQ, num_classes=6, class_names=tuple("_^$abc"), source_names=tuple("_^$abc")), source, y
     if entry.meta.get("inputs") == "sequence":  # is the mean of the sequence positive?
         x = torch.randn(64, 12, 2, generator=g)
         return DataSpec((12, 2), CLASSIFICATION, num_classes=2), x, (x[..., 0].mean(1) > 0).long()

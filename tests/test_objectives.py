@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from dlx.cli import app
 from dlx.config import load
 from dlx.errors import ConfigError, DlxError
-from dlx.metrics import logged_keys
+from dlx.metrics import DEFAULTS, logged_keys
 from dlx.objectives.vae import elbo_terms
 from dlx.registry import objectives
 from dlx.run import checkpoint
@@ -35,6 +35,8 @@ RECIPES = {
     **{name: [f"objective.name={name}", "model.name=word2vec", "model.width=16", "data.name=python_stdlib",
               "data.max_chars=20000", "data.tokenizer=words", "data.min_count=2", "schedule.name=constant"]
        for name in ("skipgram", "cbow")},  # word vectors learned from the words of some Python code
+    "seq2seq": ["objective.name=seq2seq", "model.name=seq2seq_rnn", "model.hidden=16", "model.embedding=8",
+                "data.name=reverse", "data.n=512", "objective.teacher_forcing_end=0.5"],
 }
 
 
@@ -51,11 +53,11 @@ def test_each_objective_trains_logs_its_keys_and_checkpoints_every_optimizer(nam
     run, summary = loop.start(config(name), runs_dir, quiet=True, console=Console(file=io.StringIO()))
     entry = objectives.get(name).obj
     history = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
-    metric_names = ["accuracy"] if entry.measures_metrics else []
+    last = checkpoint.load(run.checkpoint("last"))
+    metric_names = DEFAULTS[last.data_spec.task] if entry.measures_metrics else []
     assert sorted(history[-1]) == sorted(["step", "epoch", *logged_keys(entry.groups, entry.terms_logged, metric_names,
                                                                         entry.terms_trained)])
     assert set(summary["metrics"]["test"]) == {*entry.terms_logged, *metric_names}
-    last = checkpoint.load(run.checkpoint("last"))
     assert sorted(last.optimizers) == sorted(last.schedules) == sorted(entry.groups)
     assert all(state["state"] for state in last.optimizers.values())  # each group's optimizer took steps
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from dlx import embeddings
 from dlx.cli import app
 from dlx.config import load
-from dlx.data.pairs import CBOW, SKIPGRAM, PairEpochs, examples, keep_probabilities
+from dlx.data.word_pairs import CBOW, SKIPGRAM, PairEpochs, examples, keep_probabilities
 from dlx.data.text import TextCorpus, Windows, text_splits, vocab_of
 from dlx.data.words import UNKNOWN, WordVocab, tokenize
 from dlx.errors import DlxError

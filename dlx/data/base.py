@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from dlx.data.settings import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, Fold  # noqa: F401  (re-exported)
+from dlx.data.settings import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, SEQ2SEQ, Fold  # noqa: F401  (re-exported)
 from dlx.errors import DlxError
 
 
@@ -20,8 +20,9 @@ class DataSpec:
     task: str  # CLASSIFICATION, REGRESSION or RECONSTRUCTION
     num_classes: int = 0  # classification only
     out_features: int = 0  # regression only: width of the target
-    class_names: tuple[str, ...] = ()  # LANGUAGE: the vocabulary, token i is the string class_names[i]
+    class_names: tuple[str, ...] = ()  # LANGUAGE: the vocabulary, token i is the string class_names[i]; SEQ2SEQ: the target's
     tokenizer: str = "chars"  # LANGUAGE: what a token is, chars or words (dlx.data.text.vocab_of)
+    source_names: tuple[str, ...] = ()  # SEQ2SEQ: the source's vocabulary
 
     @property
     def num_outputs(self) -> int:
@@ -52,8 +53,12 @@ class ArrayData:
     source: str = ""  # where the data came from, for messages: "data.path: arrays.npz"
     columns: tuple[Column, ...] = ()  # tables: the feature columns in the order of x's features (read back by predict)
     target: str = ""  # tables: the target column's name
+    source_names: tuple[str, ...] = ()  # SEQ2SEQ: the source's vocabulary (class_names is the target's)
 
     def spec(self) -> DataSpec:
+        if self.task == SEQ2SEQ:
+            return DataSpec(tuple(self.x.shape[1:]), self.task, num_classes=len(self.class_names),
+                            class_names=self.class_names, source_names=self.source_names)
         if self.task == CLASSIFICATION:
             top = max(int(y.max()) for y in (self.y, *(self.test[1:] if self.test is not None else ())))
             names = self.class_names or tuple(str(c) for c in range(top + 1))  # classes seen in train or test

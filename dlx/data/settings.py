@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 CLASSIFICATION, REGRESSION = "classification", "regression"
 RECONSTRUCTION = "reconstruction"  # the target is the input itself (autoencoders); compared like regression
 LANGUAGE = "language"  # next-token prediction: inputs (B, T) token ids, outputs (B, T, vocabulary) logits
+SEQ2SEQ = "seq2seq"  # a source sequence to a target sequence: inputs (B, S) and targets (B, T) token ids, padded
 
 Jitter = Annotated[float, Field(ge=0.0, lt=1.0)]
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -26,18 +26,20 @@ class Options:
     temperature: float = 1.0  # 0: greedy
     top_k: int | None = None
     top_p: float | None = None
-    strategy: Literal["sample", "greedy", "beam"] = "sample"
+    strategy: Literal["sample", "greedy", "beam"] | None = None  # None: sample from a language model, greedy translation
     beam_width: int = 4
     num_samples: int = 1
     seed: int | None = None  # None: a fresh seed, reported so the sample can be repeated
     checkpoint: Literal["best", "last"] = "best"
     threads: int | Literal["auto"] | None = None  # CPU threads; None: the count the run trained with
+    inputs: list[str] = field(default_factory=list)  # what an encoder-decoder translates, each in turn
 
 
 @dataclass
 class Sample:
-    text: str  # the prompt followed by the generated characters
+    text: str  # the prompt followed by the generated characters; a translation's output
     log_prob: float | None = None  # beam search: the continuation's log-probability under the model
+    figure: Path | None = None  # a translation's attention heat map
 
 
 def load_language_model(run_path: str | Path, which: str) -> tuple[nn.Module, Vocab | WordVocab]:
@@ -66,6 +68,12 @@ def generate(run_path: str | Path, options: Options, write: Callable[[str], None
              note: Callable[[str], None] = lambda text: None) -> list[Sample]:
     """Samples from a run; `write` receives each sample's text as it is produced, `note` one-line remarks."""
     check(options)
+    from dlx.generate import translate
+
+    if translate.translates(run_path):
+        return translate.translate(run_path, options, write, note)
+    if options.inputs:
+        raise DlxError("--input is what an encoder-decoder translates; a language model continues a --prompt")
     model, vocab = load_language_model(run_path, options.checkpoint)
     if options.threads is not None:  # auto times one new character's forward pass, the work of each step of generation
         note(threads.choose(options.threads, threads.forward_probe(model, torch.zeros(1, 1, dtype=torch.long))).line())

@@ -1,7 +1,7 @@
 """Skip-gram and CBOW (Mikolov et al. 2013): word vectors learned by predicting a word from its neighbours.
 
 Skip-gram predicts each context word from the centre word, CBOW the centre word from the mean of its context's
-vectors (dlx/data/pairs.py makes the examples; dlx/models/word2vec.py holds E and C). The notes train with the full
+vectors (dlx/data/word_pairs.py makes the examples; dlx/models/word2vec.py holds E and C). The notes train with the full
 softmax, -log softmax(C u)_target, whose cost grows with the vocabulary. Negative sampling (`negatives: k`) is the
 cheaper option: the target's score is pushed up and the scores of k words drawn from the unigram distribution raised
 to the power 3/4 pushed down, -log sigma(c_target . u) - sum_j log sigma(-c_j . u), so a step touches k + 1 rows of C.
@@ -17,7 +17,7 @@ from pydantic import Field
 from torch import Tensor, nn
 
 from dlx.data.base import Splits
-from dlx.data.pairs import CBOW, SKIPGRAM, PairSplits, pair_splits
+from dlx.data.word_pairs import CBOW, SKIPGRAM, PairSplits, pair_splits
 from dlx.data.text import TextCorpus
 from dlx.objectives.base import Objective
 from dlx.registry import objectives

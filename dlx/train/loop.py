@@ -30,6 +30,8 @@ from dlx import build, threads
 from dlx.config import Config
 from dlx.config import dump as dump_config
 from dlx.config import load as load_config
+from dlx.data.base import SEQ2SEQ
+from dlx.data.sequence_pairs import vocab_json
 from dlx.data.text import TextSplits
 from dlx.errors import DlxError, did_you_mean
 from dlx.metrics import higher_is_better, logged_keys
@@ -479,6 +481,8 @@ def start(config: Config, runs_root: Path, quiet: bool = False, console: Console
         write_atomic(run.config_path, dump_config(trainer.config.model_copy(update={"name": run.name})).encode())
         if isinstance(trainer.data, TextSplits):
             write_atomic(run.path / "vocab.json", trainer.data.vocab.to_json().encode())
+        elif trainer.spec.task == SEQ2SEQ:  # the source's and the target's, as the checkpoints hold them
+            write_atomic(run.path / "vocab.json", vocab_json(trainer.spec).encode())
     except OSError:  # a full disk: a folder without its config would be no run, only litter
         run.close()
         shutil.rmtree(run.path, ignore_errors=True)

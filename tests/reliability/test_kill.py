@@ -65,13 +65,16 @@ def test_adam_killed_in_the_middle_of_a_checkpoint_write_ends_as_the_uninterrupt
 
 
 # the objectives beyond supervised: a GAN's two optimizers stepped alternately, a VAE drawing noise every step (and
-# warming its KL up)
+# warming its KL up), an encoder-decoder fed its own predictions at random steps
 OBJECTIVES = {
     "gan": ["objective.name=gan", "model.name=mlp_gan", "model.hidden=16", "optimizer.betas=[0.5, 0.999]"],
     "vae": ["objective.name=vae", "model.name=mlp_vae", "model.sizes=16", "model.latent=2"],
     # the KL's weight follows the step, and the reconstruction and KL sums of a cut epoch are in the checkpoint
     "vae-conv-warmup": ["objective.name=vae", "model.name=conv_vae", "model.channels=4-8", "model.hidden=16",
                         "model.latent=2", "objective.kl_warmup_fraction=0.5", "train.log_every=3"],
+    # teacher forcing decaying to 0.3: the decoder's coins are drawn every step
+    "seq2seq": ["objective.name=seq2seq", "model.name=seq2seq_rnn", "model.hidden=16", "model.embedding=8",
+                "model.dropout=0.1", "data.name=reverse", "data.n=1024", "objective.teacher_forcing_end=0.3"],
 }
 OBJECTIVE_COMMON = ["train.device=cpu", "train.threads=1", "train.checkpoint_seconds=0", "train.batch_size=256",
                     "train.epochs=14", "train.patience=null", "train.monitor=val/loss", "eval.metrics=null",
