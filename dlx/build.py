@@ -22,6 +22,7 @@ from dlx.data.base import REGRESSION, RECONSTRUCTION, ArrayData, DataSpec, Split
 from dlx.data.checks import check_arrays, check_splits
 from dlx.data.text import TextCorpus, text_splits
 from dlx.errors import DlxError
+from dlx.models.embedding import Embedder, head_spec
 from dlx.objectives.base import Objective
 from dlx.schedules import RunLength
 
@@ -71,7 +72,11 @@ def splits(config: Config, device: torch.device, standardizer: Standardizer | No
 
 
 def model(config: Config, spec: DataSpec) -> nn.Module:
-    return registry.models.get(config.model.name).build(spec, **config.model.settings)
+    """The model; with model.embedding, the backbone's output layer is an embedding head of that width."""
+    entry = registry.models.get(config.model.name)
+    if config.model.embedding is None:
+        return entry.build(spec, **config.model.settings)
+    return Embedder(entry.build(head_spec(spec, config.model.embedding), **config.model.settings))
 
 
 def _check_task(kind: str, entry: registry.Entry, spec: DataSpec) -> None:
@@ -117,13 +122,19 @@ def augmenter(config: Config, data: Splits, device: torch.device) -> Augmenter |
 def metric_names(config: Config, spec: DataSpec) -> list[str]:
     """eval.metrics, else the task's defaults, each checked against the data's task; none for an objective whose
     model's outputs they cannot measure."""
-    measures = registry.objectives.get(config.objective.name).obj.measures_metrics
-    if config.eval.metrics and not measures:
+    objective = registry.objectives.get(config.objective.name).obj
+    if config.eval.metrics and not objective.measures_metrics:
         raise DlxError(f"eval.metrics: objective '{config.objective.name}' logs its own losses; these metrics do not "
                        f"apply to its model's outputs (remove eval.metrics)")
-    names = (config.eval.metrics or dlx.metrics.DEFAULTS[spec.task]) if measures else []
+    defaults = dlx.metrics.EMBEDDING_DEFAULTS if objective.embeds else dlx.metrics.DEFAULTS[spec.task]
+    names = (config.eval.metrics or defaults) if objective.measures_metrics else []
     for name in names:
         entry = registry.metrics.get(name)
+        if entry.meta.get("embeddings", False) != objective.embeds:
+            gives = "embeddings" if objective.embeds else "predictions"
+            fitting = [e.name for e in registry.metrics.list() if e.meta.get("embeddings", False) == objective.embeds]
+            raise DlxError(f"eval.metrics: {name} does not measure {gives}, which objective '{config.objective.name}' "
+                           f"trains its model to give; choose from {', '.join(fitting)}")
         _check_task("metric", entry, spec)
         least = entry.meta.get("min_classes", 0)
         if spec.num_classes < least:

@@ -61,6 +61,11 @@ class DataSection(Component):
     fold: Fold | None = None  # k-fold cross-validation, set by `dlx train --folds K`: {k: 5, index: 2}
 
 
+class ModelSection(Component):
+    # an embedding head of this width on any model (its output layer, L2-normalised), for metric learning
+    embedding: Annotated[int, Field(ge=1, le=65536)] | None = None
+
+
 class LossSection(Component):
     l1: Annotated[float, Field(ge=0.0)] = 0.0  # adds l1 * sum |w| over the weights (not biases, not norm gains)
     l2: Annotated[float, Field(ge=0.0)] = 0.0  # adds l2/2 * sum w^2 over the weights: SGD's weight decay l2
@@ -128,7 +133,7 @@ class Config(Section):
     name: str
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
     data: DataSection
-    model: Component
+    model: ModelSection
     objective: Component = Component(name="supervised")  # how a batch becomes losses (`dlx list objectives`)
     loss: LossSection = LossSection(name="cross_entropy")
     optimizer: Component = Component(name="adam")  # every parameter group's, unless `optimizers` names the group
@@ -162,7 +167,8 @@ COMPONENTS = {"data": registry.datasets, "model": registry.models, "objective": 
 GROUP_SECTIONS = {"optimizers": "optimizer", "schedules": "schedule"}  # per-group sections, each like its singular
 # keys of a component section that dlx itself reads rather than passing them to the entry
 FRAMEWORK_KEYS = {section: set(cls.model_fields) - {"name"}
-                  for section, cls in (("data", DataSection), ("loss", LossSection), ("schedule", ScheduleSection))}
+                  for section, cls in (("data", DataSection), ("model", ModelSection), ("loss", LossSection),
+                                       ("schedule", ScheduleSection))}
 # the entry of a section the experiment leaves out, or names no entry in: its settings are that entry's
 DEFAULT_ENTRIES = {section: field.default.name for section, field in Config.model_fields.items()
                    if section in COMPONENTS and not field.is_required()}
@@ -427,10 +433,18 @@ def _group_problems(config: Config, objective: dict[str, Any] | None) -> tuple[d
     resolved: dict[str, Any] = {}
     problems = []
     model = registry.models.get(config.model.name) if config.model.name in registry.models else None
-    wanted = model.meta.get("objective", "supervised") if model else entry.name
-    if wanted != entry.name:
-        problems.append(f"objective.name: model '{model.name}' is trained with objective '{wanted}', not "
-                        f"'{entry.name}' (set objective.name={wanted})")
+    if model is not None:
+        wanted = model.meta.get("objective", "supervised")
+        serves = "supervised" if entry.obj.embeds else entry.name  # an embedding: a supervised model with a head
+        if wanted != serves:
+            problems.append(f"objective.name: model '{model.name}' is trained with objective '{wanted}', not "
+                            f"'{entry.name}' (set objective.name={wanted})")
+        elif entry.obj.embeds and config.model.embedding is None:
+            problems.append(f"model.embedding: objective '{entry.name}' trains an embedding; give the model its "
+                            f"width, e.g. model.embedding=64")
+        elif not entry.obj.embeds and config.model.embedding is not None:
+            problems.append(f"model.embedding: an embedding is trained by objective triplet or siamese, not "
+                            f"'{entry.name}' (set objective.name=triplet, or remove model.embedding)")
     if not entry.obj.uses_loss and not _default_loss(config.loss):
         problems.append(f"loss: objective '{entry.name}' defines its own loss; remove the loss section")
     for plural, singular in GROUP_SECTIONS.items():

@@ -44,8 +44,8 @@ def registered(spec: DataSpec, task: str, names: tuple[str, ...] | None = None) 
     """The metrics registry's entries for `task` (or those of `names`) that apply to this data, built for it: the
     report's numbers are the ones training logs under the same names."""
     entries = registry.metrics.list() if names is None else [registry.metrics.get(n) for n in names]
-    return {e.name: e.build(spec) for e in entries
-            if e.meta.get("task") == task and spec.num_classes >= e.meta.get("min_classes", 0)}
+    return {e.name: e.build(spec) for e in entries if e.meta.get("task") == task and not e.meta.get("embeddings")
+            and spec.num_classes >= e.meta.get("min_classes", 0)}
 
 
 def classification_metrics(spec: DataSpec) -> MetricCollection:
