@@ -21,7 +21,9 @@ from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, 
 from dlx.atomic import write_json
 from dlx.config import plain_name
 from dlx.errors import DlxError
-from dlx.run.trained import Trained
+from dlx.config import load as load_config
+from dlx.run.folder import Run
+from dlx.run.trained import Trained, open_trained
 
 SPLITS = ("train", "val", "test")
 
@@ -70,11 +72,16 @@ def regression_metrics(spec: DataSpec) -> MetricCollection:
 
 
 @torch.no_grad()
-def predict(trained: Trained, split: str) -> Tensor:
-    """The model's answers on a split, in batches: class probabilities (N, C) or regression outputs (N, k)."""
+def outputs_on(trained: Trained, split: str) -> Tensor:
+    """The model's outputs on a split, in batches: logits, regression outputs or embeddings."""
     x = trained.data[split][0]
     size = trained.config.train.eval_batch_size
-    outputs = torch.cat([trained.model(x[i : i + size]) for i in range(0, len(x), size)])
+    return torch.cat([trained.model(x[i : i + size]) for i in range(0, len(x), size)])
+
+
+def predict(trained: Trained, split: str) -> Tensor:
+    """The model's answers on a split: class probabilities (N, C) or regression outputs (N, k)."""
+    outputs = outputs_on(trained, split)
     return outputs.softmax(dim=1) if trained.data.spec.task == CLASSIFICATION else outputs
 
 
@@ -115,6 +122,8 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     and record the result and its figures."""
     request = request or Request()
     runs = [Path(runs)] if isinstance(runs, (str, Path)) else list(runs)
+    if request.ensemble is None and len(runs) == 1 and not crossval.is_parent(runs[0]) and embeds(runs[0]):
+        return _evaluate_embedding(runs[0], request)
     members = _load(runs, request)
     spec = members[0].data.spec
     _check(request, spec)
@@ -165,6 +174,75 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     finally:
         members[0].run.close()
     return report
+
+
+def embeds(run: Path) -> bool:
+    """Whether a run trained an embedding (model.embedding), which retrieval measures instead of predictions."""
+    config = Run.open(run).config_path
+    return load_config(config).model.embedding is not None
+
+
+def _evaluate_embedding(path: Path, request: Request) -> dict[str, Any]:
+    """Retrieval within the split (every example a query against the split's others), queries beside their five
+    nearest neighbours, and the embeddings in TensorBoard's projector."""
+    from dlx import retrieval
+
+    for given, option in ((request.margins, "--reject-margin"), (request.threshold is not None, "--threshold"),
+                          (request.top_losses, "--top-losses")):
+        if given:
+            raise DlxError(f"{option} applies to classifiers; {path} trained an embedding (retrieval is measured)")
+    trained = open_trained(path, request.checkpoint, request.data_overrides)
+    embeddings, y = outputs_on(trained, request.split), trained.data[request.split][1]
+    metrics = MetricCollection({e.name: e.build(trained.spec) for e in registry.metrics.list()
+                                if e.meta.get("embeddings")}).to(embeddings.device)
+    metrics.update(embeddings, y)
+    queries = retrieval.spread_queries(y, QUERIES)
+    neighbours = retrieval.nearest(embeddings, NEIGHBOURS)[queries]
+    report: dict[str, Any] = {
+        "run": str(trained.run.path), "ensemble": None, "split": request.split, "checkpoint": request.checkpoint,
+        "examples": len(y), "task": "embedding", "epoch": trained.checkpoint.epoch, "threshold": None,
+        "metrics": scalars(metrics.compute()), "measured": "within the split: each example a query against the others",
+        "neighbours": [{"query": int(q), "label": trained.spec.class_names[int(y[q])],
+                        "nearest": [int(n) for n in row], "same_class": [bool(y[n] == y[q]) for n in row]}
+                       for q, row in zip(queries, neighbours)],
+    }
+    if request.data_overrides:
+        report["data"] = list(request.data_overrides)
+    folder = request.out or trained.run.path
+    trained.run.claim("evaluate it")
+    try:
+        name = _report_name(request)
+        tag = "eval" + name.removeprefix("evaluation")
+        figures = folder / name if request.data_overrides else folder
+        figures.mkdir(parents=True, exist_ok=True)
+        report["figures"] = [str(p) for p in _embedding_figures(report, trained, embeddings, figures, tag)]
+        _record([trained], report, folder / f"{name}.json", tag)
+    finally:
+        trained.run.close()
+    return report
+
+
+QUERIES, NEIGHBOURS = 10, 5  # queries drawn (a digit of each class), each beside its five nearest neighbours
+
+
+def _embedding_figures(report: dict[str, Any], trained: Trained, embeddings: Tensor, folder: Path,
+                       tag: str) -> list[Path]:
+    """The queries beside their nearest neighbours; the projector's points (class labels, images as sprites)."""
+    from dlx import plots
+
+    split = report["split"]
+    x, y = trained.data[split]
+    shown = trained.data.standardizer.invert(x) if trained.data.standardizer else x
+    images = None
+    if shown.dim() == 4 and shown.shape[1] in (1, 3):
+        low = shown.amin(dim=(1, 2, 3), keepdim=True)
+        images = ((shown - low) / (shown.amax(dim=(1, 2, 3), keepdim=True) - low).clamp_min(1e-12)).cpu()
+    trained.run.writer.add_embedding(embeddings.cpu(), metadata=[trained.spec.class_names[int(c)] for c in y],
+                                     label_img=images, global_step=trained.checkpoint.step, tag=f"{tag}/{split}")
+    title = f"{trained.run.path.name}: {split} split, {report['checkpoint']} checkpoint"
+    figure = plots.gallery_figure(gallery.neighbour_cards(report["neighbours"], trained, split), title,
+                                  per_row=NEIGHBOURS + 1, heading="each query, then its five nearest neighbours")
+    return [plots.save(figure, folder / f"neighbours-{split}.png", dpi=120)]
 
 
 def _report_name(request: Request) -> str:

@@ -39,6 +39,13 @@ def nearest(embeddings: Tensor, k: int) -> Tensor:
     return torch.cat([idx for _, idx in _ranked(embeddings, k)])
 
 
+def spread_queries(labels: Tensor, n: int) -> list[int]:
+    """Up to n examples to show as queries, the classes in turn: the first example of each class, then the second..."""
+    members = [torch.nonzero(labels == c).flatten().tolist() for c in labels.unique()]
+    picked = [m[rank] for rank in range(max(map(len, members))) for m in members if rank < len(m)]
+    return picked[:n]
+
+
 def recall_at_k(embeddings: Tensor, labels: Tensor, k: int) -> Tensor:
     hits = (labels[nearest(embeddings, k)] == labels[:, None]).any(1)
     return hits.float().mean()
