@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from dlx.cli import app
 from dlx.config import load
 from dlx.errors import ConfigError, DlxError
-from dlx.metrics import logged_keys
+from dlx.metrics import EMBEDDING_DEFAULTS, logged_keys
 from dlx.objectives.vae import elbo_terms
 from dlx.registry import objectives
 from dlx.run import checkpoint
@@ -31,6 +31,10 @@ RECIPES = {
     "gan": ["objective.name=gan", "model.name=mlp_gan", "model.hidden=32", "optimizer.lr=0.0002",
             "optimizer.betas=[0.5, 0.999]", "schedule.name=constant"],
     "vae": ["objective.name=vae", "model.name=mlp_vae", "model.sizes=32", "model.latent=2", "schedule.name=constant"],
+    "triplet": ["objective.name=triplet", "model.name=mlp", "model.sizes=16", "model.embedding=8",
+                "train.batch_size=64", "objective.per_class=8"],
+    "siamese": ["objective.name=siamese", "model.name=mlp", "model.sizes=16", "model.embedding=8",
+                "train.batch_size=64", "objective.per_class=8"],
 }
 
 
@@ -47,7 +51,7 @@ def test_each_objective_trains_logs_its_keys_and_checkpoints_every_optimizer(nam
     run, summary = loop.start(config(name), runs_dir, quiet=True, console=Console(file=io.StringIO()))
     entry = objectives.get(name).obj
     history = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
-    metric_names = ["accuracy"] if entry.measures_metrics else []
+    metric_names = (EMBEDDING_DEFAULTS if entry.embeds else ["accuracy"]) if entry.measures_metrics else []
     assert sorted(history[-1]) == sorted(["step", "epoch", *logged_keys(entry.groups, entry.terms_logged, metric_names)])
     assert set(summary["metrics"]["test"]) == {*entry.terms_logged, *metric_names}
     last = checkpoint.load(run.checkpoint("last"))
