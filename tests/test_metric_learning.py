@@ -150,3 +150,27 @@ def test_evaluate_on_an_embedding_run_measures_retrieval_and_draws_neighbours(ru
     assert (run.path / "neighbours-test.png").is_file() and (run.path / "projector_config.pbtxt").is_file()
     refused = CliRunner().invoke(app, ["evaluate", str(run.path), "--reject-margin", "0.1"])
     assert refused.exit_code == 2 and "trained an embedding" in refused.output
+
+
+def _embeddable() -> list[str]:
+    """Every supervised classifier of images, tables or sequences (torchvision's large ones aside), but the
+    perceptron, whose one decision is no embedding."""
+    from dlx.data.base import LANGUAGE, RECONSTRUCTION
+    from dlx.registry import models
+
+    return [e.name for e in models.list() if e.meta.get("objective", "supervised") == "supervised"
+            and e.meta.get("task") not in (LANGUAGE, RECONSTRUCTION) and not e.name.startswith("tv_")
+            and e.name != "perceptron"]
+
+
+@pytest.mark.parametrize("name", _embeddable())
+def test_every_classifier_takes_an_embedding_head_of_unit_vectors(name):
+    from dlx.models.embedding import Embedder, head_spec
+    from dlx.registry import models
+    from tests.test_models import fitting_data, small
+
+    spec, x, _ = fitting_data(name)
+    model = Embedder(models.get(name).build(head_spec(spec, 8), **small(name))).eval()
+    with torch.no_grad():
+        out = model(x[:4])
+    assert out.shape == (4, 8) and torch.allclose(out.norm(dim=1), torch.ones(4), atol=1e-5)
