@@ -20,6 +20,7 @@ from dlx.data.augment import Augmenter
 from dlx.data.augment import augmenter as augmenter_for
 from dlx.data.base import REGRESSION, RECONSTRUCTION, ArrayData, DataSpec, Splits, Standardizer, make_splits
 from dlx.data.checks import check_arrays, check_splits
+from dlx.data.resize import resized
 from dlx.data.text import TextCorpus, text_splits
 from dlx.errors import DlxError
 from dlx.models.embedding import Embedder, head_spec
@@ -54,6 +55,7 @@ def dataset(config: Config) -> ArrayData | TextCorpus:
     data = registry.datasets.get(config.data.name).build(**config.data.settings)
     if isinstance(data, TextCorpus):
         return data
+    data = resized(data, config.data.resize, config.data.name) if config.data.resize else data
     data = data.as_reconstruction() if config.data.reconstruct else data
     check_arrays(data, data.source or f"data '{config.data.name}'")
     return data

@@ -55,6 +55,7 @@ class DataSection(Component):
     split: tuple[Fraction, Fraction, Fraction] = (0.6, 0.2, 0.2)  # train/val/test; an official test split wins
     standardize: bool = True  # zero mean, unit variance per feature (per channel), estimated on train only
     reconstruct: bool = False  # the target is the input itself, not the label (autoencoders)
+    resize: Annotated[int, Field(ge=1, le=4096)] | None = None  # images scaled to this many pixels a side (bilinear)
     augment: Augment = Augment()  # random shifts, flips, crops, rotations, colour jitter of training images
     # the seed of the split alone (None: the run's seed): committee members share it and differ in `seed`
     split_seed: Annotated[int, Field(ge=0, lt=2**63)] | None = None
