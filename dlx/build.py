@@ -64,11 +64,14 @@ def dataset(config: Config) -> ArrayData | TextCorpus:
 def splits(config: Config, device: torch.device, standardizer: Standardizer | None = None) -> Splits:
     data = dataset(config)
     if isinstance(data, TextCorpus):  # one long stream cut into windows, not a table of examples
-        if config.data.fold is not None:
-            raise DlxError(f"data.fold: dataset '{config.data.name}' is one text stream; cross-validation needs examples")
+        for key in ("fold", "bag"):
+            if getattr(config.data, key) is not None:
+                raise DlxError(f"data.{key}: dataset '{config.data.name}' is one text stream; --folds and --bagging "
+                               f"need examples")
         return text_splits(data, config.data.split, device)
     seed = config.seed if config.data.split_seed is None else config.data.split_seed
-    parts = make_splits(data, config.data.split, seed, config.data.standardize, device, standardizer, config.data.fold)
+    parts = make_splits(data, config.data.split, seed, config.data.standardize, device, standardizer, config.data.fold,
+                        config.data.bag)
     check_splits(parts, config.data.split, len(data.x))
     return parts
 

@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from dlx import registry, schema
-from dlx.data.settings import Augment, Fold
+from dlx.data.settings import Augment, Bag, Fold
 from dlx.errors import ConfigError, DlxError, UnknownName, closest, did_you_mean
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -60,6 +60,7 @@ class DataSection(Component):
     # the seed of the split alone (None: the run's seed): committee members share it and differ in `seed`
     split_seed: Annotated[int, Field(ge=0, lt=2**63)] | None = None
     fold: Fold | None = None  # k-fold cross-validation, set by `dlx train --folds K`: {k: 5, index: 2}
+    bag: Bag | None = None  # a bootstrap resample of the train split, set by `dlx train --bagging K`: {k: 5, index: 2}
 
 
 class ModelSection(Component):

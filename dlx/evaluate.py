@@ -287,9 +287,13 @@ def _load(runs: list[Path], request: Request) -> list[Trained]:
     if request.split not in SPLITS:
         raise DlxError(f"--split '{request.split}': choose train, val or test")
     for run in runs:
-        if crossval.is_parent(run):
+        scheme = crossval.scheme_of(run)
+        if scheme is crossval.FOLDS:
             raise DlxError(f"{run} is a cross-validation: evaluate one fold ({run}/fold-1) or its folds as a committee "
                            f"on the test split they share ({run}/fold-* --ensemble mean)")
+        if scheme is crossval.BAGGING:
+            raise DlxError(f"{run} is a bagging committee: evaluate its members together ({run}/bag-* --ensemble vote) "
+                           f"or one of them ({run}/bag-1)")
     return committee.open_runs(runs, request.ensemble, request.checkpoint, request.data_overrides, request.split,
                                "evaluate")
 

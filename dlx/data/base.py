@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from dlx.data.settings import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, Fold  # noqa: F401  (re-exported)
+from dlx.data.settings import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, Bag, Fold  # noqa: F401  (re-exported)
 from dlx.errors import DlxError
 
 
@@ -96,6 +96,12 @@ def fold_indices(y: Tensor, fold: Fold, seed: int, fractions: tuple[float, float
     return [dealt[~held_out].sort().values, dealt[held_out].sort().values, test]
 
 
+def bootstrap(train: Tensor, bag: Bag, seed: int) -> Tensor:
+    """Bag `bag.index`'s resample of the train indices: len(train) draws with replacement, fixed by (seed, index)."""
+    generator = torch.Generator().manual_seed(seed * 1000 + bag.index)
+    return train[torch.randint(len(train), (len(train),), generator=generator)].sort().values
+
+
 @dataclass
 class Standardizer:
     """Zero mean and unit variance per feature (per channel for images), estimated on the train split."""
@@ -136,8 +142,9 @@ class Splits:
 
 
 def make_splits(data: ArrayData, fractions: tuple[float, float, float], seed: int, standardize: bool,
-                device: torch.device, standardizer: Standardizer | None = None, fold: Fold | None = None) -> Splits:
-    """Split (by `fold` for cross-validation), standardise (with `standardizer` if given, e.g. a trained run's,
+                device: torch.device, standardizer: Standardizer | None = None, fold: Fold | None = None,
+                bag: Bag | None = None) -> Splits:
+    """Split (by `fold` for cross-validation; the train split resampled for `bag`), standardise (with `standardizer` if given, e.g. a trained run's,
     else fitted on train) and move."""
     stratify = data.task == CLASSIFICATION and data.y.dim() == 1  # labels per step (N, T): a plain random split
     if data.test is not None:  # the official test split stays; what is left is divided train:val by the first two fractions
@@ -148,6 +155,8 @@ def make_splits(data: ArrayData, fractions: tuple[float, float, float], seed: in
         train, val, test = split_indices(data.y, fractions, seed, stratify)
     else:
         train, val, test = fold_indices(data.y, fold, seed, fractions, stratify)
+    if bag is not None:
+        train = bootstrap(train, bag, seed)
     parts = {"train": (data.x[train], data.y[train]), "val": (data.x[val], data.y[val]),
              "test": (data.x[test], data.y[test]) if data.test is None else data.test}
     if standardize and data.x.is_floating_point():
