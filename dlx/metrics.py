@@ -126,36 +126,16 @@ def bpc(spec: DataSpec) -> Metric:
 
 # retrieval: measured on an embedding model's outputs (objectives triplet and siamese) within the split, every example a
 # query against the split's other examples (dlx/retrieval.py); never on a classifier's logits
-@metrics.register("recall_at_1", "retrieval: the nearest other example of the split is of the query's class",
-                  task=CLASSIFICATION, higher_is_better=True, embeddings=True)
-def recall_at_1(spec: DataSpec) -> Metric:
-    from dlx.retrieval import Retrieval
+def _retrieval(name: str, description: str, measure: str, **settings: int) -> None:
+    @metrics.register(name, f"retrieval: {description}", task=CLASSIFICATION, higher_is_better=True, embeddings=True)
+    def build(spec: DataSpec) -> Metric:
+        from dlx.retrieval import Retrieval
 
-    return Retrieval("recall_at_k", k=1)
-
-
-@metrics.register("recall_at_5", "retrieval: one of the 5 nearest other examples of the split is of the query's class",
-                  task=CLASSIFICATION, higher_is_better=True, embeddings=True)
-def recall_at_5(spec: DataSpec) -> Metric:
-    from dlx.retrieval import Retrieval
-
-    return Retrieval("recall_at_k", k=5)
+        return Retrieval(measure, **settings)
 
 
-@metrics.register("knn_accuracy", "retrieval: the 5 nearest other examples of the split vote for the query's class",
-                  task=CLASSIFICATION, higher_is_better=True, embeddings=True)
-def knn_accuracy(spec: DataSpec) -> Metric:
-    from dlx.retrieval import Retrieval
-
-    return Retrieval("knn_accuracy", k=5)
-
-
-@metrics.register("map", "retrieval: mean average precision of each example's ranking of the split's others",
-                  task=CLASSIFICATION, higher_is_better=True, embeddings=True)
-def mean_average_precision(spec: DataSpec) -> Metric:
-    from dlx.retrieval import Retrieval
-
-    return Retrieval("mean_average_precision")
-
-
+_retrieval("recall_at_1", "the nearest other example of the split is of the query's class", "recall_at_k", k=1)
+_retrieval("recall_at_5", "one of the 5 nearest other examples of the split is of the query's class", "recall_at_k", k=5)
+_retrieval("knn_accuracy", "the 5 nearest other examples of the split vote for the query's class", "knn_accuracy", k=5)
+_retrieval("map", "mean average precision of each example's ranking of the split's others", "mean_average_precision")
 EMBEDDING_DEFAULTS = ["recall_at_1", "recall_at_5", "knn_accuracy", "map"]
