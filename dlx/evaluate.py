@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,8 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     and record the result and its figures."""
     request = request or Request()
     runs = [Path(runs)] if isinstance(runs, (str, Path)) else list(runs)
+    if request.split not in SPLITS:
+        raise DlxError(f"--split '{request.split}': choose train, val or test")
     if request.ensemble is None and len(runs) == 1 and not crossval.is_parent(runs[0]) and embeds(runs[0]):
         return _evaluate_embedding(runs[0], request)
     members = _load(runs, request)
@@ -157,6 +160,12 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
         worst = analysis.top_losses(outputs, y, spec.task, request.top_losses)
         losses = analysis.example_losses(outputs, y, spec.task)
         report["top_losses"] = [_example(spec, int(i), outputs[i], y[i], float(losses[i]), threshold) for i in worst]
+    return _save(report, members, request, lambda figures, tag: _figures(report, members, outputs, y, figures, tag))
+
+
+def _save(report: dict[str, Any], members: list[Trained], request: Request,
+          draw: Callable[[Path, str], list[Path]]) -> dict[str, Any]:
+    """Draw the report's figures (`draw(folder, TensorBoard tag)`) and record it in its json file and TensorBoard."""
     if request.data_overrides:
         report["data"] = list(request.data_overrides)
     folder = request.out or (members[0].run.path if len(members) == 1 else Path(f"committee-{request.ensemble}"))
@@ -169,7 +178,7 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
         if figures.is_symlink():  # a run folder from elsewhere may carry links that would take the figures out of it
             raise DlxError(f"{figures}: a symbolic link; dlx writes figures into real folders only")
         figures.mkdir(parents=True, exist_ok=True)
-        report["figures"] = [str(p) for p in _figures(report, members, outputs, y, figures, tag)]
+        report["figures"] = [str(p) for p in draw(figures, tag)]
         _record(members, report, folder / f"{name}.json", tag)
     finally:
         members[0].run.close()
@@ -206,20 +215,8 @@ def _evaluate_embedding(path: Path, request: Request) -> dict[str, Any]:
                         "nearest": [int(n) for n in row], "same_class": [bool(y[n] == y[q]) for n in row]}
                        for q, row in zip(queries, neighbours)],
     }
-    if request.data_overrides:
-        report["data"] = list(request.data_overrides)
-    folder = request.out or trained.run.path
-    trained.run.claim("evaluate it")
-    try:
-        name = _report_name(request)
-        tag = "eval" + name.removeprefix("evaluation")
-        figures = folder / name if request.data_overrides else folder
-        figures.mkdir(parents=True, exist_ok=True)
-        report["figures"] = [str(p) for p in _embedding_figures(report, trained, embeddings, figures, tag)]
-        _record([trained], report, folder / f"{name}.json", tag)
-    finally:
-        trained.run.close()
-    return report
+    return _save(report, [trained], request,
+                 lambda figures, tag: _embedding_figures(report, trained, embeddings, figures, tag))
 
 
 QUERIES, NEIGHBOURS = 10, 5  # queries drawn (a digit of each class), each beside its five nearest neighbours
@@ -284,8 +281,6 @@ def _figures(report: dict[str, Any], members: list[Trained], outputs: Tensor, y:
 
 
 def _load(runs: list[Path], request: Request) -> list[Trained]:
-    if request.split not in SPLITS:
-        raise DlxError(f"--split '{request.split}': choose train, val or test")
     for run in runs:
         scheme = crossval.scheme_of(run)
         if scheme is crossval.FOLDS:
