@@ -46,14 +46,17 @@ class ClassBalancedBatches:
         return max(1, len(self.x) // self.batch_size)
 
     def epoch(self, generator: torch.Generator | None, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
-        """The batches of one epoch from batch `start` on; the order depends only on `generator`."""
-        batches, (num_classes, width) = len(self), self.table.shape
-        # P classes per batch: the first P of a random permutation of the classes
-        classes = torch.rand(batches, num_classes, generator=generator).argsort(1)[:, : self.classes_per_batch]
-        # K examples per class: the K largest of random keys, padding never chosen (its key is below every real one)
-        keys = torch.rand(batches, self.classes_per_batch, width, generator=generator)
-        padding = torch.arange(width) >= self.counts[classes][..., None]  # (batches, P, width)
-        picked = keys.masked_fill(padding, -1.0).topk(self.per_class, dim=2).indices  # (batches, P, K)
-        index = self.table[classes[..., None], picked].flatten(1).to(self.x.device)  # (batches, P*K)
-        for i in range(start, batches):
-            yield self.x[index[i]], self.y[index[i]]
+        """The batches of one epoch from batch `start` on; the order depends only on `generator`, whose draws for the
+        batches before `start` are made and dropped, so a resumed epoch continues with the same batches."""
+        num_classes, width = self.table.shape
+        for i in range(len(self)):
+            # P classes: the first P of a random permutation; K examples of each: the K largest of random keys,
+            # padding never chosen (its key is below every real one). Drawn batch by batch: (P, width) at a time.
+            classes = torch.rand(num_classes, generator=generator).argsort()[: self.classes_per_batch]
+            keys = torch.rand(self.classes_per_batch, width, generator=generator)
+            if i < start:
+                continue
+            padding = torch.arange(width) >= self.counts[classes][:, None]  # (P, width)
+            picked = keys.masked_fill(padding, -1.0).topk(self.per_class, dim=1).indices  # (P, K)
+            index = self.table[classes[:, None], picked].flatten().to(self.x.device)  # (P*K,), class after class
+            yield self.x[index], self.y[index]
