@@ -38,6 +38,7 @@ class Scheme:
     """One way of making member runs: its option, its data key (and child folder prefix), its summary file."""
 
     option: str  # --folds
+    kind: str  # what the parent is: cross-validation
     key: str  # data.<key> holds {k, index}; the children are <key>-1 ... <key>-K
     summary: str  # the parent's summary file
     count: str  # the summary's key for the number of members, as the runs table shows it: "3 folds"
@@ -49,9 +50,9 @@ class Scheme:
         return f"{self.key}-{index}"
 
 
-FOLDS = Scheme("--folds", "fold", "cv_summary.json", "folds", "{k}-fold cross-validation", "cross-validated",
+FOLDS = Scheme("--folds", "cross-validation", "fold", "cv_summary.json", "folds", "{k}-fold cross-validation", "cross-validated",
                "cross-validation needs at least 2 folds (the course uses 5 or 10)")
-BAGGING = Scheme("--bagging", "bag", "bagging_summary.json", "bags",
+BAGGING = Scheme("--bagging", "bagging", "bag", "bagging_summary.json", "bags",
                  "bagging: {k} members, each trained on a bootstrap resample of the train split", "bagged",
                  "a bagging committee needs at least 2 members")
 SCHEMES = (FOLDS, BAGGING)

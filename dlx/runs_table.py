@@ -187,7 +187,7 @@ def _parent_row(path: Path, name: str) -> Row:
                    path / "config.yaml", spread={k: v["std"] for k, v in (("best", val), ("test", test)) if v},
                    values={f"{s}/{k}": v["mean"] for s, values in final.items() for k, v in values.items()})
     except (AttributeError, TypeError, KeyError, ValueError):  # JSON, but not the shape dlx writes
-        raise DlxError(f"{scheme.summary} is not a dlx {scheme.count} summary") from None
+        raise DlxError(f"{scheme.summary} is not a dlx {scheme.kind} summary") from None
 
 
 def _sweep_row(path: Path, name: str) -> Row:
