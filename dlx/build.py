@@ -77,11 +77,11 @@ def splits(config: Config, device: torch.device, standardizer: Standardizer | No
 
 
 def model(config: Config, spec: DataSpec) -> nn.Module:
-    """The model; with model.embedding, the backbone's output layer is an embedding head of that width."""
+    """The model; with model.embedding_head, the backbone's output layer is an embedding head of that width."""
     entry = registry.models.get(config.model.name)
-    if config.model.embedding is None:
+    if config.model.embedding_head is None:
         return entry.build(spec, **config.model.settings)
-    return Embedder(entry.build(head_spec(spec, config.model.embedding), **config.model.settings))
+    return Embedder(entry.build(head_spec(spec, config.model.embedding_head), **config.model.settings))
 
 
 def _check_task(kind: str, entry: registry.Entry, spec: DataSpec) -> None:

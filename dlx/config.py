@@ -65,7 +65,7 @@ class DataSection(Component):
 
 class ModelSection(Component):
     # an embedding head of this width on any model (its output layer, L2-normalised), for metric learning
-    embedding: Annotated[int, Field(ge=1, le=65536)] | None = None
+    embedding_head: Annotated[int, Field(ge=1, le=65536)] | None = None
 
 
 class LossSection(Component):
@@ -441,12 +441,12 @@ def _group_problems(config: Config, objective: dict[str, Any] | None) -> tuple[d
         if wanted != serves:
             problems.append(f"objective.name: model '{model.name}' is trained with objective '{wanted}', not "
                             f"'{entry.name}' (set objective.name={wanted})")
-        elif entry.obj.embeds and config.model.embedding is None:
-            problems.append(f"model.embedding: objective '{entry.name}' trains an embedding; give the model its "
-                            f"width, e.g. model.embedding=64")
-        elif not entry.obj.embeds and config.model.embedding is not None:
-            problems.append(f"model.embedding: an embedding is trained by objective triplet or siamese, not "
-                            f"'{entry.name}' (set objective.name=triplet, or remove model.embedding)")
+        elif entry.obj.embeds and config.model.embedding_head is None:
+            problems.append(f"model.embedding_head: objective '{entry.name}' trains an embedding; give the model its "
+                            f"width, e.g. model.embedding_head=64")
+        elif not entry.obj.embeds and config.model.embedding_head is not None:
+            problems.append(f"model.embedding_head: an embedding is trained by objective triplet or siamese, not "
+                            f"'{entry.name}' (set objective.name=triplet, or remove model.embedding_head)")
     if not entry.obj.uses_loss and not _default_loss(config.loss):
         problems.append(f"loss: objective '{entry.name}' defines its own loss; remove the loss section")
     for plural, singular in GROUP_SECTIONS.items():

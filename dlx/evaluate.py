@@ -186,9 +186,9 @@ def _save(report: dict[str, Any], members: list[Trained], request: Request,
 
 
 def embeds(run: Path) -> bool:
-    """Whether a run trained an embedding (model.embedding), which retrieval measures instead of predictions."""
+    """Whether a run trained an embedding (model.embedding_head), which retrieval measures instead of predictions."""
     config = Run.open(run).config_path
-    return load_config(config).model.embedding is not None
+    return load_config(config).model.embedding_head is not None
 
 
 def _evaluate_embedding(path: Path, request: Request) -> dict[str, Any]:

@@ -17,7 +17,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors", "atomic", "schema", "limits", "registry", ""),  # "": the package itself (dlx.__version__)
     ("data",),
     ("config",),
-    ("models", "losses", "metrics", "bits", "objectives", "optim", "schedules", "plots", "tables", "threads"),
+    ("models", "losses", "mining", "metrics", "bits", "retrieval", "objectives", "optim", "schedules", "plots", "tables",
+     "threads"),
     ("build",),
     ("run",),
     ("train",),

@@ -118,8 +118,8 @@ def test_knn_ties_go_to_the_class_whose_votes_are_nearer():
 
 
 @pytest.mark.parametrize("name, overrides, problem", [
-    ("triplet", ["model.embedding=null"], "model.embedding: objective 'triplet' trains an embedding"),
-    ("supervised", ["model.embedding=8"], "model.embedding: an embedding is trained by objective triplet or siamese"),
+    ("triplet", ["model.embedding_head=null"], "model.embedding_head: objective 'triplet' trains an embedding"),
+    ("supervised", ["model.embedding_head=8"], "model.embedding_head: an embedding is trained by objective triplet or siamese"),
     ("triplet", ["objective.mining=hardest"], "objective.mining"),
     ("triplet", ["objective.alpha=5"], "objective.alpha"),
     ("siamese", ["model.name=mlp_vae"], "objective.name: model 'mlp_vae' is trained with objective 'vae'"),

@@ -31,9 +31,9 @@ RECIPES = {
     "gan": ["objective.name=gan", "model.name=mlp_gan", "model.hidden=32", "optimizer.lr=0.0002",
             "optimizer.betas=[0.5, 0.999]", "schedule.name=constant"],
     "vae": ["objective.name=vae", "model.name=mlp_vae", "model.sizes=32", "model.latent=2", "schedule.name=constant"],
-    "triplet": ["objective.name=triplet", "model.name=mlp", "model.sizes=16", "model.embedding=8",
+    "triplet": ["objective.name=triplet", "model.name=mlp", "model.sizes=16", "model.embedding_head=8",
                 "train.batch_size=64", "objective.per_class=8"],
-    "siamese": ["objective.name=siamese", "model.name=mlp", "model.sizes=16", "model.embedding=8",
+    "siamese": ["objective.name=siamese", "model.name=mlp", "model.sizes=16", "model.embedding_head=8",
                 "train.batch_size=64", "objective.per_class=8"],
 }
 

@@ -1,4 +1,4 @@
-"""An embedding head on any backbone (`model.embedding: D`): the backbone is built as if it regressed D numbers, so
+"""An embedding head on any backbone (`model.embedding_head: D`): the backbone is built as if it regressed D numbers, so
 its own output layer is the head, and its outputs are scaled to unit length, f(x) in R^D with ||f(x)|| = 1."""
 from __future__ import annotations
 

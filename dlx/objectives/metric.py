@@ -1,5 +1,5 @@
 """Metric learning: a network f whose distance d(x1, x2) = ||f(x1) - f(x2)||^2 is small within a class and large
-between classes. The model is any backbone with an embedding head (`model.embedding: D`: its output layer gives D
+between classes. The model is any backbone with an embedding head (`model.embedding_head: D`: its output layer gives D
 values, L2-normalised, so d lies in [0, 4]).
 
 Batches come from a class-balanced sampler (P classes x K examples, `objective.per_class` = K and train.batch_size =
@@ -82,7 +82,7 @@ class MetricLearning(Objective):
             raise DlxError(f"metric learning needs one class label per example; this data is {data.spec.task}")
         if not isinstance(self.model, Embedder):
             raise DlxError(f"metric learning trains an embedding: give the model an embedding head, e.g. "
-                           f"model.embedding=64 (model '{model_name}')")
+                           f"model.embedding_head=64 (model '{model_name}')")
 
     def train_batches(self, data: Splits, batch_size: int) -> ClassBalancedBatches:
         return ClassBalancedBatches(*data["train"], batch_size, self.per_class)
@@ -94,7 +94,7 @@ class MetricLearning(Objective):
         return supervised.measure(model, batches, self.criterion, metrics)
 
 
-@objectives.register("triplet", "triplet loss max(d(a,p) - d(a,n) + alpha, 0) on an embedding (model.embedding), "
+@objectives.register("triplet", "triplet loss max(d(a,p) - d(a,n) + alpha, 0) on an embedding (model.embedding_head), "
                      "triplets mined per batch: semi_hard (the notes') or batch_hard; P x K class-balanced batches")
 class Triplet(MetricLearning):
     def __init__(self, model: nn.Module, spec, loss_fn: nn.Module, *, alpha: Margin = 0.2,
@@ -103,7 +103,7 @@ class Triplet(MetricLearning):
 
 
 @objectives.register("siamese", "contrastive loss on every pair of a batch: d within a class, max(tau - d, 0) "
-                     "between classes, on an embedding (model.embedding); P x K class-balanced batches")
+                     "between classes, on an embedding (model.embedding_head); P x K class-balanced batches")
 class Siamese(MetricLearning):
     def __init__(self, model: nn.Module, spec, loss_fn: nn.Module, *, tau: Margin = 1.0, per_class: PerClass = 4):
         super().__init__(model, spec, loss_fn, ContrastiveLoss(tau), per_class)

@@ -69,7 +69,7 @@ OBJECTIVES = {
     "gan": ["objective.name=gan", "model.name=mlp_gan", "model.hidden=16", "optimizer.betas=[0.5, 0.999]"],
     "vae": ["objective.name=vae", "model.name=mlp_vae", "model.sizes=16", "model.latent=2"],
     # class-balanced batches drawn from the epoch's generator, semi-hard triplets mined per batch
-    "triplet": ["objective.name=triplet", "model.name=mlp", "model.sizes=16", "model.embedding=8",
+    "triplet": ["objective.name=triplet", "model.name=mlp", "model.sizes=16", "model.embedding_head=8",
                 "objective.per_class=8", "train.batch_size=64"],
 }
 OBJECTIVE_COMMON = ["train.device=cpu", "train.threads=1", "train.checkpoint_seconds=0", "train.batch_size=256",
