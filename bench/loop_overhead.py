@@ -72,7 +72,10 @@ BY_HAND = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.opti
 def optimizer_by_hand(config, model: torch.nn.Module) -> torch.optim.Optimizer:
     if config.optimizer.name not in BY_HAND:
         raise SystemExit(f"the hand-written loop knows {sorted(BY_HAND)}, not '{config.optimizer.name}'")
-    return BY_HAND[config.optimizer.name](model.parameters(), **config.optimizer.settings)
+    settings = dict(config.optimizer.settings)
+    if settings.pop("momentum_form", "pytorch") != "pytorch":  # dlx's own setting; PyTorch's SGD is its pytorch form
+        raise SystemExit("the hand-written loop runs PyTorch's SGD: give optimizer.momentum_form=pytorch")
+    return BY_HAND[config.optimizer.name](model.parameters(), **settings)
 
 
 class BareLoop:

@@ -20,9 +20,11 @@ from dlx.data.augment import Augmenter
 from dlx.data.augment import augmenter as augmenter_for
 from dlx.data.base import REGRESSION, RECONSTRUCTION, ArrayData, DataSpec, Splits, Standardizer, make_splits
 from dlx.data.checks import check_arrays, check_splits
+from dlx.data.resize import resized
 from dlx.data.stream import StreamData, stream_splits
 from dlx.data.text import TextCorpus
 from dlx.errors import DlxError
+from dlx.models.embedding import Embedder, head_spec
 from dlx.objectives.base import Objective
 from dlx.schedules import RunLength
 
@@ -55,8 +57,12 @@ def dataset(config: Config) -> ArrayData | TextCorpus | StreamData:
     if isinstance(data, StreamData) and config.data.reconstruct:
         raise DlxError(f"data.reconstruct: {data.source} streams from disk, and autoencoders train on data in memory; "
                        f"lower data.size, or set data.stream: false")
+    if config.data.resize and isinstance(data, (TextCorpus, StreamData)):
+        what = "text" if isinstance(data, TextCorpus) else "streamed from disk (image folders take data.size)"
+        raise DlxError(f"data.resize: dataset '{config.data.name}' is {what}; resize scales images held in memory")
     if isinstance(data, (TextCorpus, StreamData)):  # text is checked as it is split, streamed labels by their folders
         return data
+    data = resized(data, config.data.resize, config.data.name) if config.data.resize else data
     data = data.as_reconstruction() if config.data.reconstruct else data
     check_arrays(data, data.source or f"data '{config.data.name}'")
     return data
@@ -65,19 +71,26 @@ def dataset(config: Config) -> ArrayData | TextCorpus | StreamData:
 def splits(config: Config, device: torch.device, standardizer: Standardizer | None = None) -> Splits:
     data = dataset(config)
     if isinstance(data, TextCorpus):  # one long stream cut into windows, not a table of examples
-        if config.data.fold is not None:
-            raise DlxError(f"data.fold: dataset '{config.data.name}' is one text stream; cross-validation needs examples")
+        for key in ("fold", "bag"):
+            if getattr(config.data, key) is not None:
+                raise DlxError(f"data.{key}: dataset '{config.data.name}' is one text stream; --folds and --bagging "
+                               f"need examples")
         objective = registry.objectives.get(config.objective.name).obj
         return objective.text_splits(data, config.data.split, device, **config.objective.settings)
     seed = config.seed if config.data.split_seed is None else config.data.split_seed
     make = stream_splits if isinstance(data, StreamData) else make_splits
-    parts = make(data, config.data.split, seed, config.data.standardize, device, standardizer, config.data.fold)
+    parts = make(data, config.data.split, seed, config.data.standardize, device, standardizer, config.data.fold,
+                 config.data.bag)
     check_splits(parts, config.data.split, len(data.y))
     return parts
 
 
 def model(config: Config, spec: DataSpec) -> nn.Module:
-    return registry.models.get(config.model.name).build(spec, **config.model.settings)
+    """The model; with model.embedding_head, the backbone's output layer is an embedding head of that width."""
+    entry = registry.models.get(config.model.name)
+    if config.model.embedding_head is None:
+        return entry.build(spec, **config.model.settings)
+    return Embedder(entry.build(head_spec(spec, config.model.embedding_head), **config.model.settings))
 
 
 def _check_task(kind: str, entry: registry.Entry, spec: DataSpec) -> None:
@@ -124,13 +137,19 @@ def augmenter(config: Config, data: Splits, device: torch.device) -> Augmenter |
 def metric_names(config: Config, spec: DataSpec) -> list[str]:
     """eval.metrics, else the task's defaults, each checked against the data's task; none for an objective whose
     model's outputs they cannot measure."""
-    measures = registry.objectives.get(config.objective.name).obj.measures_metrics
-    if config.eval.metrics and not measures:
+    objective = registry.objectives.get(config.objective.name).obj
+    if config.eval.metrics and not objective.measures_metrics:
         raise DlxError(f"eval.metrics: objective '{config.objective.name}' logs its own losses; these metrics do not "
                        f"apply to its model's outputs (remove eval.metrics)")
-    names = (config.eval.metrics or dlx.metrics.DEFAULTS[spec.task]) if measures else []
+    defaults = dlx.metrics.EMBEDDING_DEFAULTS if objective.embeds else dlx.metrics.DEFAULTS[spec.task]
+    names = (config.eval.metrics or defaults) if objective.measures_metrics else []
     for name in names:
         entry = registry.metrics.get(name)
+        if entry.meta.get("embeddings", False) != objective.embeds:
+            gives = "embeddings" if objective.embeds else "predictions"
+            fitting = [e.name for e in registry.metrics.list() if e.meta.get("embeddings", False) == objective.embeds]
+            raise DlxError(f"eval.metrics: {name} does not measure {gives}, which objective '{config.objective.name}' "
+                           f"trains its model to give; choose from {', '.join(fitting)}")
         _check_task("metric", entry, spec)
         least = entry.meta.get("min_classes", 0)
         if spec.num_classes < least:

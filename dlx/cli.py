@@ -99,6 +99,8 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Plain progress lines instead of a live display.")] = False,
     folds: Annotated[Optional[int], typer.Option(
         help="k-fold cross-validation: K child runs in one parent folder, with each metric's mean and std.")] = None,
+    bagging: Annotated[Optional[int], typer.Option(
+        help="Bagging: K child runs, each on a bootstrap resample of the train split; a committee with --ensemble.")] = None,
     nproc: Annotated[Optional[int], typer.Option(
         help="Train data-parallel in N processes on this machine (torchrun; gloo on CPU, nccl on CUDA).")] = None,
 ) -> None:
@@ -118,16 +120,21 @@ def train(
     if accept_config_change and resume is None:
         fail("--accept-config-change goes with --resume RUN")
     if resume is not None:
-        if experiment is not None or overrides or name or device or folds:
-            fail("--resume continues a run with its saved config; give no experiment, --set, --name, --device or --folds")
+        if experiment is not None or overrides or name or device or folds or bagging:
+            fail("--resume continues a run with its saved config; give no experiment, --set, --name, --device, --folds "
+                 "or --bagging")
         if crossval.is_parent(resume):
             run, summary = crossval.resume(resume, quiet=quiet, console=err)
             return crossval.print_summary(out, run.path, summary)
         run, summary = loop.resume(resume, quiet=quiet, console=err, accept_config_change=accept_config_change)
     elif experiment is None:
         fail("give an experiment file (e.g. experiments/digits_cnn.yaml) or --resume RUN")
-    elif folds is not None:
-        run, summary = crossval.train(_load(experiment, overrides, device, name), folds, runs_dir, quiet=quiet, console=err)
+    elif folds is not None and bagging is not None:
+        fail("--folds and --bagging each make a parent of member runs; give one of them")
+    elif folds is not None or bagging is not None:
+        scheme, k = (crossval.FOLDS, folds) if folds is not None else (crossval.BAGGING, bagging)
+        run, summary = crossval.train(_load(experiment, overrides, device, name), k, runs_dir, quiet=quiet, console=err,
+                                      scheme=scheme)
         return crossval.print_summary(out, run.path, summary)
     else:
         run, summary = loop.start(_load(experiment, overrides, device, name), runs_dir, quiet=quiet, console=err)

@@ -19,9 +19,11 @@ MODES = ("vote", "mean")
 
 def split_of(trained: Trained, split: str) -> dict:
     """What fixes a run's examples in `split`: its data section and the seed the split was drawn with. The folds
-    of a cross-validation share their test split, so on it they make a committee."""
+    of a cross-validation share their test split, so on it they make a committee; bagging's members share every
+    split but the train split each resamples."""
     data = trained.config.data
-    return {"data": data.model_dump(mode="json", exclude={"split_seed"} | ({"fold"} if split == "test" else set())),
+    varies = {"split_seed"} | ({"fold"} if split == "test" else set()) | ({"bag"} if split != "train" else set())
+    return {"data": data.model_dump(mode="json", exclude=varies),
             "split seed": trained.config.seed if data.split_seed is None else data.split_seed}
 
 

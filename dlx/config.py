@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from dlx import registry, schema
-from dlx.data.settings import Augment, Fold
+from dlx.data.settings import Augment, Bag, Fold
 from dlx.errors import ConfigError, DlxError, UnknownName, closest, did_you_mean
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -55,13 +55,17 @@ class DataSection(Component):
     split: tuple[Fraction, Fraction, Fraction] = (0.6, 0.2, 0.2)  # train/val/test; an official test split wins
     standardize: bool = True  # zero mean, unit variance per feature (per channel), estimated on train only
     reconstruct: bool = False  # the target is the input itself, not the label (autoencoders)
+    resize: Annotated[int, Field(ge=1, le=4096)] | None = None  # images scaled to this many pixels a side (bilinear)
     augment: Augment = Augment()  # random shifts, flips, crops, rotations, colour jitter of training images
     # the seed of the split alone (None: the run's seed): committee members share it and differ in `seed`
     split_seed: Annotated[int, Field(ge=0, lt=2**63)] | None = None
     fold: Fold | None = None  # k-fold cross-validation, set by `dlx train --folds K`: {k: 5, index: 2}
+    bag: Bag | None = None  # a bootstrap resample of the train split, set by `dlx train --bagging K`: {k: 5, index: 2}
 
 
 class ModelSection(Component):
+    # an embedding head of this width on any model (its output layer, L2-normalised), for metric learning
+    embedding_head: Annotated[int, Field(ge=1, le=65536)] | None = None
     # a trained run whose token embedding (word2vec's word vectors, a language model's) starts this model's; the
     # vocabulary and the width must match (dlx/run/pretrained.py)
     embedding_from: str | None = None
@@ -435,11 +439,19 @@ def _group_problems(config: Config, objective: dict[str, Any] | None) -> tuple[d
     resolved: dict[str, Any] = {}
     problems = []
     model = registry.models.get(config.model.name) if config.model.name in registry.models else None
-    wanted = model.meta.get("objective", "supervised") if model else entry.name
-    wanted = (wanted,) if isinstance(wanted, str) else wanted  # a model may serve several objectives
-    if entry.name not in wanted:
-        problems.append(f"objective.name: model '{model.name}' is trained with objective '{' or '.join(wanted)}', "
-                        f"not '{entry.name}' (set objective.name={wanted[0]})")
+    if model is not None:
+        wanted = model.meta.get("objective", "supervised")
+        wanted = (wanted,) if isinstance(wanted, str) else wanted  # a model may serve several objectives
+        serves = "supervised" if entry.obj.embeds else entry.name  # an embedding: a supervised model with a head
+        if serves not in wanted:
+            problems.append(f"objective.name: model '{model.name}' is trained with objective "
+                            f"'{' or '.join(wanted)}', not '{entry.name}' (set objective.name={wanted[0]})")
+        elif entry.obj.embeds and config.model.embedding_head is None:
+            problems.append(f"model.embedding_head: objective '{entry.name}' trains an embedding; give the model its "
+                            f"width, e.g. model.embedding_head=64")
+        elif not entry.obj.embeds and config.model.embedding_head is not None:
+            problems.append(f"model.embedding_head: an embedding is trained by objective triplet or siamese, not "
+                            f"'{entry.name}' (set objective.name=triplet, or remove model.embedding_head)")
     if not entry.obj.uses_loss and not _default_loss(config.loss):
         problems.append(f"loss: objective '{entry.name}' defines its own loss; remove the loss section")
     for plural, singular in GROUP_SECTIONS.items():

@@ -23,6 +23,7 @@ from dlx.atomic import write_json
 from dlx.config import load as load_config
 from dlx.config import plain_name
 from dlx.errors import DlxError
+from dlx.run.folder import Run
 from dlx.run.trained import Trained, open_trained
 
 SPLITS = ("train", "val", "test")
@@ -47,8 +48,8 @@ def registered(spec: DataSpec, task: str, names: tuple[str, ...] | None = None) 
     """The metrics registry's entries for `task` (or those of `names`) that apply to this data, built for it: the
     report's numbers are the ones training logs under the same names."""
     entries = registry.metrics.list() if names is None else [registry.metrics.get(n) for n in names]
-    return {e.name: e.build(spec) for e in entries
-            if e.meta.get("task") == task and spec.num_classes >= e.meta.get("min_classes", 0)}
+    return {e.name: e.build(spec) for e in entries if e.meta.get("task") == task and not e.meta.get("embeddings")
+            and spec.num_classes >= e.meta.get("min_classes", 0)}
 
 
 def classification_metrics(spec: DataSpec) -> MetricCollection:
@@ -73,11 +74,16 @@ def regression_metrics(spec: DataSpec) -> MetricCollection:
 
 
 @torch.no_grad()
-def predict(trained: Trained, split: str) -> Tensor:
-    """The model's answers on a split, in batches: class probabilities (N, C) or regression outputs (N, k)."""
+def outputs_on(trained: Trained, split: str) -> Tensor:
+    """The model's outputs on a split, in batches: logits, regression outputs or embeddings."""
     x = trained.data[split][0]
     size = trained.config.train.eval_batch_size
-    outputs = torch.cat([trained.model(x[i : i + size]) for i in range(0, len(x), size)])
+    return torch.cat([trained.model(x[i : i + size]) for i in range(0, len(x), size)])
+
+
+def predict(trained: Trained, split: str) -> Tensor:
+    """The model's answers on a split: class probabilities (N, C) or regression outputs (N, k)."""
+    outputs = outputs_on(trained, split)
     return outputs.softmax(dim=1) if trained.data.spec.task == CLASSIFICATION else outputs
 
 
@@ -128,6 +134,8 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
         return _word_vectors(runs[0], request)
     if request.probes.words or request.probes.analogies:
         raise DlxError("--probe and --analogies take a run of word vectors (objective skipgram or cbow)")
+    if request.ensemble is None and len(runs) == 1 and not crossval.is_parent(runs[0]) and embeds(runs[0]):
+        return _evaluate_embedding(runs[0], request)
     if len(runs) == 1 and _objective(runs[0]) not in (None, "supervised"):
         return _objective_report(runs[0], request)
     members = _load(runs, request)
@@ -249,6 +257,63 @@ def _word_vectors(run: Path, request: Request) -> dict[str, Any]:
     return report
 
 
+def embeds(run: Path) -> bool:
+    """Whether a run trained an embedding (model.embedding_head), which retrieval measures instead of predictions."""
+    config = Run.open(run).config_path
+    return load_config(config).model.embedding_head is not None
+
+
+def _evaluate_embedding(path: Path, request: Request) -> dict[str, Any]:
+    """Retrieval within the split (every example a query against the split's others), queries beside their five
+    nearest neighbours, and the embeddings in TensorBoard's projector."""
+    from dlx import retrieval
+
+    for given, option in ((request.margins, "--reject-margin"), (request.threshold is not None, "--threshold"),
+                          (request.top_losses, "--top-losses")):
+        if given:
+            raise DlxError(f"{option} applies to classifiers; {path} trained an embedding (retrieval is measured)")
+    trained = open_trained(path, request.checkpoint, request.data_overrides)
+    vectors, y = outputs_on(trained, request.split), trained.data[request.split][1]
+    metrics = MetricCollection({e.name: e.build(trained.spec) for e in registry.metrics.list()
+                                if e.meta.get("embeddings")}).to(vectors.device)
+    metrics.update(vectors, y)
+    queries = retrieval.spread_queries(y, QUERIES)
+    neighbours = retrieval.nearest(vectors, NEIGHBOURS)[queries]
+    report: dict[str, Any] = {
+        "run": str(trained.run.path), "ensemble": None, "split": request.split, "checkpoint": request.checkpoint,
+        "examples": len(y), "task": "embedding", "epoch": trained.checkpoint.epoch, "threshold": None,
+        "metrics": scalars(metrics.compute()), "measured": "within the split: each example a query against the others",
+        "neighbours": [{"query": int(q), "label": trained.spec.class_names[int(y[q])],
+                        "nearest": [int(n) for n in row], "same_class": [bool(y[n] == y[q]) for n in row]}
+                       for q, row in zip(queries, neighbours)],
+    }
+    _write(report, [trained], request, lambda figures, tag: _embedding_figures(report, trained, vectors, figures, tag))
+    return report
+
+
+QUERIES, NEIGHBOURS = 10, 5  # queries drawn (a digit of each class), each beside its five nearest neighbours
+
+
+def _embedding_figures(report: dict[str, Any], trained: Trained, vectors: Tensor, folder: Path,
+                       tag: str) -> list[Path]:
+    """The queries beside their nearest neighbours; the projector's points (class labels, images as sprites)."""
+    from dlx import plots
+
+    split = report["split"]
+    x, y = trained.data[split]
+    shown = trained.data.standardizer.invert(x) if trained.data.standardizer else x
+    images = None
+    if shown.dim() == 4 and shown.shape[1] in (1, 3):
+        low = shown.amin(dim=(1, 2, 3), keepdim=True)
+        images = ((shown - low) / (shown.amax(dim=(1, 2, 3), keepdim=True) - low).clamp_min(1e-12)).cpu()
+    trained.run.writer.add_embedding(vectors.cpu(), metadata=[trained.spec.class_names[int(c)] for c in y],
+                                     label_img=images, global_step=trained.checkpoint.step, tag=f"{tag}/{split}")
+    title = f"{trained.run.path.name}: {split} split, {report['checkpoint']} checkpoint"
+    figure = plots.gallery_figure(gallery.neighbour_cards(report["neighbours"], trained, split), title,
+                                  per_row=NEIGHBOURS + 1, heading="each query, then its five nearest neighbours")
+    return [plots.save(figure, folder / f"neighbours-{split}.png", dpi=120)]
+
+
 def _report_name(request: Request) -> str:
     """'evaluation' for the run's own data; for other data (--set data.*), a name of its own, evaluation-<file>-<hash>,
     so that evaluating elsewhere never replaces the run's own report and figures."""
@@ -289,9 +354,13 @@ def _figures(report: dict[str, Any], members: list[Trained], outputs: Tensor, y:
 
 def _load(runs: list[Path], request: Request) -> list[Trained]:
     for run in runs:
-        if crossval.is_parent(run):
+        scheme = crossval.scheme_of(run)
+        if scheme is crossval.FOLDS:
             raise DlxError(f"{run} is a cross-validation: evaluate one fold ({run}/fold-1) or its folds as a committee "
                            f"on the test split they share ({run}/fold-* --ensemble mean)")
+        if scheme is crossval.BAGGING:
+            raise DlxError(f"{run} is a bagging committee: evaluate its members together ({run}/bag-* --ensemble vote) "
+                           f"or one of them ({run}/bag-1)")
     return committee.open_runs(runs, request.ensemble, request.checkpoint, request.data_overrides, request.split,
                                "evaluate")
 

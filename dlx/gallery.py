@@ -45,6 +45,24 @@ def cards(rows: list[dict[str, Any]], members: list[Trained], split: str) -> lis
     return made
 
 
+def neighbour_cards(rows: list[dict[str, Any]], trained: Trained, split: str) -> list[Card]:
+    """Each query's card, then its nearest neighbours' (rows of dlx evaluate's embedding report), nearest first."""
+    x, standardizer = trained.data[split][0], trained.data.standardizer
+    made = []
+    for row in rows:
+        y = trained.data[split][1]
+        captions = [f"query #{row['query']}\nclass {row['label']}"] + [
+            f"#{n}: class {trained.spec.class_names[int(y[n])]}\n{'same' if same else 'OTHER'}"
+            for n, same in zip(row["nearest"], row["same_class"])]
+        for index, caption in zip([row["query"], *row["nearest"]], captions):
+            sample = x[index][None]
+            shown = (standardizer.invert(sample) if standardizer else sample)[0]
+            made.append(Card(caption, image=_picture(shown)) if sample.dim() == 4 else
+                        Card(caption, text="\n".join(f"x{j} = {v:.3g}" for j, v in
+                                                      enumerate(shown.flatten().tolist()[:MAX_FEATURES]))))
+    return made
+
+
 def gradcam():
     """GradCAM from the explainers' registry, or None where it has none."""
     return registry.explainers.get("gradcam") if "gradcam" in registry.explainers else None

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from dlx.data.base import CLASSIFICATION, LANGUAGE, REGRESSION
 from dlx.errors import DlxError
+from dlx.mining import batch_hard, squared_distances
 from dlx.registry import losses
 
 Positive = Annotated[float, Field(gt=0.0)]
@@ -120,13 +121,7 @@ class BatchHardTriplet(nn.Module):
 
     def forward(self, embeddings: Tensor, labels: Tensor) -> Tensor:  # (B, D), (B,)
         flat = embeddings.flatten(1)
-        with torch.no_grad():
-            dist = (flat[:, None] - flat[None]).pow(2).sum(-1)  # (B, B) squared distances
-            same = labels[:, None] == labels[None]
-            others = ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
-            positive = dist.masked_fill(~(same & others), -1.0).argmax(1)
-            negative = dist.masked_fill(same, float("inf")).argmin(1)
-            usable = (same & others).any(1) & (~same).any(1)  # anchors with a positive and a negative
+        _, positive, negative, usable = batch_hard(squared_distances(flat.detach()), labels)
         if not usable.any():
             return flat.sum() * 0.0  # no triplet in this batch: no gradient, but a loss to log
         anchors = usable.nonzero().squeeze(1)

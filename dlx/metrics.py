@@ -124,3 +124,21 @@ def bpc(spec: DataSpec) -> Metric:
     from dlx.bits import BitsPerCharacter
 
     return BitsPerCharacter()
+
+
+
+# retrieval: measured on an embedding model's outputs (objectives triplet and siamese) within the split, every example a
+# query against the split's other examples (dlx/retrieval.py); never on a classifier's logits
+def _retrieval(name: str, description: str, measure: str, **settings: int) -> None:
+    @metrics.register(name, f"retrieval: {description}", task=CLASSIFICATION, higher_is_better=True, embeddings=True)
+    def build(spec: DataSpec) -> Metric:
+        from dlx.retrieval import Retrieval
+
+        return Retrieval(measure, **settings)
+
+
+_retrieval("recall_at_1", "the nearest other example of the split is of the query's class", "recall_at_k", k=1)
+_retrieval("recall_at_5", "one of the 5 nearest other examples of the split is of the query's class", "recall_at_k", k=5)
+_retrieval("knn_accuracy", "the 5 nearest other examples of the split vote for the query's class", "knn_accuracy", k=5)
+_retrieval("map", "mean average precision of each example's ranking of the split's others", "mean_average_precision")
+EMBEDDING_DEFAULTS = ["recall_at_1", "recall_at_5", "knn_accuracy", "map"]

@@ -7,7 +7,7 @@ instead of a handful of operations per parameter, a quarter off a small model's 
 """
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import torch
 from pydantic import Field
@@ -47,9 +47,41 @@ def fused(model: nn.Module) -> bool:
     return all(p.device.type in FUSED_DEVICES and p.is_floating_point() for p in model.parameters() if p.requires_grad)
 
 
-@optimizers.register("sgd", "minibatch SGD with optional momentum dw(t) = -eps grad + alpha dw(t-1), and Nesterov")
+class NotesMomentumSGD(torch.optim.Optimizer):
+    """SGD with momentum as the notes write it: dw(t) = -eps(t) g + alpha dw(t-1), w <- w + dw(t), where g is the
+    gradient (plus weight_decay * w). The step dw is what is remembered, so a new rate eps(t) scales only the new
+    gradient. PyTorch's SGD remembers v(t) = alpha v(t-1) + g and steps w <- w - eps(t) v(t): a new rate rescales the
+    remembered steps too, dw(t) = -eps(t) g + alpha (eps(t) / eps(t-1)) dw(t-1). Both agree at a constant rate.
+    Nesterov looks ahead by the new step: w <- w + alpha dw(t) - eps(t) g (PyTorch's Nesterov at a constant rate)."""
+
+    def __init__(self, params, lr: float, momentum: float, nesterov: bool, weight_decay: float):
+        super().__init__(params, {"lr": lr, "momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            lr, alpha = group["lr"], group["momentum"]
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                grad = param.grad.add(param, alpha=group["weight_decay"]) if group["weight_decay"] else param.grad
+                state = self.state[param]
+                if "step_delta" not in state:
+                    state["step_delta"] = torch.zeros_like(param)
+                delta = state["step_delta"].mul_(alpha).add_(grad, alpha=-lr)  # dw(t)
+                param.add_(delta.mul(alpha).add_(grad, alpha=-lr) if group["nesterov"] else delta)
+
+
+@optimizers.register("sgd", "minibatch SGD; momentum in PyTorch's form v = alpha v + grad, w -= eps(t) v, or with "
+                            "momentum_form: notes as the notes write it, dw(t) = -eps(t) grad + alpha dw(t-1) (the "
+                            "two differ under a schedule); and Nesterov")
 def sgd(model: nn.Module, *, lr: LearningRate = 0.01, momentum: Beta = 0.0, nesterov: bool = False,
-        weight_decay: WeightDecay = 0.0) -> torch.optim.Optimizer:
+        weight_decay: WeightDecay = 0.0,
+        momentum_form: Literal["pytorch", "notes"] = "pytorch") -> torch.optim.Optimizer:
+    """momentum_form: pytorch (fused kernels) or notes (the step dw is remembered, so eps(t) scales only the new
+    gradient: see NotesMomentumSGD)."""
+    if momentum_form == "notes":
+        return NotesMomentumSGD(param_groups(model, weight_decay), lr, momentum, nesterov, weight_decay)
     optimizer = torch.optim.SGD(param_groups(model, weight_decay), lr=lr, momentum=momentum, nesterov=nesterov,
                                 fused=fused(model))
     if momentum and optimizer.defaults["fused"]:

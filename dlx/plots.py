@@ -141,7 +141,7 @@ def residuals_figure(outputs, y, title: str) -> Figure:
     return figure
 
 
-def gallery_figure(cards: list, title: str, per_row: int = 4) -> Figure:
+def gallery_figure(cards: list, title: str, per_row: int = 4, heading: str = "largest losses first") -> Figure:
     """Cards (dlx.gallery.Card) in a grid: each an image or a table row, with GradCAM's overlay beside an image."""
     width = 2 if any(c.heat is not None for c in cards) else 1  # panels per card
     rows = -(-len(cards) // per_row)
@@ -162,7 +162,7 @@ def gallery_figure(cards: list, title: str, per_row: int = 4) -> Figure:
             overlay.imshow(card.image, cmap="gray" if card.image.ndim == 2 else None)
             overlay.imshow(card.heat, cmap="jet", alpha=0.45)
             overlay.set_title("GradCAM (predicted)", fontsize=7)
-    figure.suptitle(f"{title}: largest losses first", fontsize=9)
+    figure.suptitle(f"{title}: {heading}", fontsize=9)
     figure.tight_layout()
     return figure
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 FINISHED, INTERRUPTED, UNFINISHED = "finished", "interrupted", "running or crashed"
-CROSS_VALIDATED, SWEEP, DAMAGED = "cross-validated", "sweep", "damaged"
+CROSS_VALIDATED, SWEEP, DAMAGED = crossval.FOLDS.status, "sweep", "damaged"
 TRIALS = "trial-*"  # a sweep's trial runs: runs/<study>/trial-0000, ...
 
 
@@ -175,18 +175,19 @@ def _parent_row(path: Path, name: str) -> Row:
     config = _config(path)
     monitor = _monitor(config)
     split, metric = monitor.split("/", 1) if "/" in monitor else ("val", monitor)
-    if not (path / crossval.SUMMARY).is_file():
+    scheme = crossval.scheme_of(path)
+    if not (path / scheme.summary).is_file():
         return Row(name, config, UNFINISHED, monitor=monitor, config_path=path / "config.yaml")
-    summary = _json(path / crossval.SUMMARY, ("metrics", "epochs", "seconds", "folds"))
+    summary = _json(path / scheme.summary, ("metrics", "epochs", "seconds", scheme.count))
     try:
         final = summary["metrics"]
         val, test = final.get(split if split in final else "val", {}).get(metric), final.get("test", {}).get(metric)
-        return Row(name, config, CROSS_VALIDATED, max(summary["epochs"]), summary["seconds"], monitor,
-                   val["mean"] if val else None, test["mean"] if test else None, f"{summary['folds']} folds",
+        return Row(name, config, scheme.status, max(summary["epochs"]), summary["seconds"], monitor,
+                   val["mean"] if val else None, test["mean"] if test else None, f"{summary[scheme.count]} {scheme.count}",
                    path / "config.yaml", spread={k: v["std"] for k, v in (("best", val), ("test", test)) if v},
                    values={f"{s}/{k}": v["mean"] for s, values in final.items() for k, v in values.items()})
     except (AttributeError, TypeError, KeyError, ValueError):  # JSON, but not the shape dlx writes
-        raise DlxError(f"{crossval.SUMMARY} is not a dlx cross-validation summary") from None
+        raise DlxError(f"{scheme.summary} is not a dlx {scheme.kind} summary") from None
 
 
 def _sweep_row(path: Path, name: str) -> Row:
@@ -291,13 +292,15 @@ def removable(path: Path) -> Path:
 
 
 def _is_cross_validation(path: Path) -> bool:
-    if not crossval.is_parent(path):
+    """A parent of member runs (cross-validation or bagging), told by its summary or a first member that is a run."""
+    scheme = crossval.scheme_of(path)
+    if scheme is None:
         return False
     try:
-        summary = json.loads((path / crossval.SUMMARY).read_text())
+        summary = json.loads((path / scheme.summary).read_text())
     except (OSError, ValueError):
-        return is_run(path / "fold-1")
-    return isinstance(summary, dict) and "folds" in summary
+        return is_run(path / scheme.child(1))
+    return isinstance(summary, dict) and scheme.count in summary
 
 
 def remove(path: Path) -> None:

@@ -103,3 +103,46 @@ def test_bad_folds_exit_2_and_leave_nothing(tmp_path):
         result = runner.invoke(app, ["train", str(EXPERIMENTS / "digits_cnn.yaml"), "--runs-dir", str(runs), *extra])
         assert result.exit_code == 2 and message in result.stderr, result.output
         assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_a_bootstrap_resample_draws_the_train_split_with_replacement():
+    from dlx.data.base import Bag, bootstrap
+
+    train = torch.arange(10_000) * 3
+    first, second = (bootstrap(train, Bag(k=2, index=i), 0) for i in (1, 2))
+    assert len(first) == len(train) and set(first.tolist()) <= set(train.tolist())
+    assert abs(len(set(first.tolist())) / len(train) - (1 - 1 / torch.e)) < 0.01  # about 63% distinct
+    assert not torch.equal(first, second) and torch.equal(first, bootstrap(train, Bag(k=2, index=1), 0))
+
+
+def test_bagging_trains_members_on_different_resamples_that_make_a_committee(tmp_path):
+    runs = tmp_path / "runs"
+    sets = [a for o in ("model.name=mlp", "model.sizes=16", "train.epochs=2", "train.device=cpu") for a in ("--set", o)]
+    result = runner.invoke(app, ["train", str(EXPERIMENTS / "digits_mlp.yaml"), "--bagging", "3", "--runs-dir",
+                                 str(runs), "--quiet", *sets])
+    assert result.exit_code == 0, result.output
+    parent = runs / "digits_mlp"
+    assert "bagging: 3 members" in result.stdout
+    summary = json.loads((parent / "bagging_summary.json").read_text())
+    assert summary["bags"] == 3 and len(summary["metrics"]["test"]["accuracy"]["values"]) == 3
+    from dlx import build
+    from dlx.config import load
+
+    parts = [build.splits(load(parent / f"bag-{i}" / "config.yaml"), torch.device("cpu")) for i in (1, 2, 3)]
+    assert not torch.equal(parts[0]["train"][1], parts[1]["train"][1])  # each member its own resample
+    # val and test hold the same examples (each member standardises with its own resample's statistics)
+    raw = [{s: p.standardizer.invert(p[s][0]) for s in ("val", "test")} for p in parts]
+    assert all(torch.allclose(raw[0][s], r[s], atol=1e-5) for r in raw for s in ("val", "test"))
+    committee = runner.invoke(app, ["evaluate", *(str(parent / f"bag-{i}") for i in (1, 2, 3)), "--ensemble", "vote",
+                                    "--json", "--out", str(tmp_path / "committee")])
+    assert committee.exit_code == 0, committee.output
+    report = json.loads(committee.stdout)
+    assert len(report["members"]) == 3 and 0.2 < report["metrics"]["accuracy"] <= 1.0  # above chance (0.1)
+    refused = runner.invoke(app, ["evaluate", str(parent)])
+    assert refused.exit_code == 2 and "is a bagging committee" in refused.output
+    from dlx.runs_table import find
+
+    row = next(r for r in find(runs) if r.name == "digits_mlp")
+    assert (row.status, row.detail) == ("bagged", "3 bags")
+    both = runner.invoke(app, ["train", str(EXPERIMENTS / "digits_mlp.yaml"), "--bagging", "2", "--folds", "2"])
+    assert both.exit_code == 2 and "give one of them" in both.output

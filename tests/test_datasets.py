@@ -263,3 +263,18 @@ def test_digits_are_scikit_learns_own_to_the_bit():
     ours, theirs = digits(), load_digits()
     assert np.array_equal(ours.x.squeeze(1).numpy() * 16.0, theirs.images.astype(np.float32))
     assert np.array_equal(ours.y.numpy(), theirs.target) and ours.class_names == tuple(map(str, theirs.target_names))
+
+
+def test_data_resize_scales_every_split_of_images_and_refuses_tables():
+    from dlx import build
+    from dlx.config import load
+
+    digits = "experiments/digits_lenet1.yaml"
+    parts = build.splits(load(digits, ["data.resize=16"]), torch.device("cpu"))
+    assert all(parts[s][0].shape[1:] == (1, 16, 16) for s in ("train", "val", "test"))
+    plain = build.dataset(load(digits, ["data.resize=null"]))
+    resized = build.dataset(load(digits, ["data.resize=16"]))
+    # bilinear upscaling by 2 keeps each image's mean brightness within a small border effect
+    assert torch.allclose(resized.x.mean(dim=(1, 2, 3)), plain.x.mean(dim=(1, 2, 3)), atol=0.02)
+    with pytest.raises(DlxError, match="data.resize: dataset 'iris' holds no images"):
+        build.dataset(load("experiments/iris_mlp.yaml", ["data.resize=16"]))

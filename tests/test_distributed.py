@@ -56,7 +56,7 @@ def test_checkpoint_keys_of_wrapped_models_load_into_the_plain_module():
     assert checkpoint.plain_keys(state) == {"net.0.weight": 1, "net.0.bias": 2, "net.1.weight": 3}
 
 
-@pytest.mark.parametrize("name", ["gan", "vae", "skipgram", "seq2seq"])
+@pytest.mark.parametrize("name", ["gan", "vae", "skipgram", "seq2seq", "triplet", "siamese"])
 def test_objectives_beyond_supervised_train_in_two_processes(name, runs_dir, tmp_path):
     from tests.test_objectives import COMMON, RECIPES
 

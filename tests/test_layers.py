@@ -17,7 +17,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors", "atomic", "schema", "limits", "registry", ""),  # "": the package itself (dlx.__version__)
     ("data",),
     ("config",),
-    ("models", "losses", "metrics", "sequence_metrics", "bits", "objectives", "optim", "schedules", "plots", "tables",
+    ("models", "losses", "mining", "metrics", "sequence_metrics", "bits", "retrieval", "objectives", "optim", "schedules", "plots", "tables",
      "threads"),
     ("build",),
     ("run",),

@@ -140,6 +140,17 @@ def test_mnist_strong_cnn_follows_the_notes():
     assert [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)] == [0.5, 0.5]
 
 
+def test_lenet1_follows_the_notes():
+    """16x16 (256) -> 12 maps of 8x8 (768) -> 12 maps of 4x4 (192) -> 30 -> 10."""
+    model = models.get("lenet1").build(DataSpec((1, 16, 16), CLASSIFICATION, num_classes=10))
+    x, shapes = torch.zeros(2, 1, 16, 16), []
+    for layer in [*model.features, *model.head]:
+        x = layer(x)
+        if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):
+            shapes.append(tuple(x.shape[1:]))
+    assert shapes == [(12, 8, 8), (12, 4, 4), (30,), (10,)]
+
+
 @pytest.mark.parametrize("name, blocks", [("resnet20", 9), ("resnet32", 15), ("resnet56", 27), ("resnet18", 8)])
 def test_resnet_depths(name, blocks):
     from dlx.models.resnet import BasicBlock

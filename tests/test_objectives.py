@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from dlx.cli import app
 from dlx.config import load
 from dlx.errors import ConfigError, DlxError
-from dlx.metrics import DEFAULTS, logged_keys
+from dlx.metrics import DEFAULTS, EMBEDDING_DEFAULTS, logged_keys
 from dlx.objectives.vae import elbo_terms
 from dlx.registry import objectives
 from dlx.run import checkpoint
@@ -37,6 +37,10 @@ RECIPES = {
        for name in ("skipgram", "cbow")},  # word vectors learned from the words of some Python code
     "seq2seq": ["objective.name=seq2seq", "model.name=seq2seq_rnn", "model.hidden=16", "model.embedding=8",
                 "data.name=reverse", "data.n=512", "objective.teacher_forcing_end=0.5"],
+    "triplet": ["objective.name=triplet", "model.name=mlp", "model.sizes=16", "model.embedding_head=8",
+                "train.batch_size=64", "objective.per_class=8"],
+    "siamese": ["objective.name=siamese", "model.name=mlp", "model.sizes=16", "model.embedding_head=8",
+                "train.batch_size=64", "objective.per_class=8"],
 }
 
 
@@ -54,7 +58,7 @@ def test_each_objective_trains_logs_its_keys_and_checkpoints_every_optimizer(nam
     entry = objectives.get(name).obj
     history = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
     last = checkpoint.load(run.checkpoint("last"))
-    metric_names = DEFAULTS[last.data_spec.task] if entry.measures_metrics else []
+    metric_names = (EMBEDDING_DEFAULTS if entry.embeds else DEFAULTS[last.data_spec.task]) if entry.measures_metrics else []
     assert sorted(history[-1]) == sorted(["step", "epoch", *logged_keys(entry.groups, entry.terms_logged, metric_names,
                                                                         entry.terms_trained)])
     assert set(summary["metrics"]["test"]) == {*entry.terms_logged, *metric_names}

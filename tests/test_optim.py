@@ -85,3 +85,35 @@ def test_optimizers_with_a_fused_kernel_use_it_and_step_as_the_plain_one_does(na
     for fused_p, plain_p in zip(net.parameters(), plain_net.parameters()):
         torch.testing.assert_close(fused_p, plain_p)  # the same update, to rounding
 
+
+
+def _sgd_steps(form: str, rates: list[float], nesterov: bool = False) -> list[torch.Tensor]:
+    """The weights of w -> (w^2)/2 (gradient w) after each step of sgd with momentum 0.9 at the given rates."""
+    w = nn.Parameter(torch.tensor([1.0], dtype=torch.float64))
+    opt = make("sgd", nn.ParameterList([w]), lr=rates[0], momentum=0.9, nesterov=nesterov, momentum_form=form)
+    seen = []
+    for rate in rates:
+        opt.param_groups[0]["lr"] = rate
+        w.grad = w.detach().clone()
+        opt.step()
+        seen.append(w.detach().clone())
+    return seen
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_the_two_momentum_forms_agree_at_a_constant_rate(nesterov):
+    notes, pytorch = _sgd_steps("notes", [0.1] * 5, nesterov), _sgd_steps("pytorch", [0.1] * 5, nesterov)
+    assert all(torch.allclose(a, b, rtol=1e-12) for a, b in zip(notes, pytorch))
+
+
+def test_under_a_schedule_the_notes_form_remembers_the_step_and_pytorch_the_gradient_sum():
+    rates, alpha = [0.1, 0.05], 0.9
+    w0 = 1.0
+    dw1 = -rates[0] * w0  # dw(1) = -eps(1) g, both forms
+    w1 = w0 + dw1
+    notes = w1 + (-rates[1] * w1 + alpha * dw1)  # dw(2) = -eps(2) g + alpha dw(1)
+    pytorch = w1 - rates[1] * (w1 + alpha * w0)  # v(2) = alpha v(1) + g, v(1) = g(1) = w0; w -= eps(2) v(2)
+    assert _sgd_steps("notes", rates)[1].item() == pytest.approx(notes, rel=1e-12)
+    assert _sgd_steps("pytorch", rates)[1].item() == pytest.approx(pytorch, rel=1e-12)
+    assert notes != pytest.approx(pytorch)  # they differ by alpha * dw(1) * (1 - eps(2) / eps(1))
+    assert notes - pytorch == pytest.approx(alpha * dw1 * (1 - rates[1] / rates[0]), rel=1e-12)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from dlx.data.settings import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, SEQ2SEQ, Fold  # noqa: F401  (re-exported)
+from dlx.data.settings import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, SEQ2SEQ, Bag, Fold  # noqa: F401  (re-exported)
 from dlx.errors import DlxError
 
 
@@ -103,17 +103,28 @@ def fold_indices(y: Tensor, fold: Fold, seed: int, fractions: tuple[float, float
 
 
 def pick_indices(y: Tensor, task: str, fractions: tuple[float, float, float], seed: int, official_test: bool,
-                 fold: Fold | None) -> list[Tensor]:
-    """Train/val/test index sets by `fractions` (by `fold` for cross-validation), stratified by class. With an
-    official test split, the examples here are divided train:val by the first two fractions alone."""
+                 fold: Fold | None, bag: Bag | None = None) -> list[Tensor]:
+    """Train/val/test index sets by `fractions` (by `fold` for cross-validation), stratified by class; the train
+    set resampled for `bag`. With an official test split, the examples here are divided train:val by the first two
+    fractions alone."""
     stratify = task == CLASSIFICATION and y.dim() == 1  # labels per step (N, T): a plain random split
     if official_test:
         fractions = (fractions[0], fractions[1], 0.0)
     if fractions[0] <= 0:
         raise DlxError(f"data.split: the train fraction is {fractions[0]}; give it a share above 0, e.g. [0.6, 0.2, 0.2]")
     if fold is None:
-        return split_indices(y, fractions, seed, stratify)
-    return fold_indices(y, fold, seed, fractions, stratify)
+        train, val, test = split_indices(y, fractions, seed, stratify)
+    else:
+        train, val, test = fold_indices(y, fold, seed, fractions, stratify)
+    if bag is not None:
+        train = bootstrap(train, bag, seed)
+    return [train, val, test]
+
+
+def bootstrap(train: Tensor, bag: Bag, seed: int) -> Tensor:
+    """Bag `bag.index`'s resample of the train indices: len(train) draws with replacement, fixed by (seed, index)."""
+    generator = torch.Generator().manual_seed(seed * 1000 + bag.index)
+    return train[torch.randint(len(train), (len(train),), generator=generator)].sort().values
 
 
 @dataclass
@@ -156,10 +167,11 @@ class Splits:
 
 
 def make_splits(data: ArrayData, fractions: tuple[float, float, float], seed: int, standardize: bool,
-                device: torch.device, standardizer: Standardizer | None = None, fold: Fold | None = None) -> Splits:
-    """Split (by `fold` for cross-validation), standardise (with `standardizer` if given, e.g. a trained run's,
+                device: torch.device, standardizer: Standardizer | None = None, fold: Fold | None = None,
+                bag: Bag | None = None) -> Splits:
+    """Split (by `fold` for cross-validation; the train split resampled for `bag`), standardise (with `standardizer` if given, e.g. a trained run's,
     else fitted on train) and move."""
-    train, val, test = pick_indices(data.y, data.task, fractions, seed, data.test is not None, fold)
+    train, val, test = pick_indices(data.y, data.task, fractions, seed, data.test is not None, fold, bag)
     parts = {"train": (data.x[train], data.y[train]), "val": (data.x[val], data.y[val]),
              "test": (data.x[test], data.y[test]) if data.test is None else data.test}
     if standardize and data.x.is_floating_point():

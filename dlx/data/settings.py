@@ -38,16 +38,27 @@ class Augment(BaseModel):
         return bool(self.brightness or self.contrast or self.saturation)
 
 
-class Fold(BaseModel):
-    """The `data.fold` section: k-fold cross-validation, where fold `index` (1..k) of the examples outside
-    the test split is the val split and the other k-1 folds are the train split."""
+class Member(BaseModel):
+    """Member `index` (1..k) of k runs made from one experiment."""
 
     model_config = ConfigDict(extra="forbid")
     k: Annotated[int, Field(ge=2, le=1000)]
     index: Annotated[int, Field(ge=1)]
 
     @model_validator(mode="after")
-    def _index_within_k(self) -> Fold:
+    def _index_within_k(self) -> Member:
         if self.index > self.k:
-            raise ValueError(f"fold index {self.index} is beyond k={self.k} (folds are numbered 1..k)")
+            noun = type(self).__name__.lower()
+            raise ValueError(f"{noun} index {self.index} is beyond k={self.k} ({noun}s are numbered 1..k)")
         return self
+
+
+class Fold(Member):
+    """The `data.fold` section: k-fold cross-validation, where fold `index` (1..k) of the examples outside
+    the test split is the val split and the other k-1 folds are the train split."""
+
+
+class Bag(Member):
+    """The `data.bag` section: member `index` of a bagging committee of k, trained on a bootstrap resample of the
+    train split: as many examples as it holds, drawn uniformly with replacement (about 1 - 1/e of them distinct),
+    a draw fixed by the split's seed and the index. The val and test splits stay whole."""

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dlx.data.base import CLASSIFICATION, Column, DataSpec, Splits, Standardizer, pick_indices
+from dlx.data.base import CLASSIFICATION, Bag, Column, DataSpec, Splits, Standardizer, pick_indices
 from dlx.data.settings import Fold
 from dlx.errors import DlxError
 
@@ -249,9 +249,10 @@ def _statistics(examples: Examples, indices: Tensor) -> Standardizer:
 
 
 def stream_splits(data: StreamData, fractions: tuple[float, float, float], seed: int, standardize: bool,
-                  device: torch.device, standardizer: Standardizer | None = None, fold: Fold | None = None) -> StreamSplits:
+                  device: torch.device, standardizer: Standardizer | None = None, fold: Fold | None = None,
+                  bag: Bag | None = None) -> StreamSplits:
     """The splits of make_splits (the same indices for the same labels and seed), read from disk."""
-    picked = pick_indices(data.y, data.task, fractions, seed, data.test is not None, fold)
+    picked = pick_indices(data.y, data.task, fractions, seed, data.test is not None, fold, bag)
     sources: dict[str, tuple[Examples, Tensor, Tensor]] = {
         split: (data.examples, idx, data.y[idx]) for split, idx in zip(("train", "val", "test"), picked)}
     if data.test is not None:

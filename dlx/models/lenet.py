@@ -39,6 +39,29 @@ class LeNet5(ConvNet):
 
 
 @dataclass
+class LeNet1Config:
+    activation: ActivationName = "tanh"
+    init: InitName = "auto"
+
+
+@models.register("lenet1", "LeNet-1 (1989) as in the notes: 16x16 -> 12 maps 8x8 -> 12 maps 4x4 -> 30 hidden -> outputs",
+                 config=LeNet1Config, inputs="image")
+class LeNet1(ConvNet):
+    """16x16 (256 units) -> H1: 12 maps of 8x8 (768) -> H2: 12 maps of 4x4 (192) -> H3: 30 -> 10. Each map is a 5x5
+    convolution with stride 2 (padding 2 keeps the halving exact). LeCun et al. connect each H2 map to 8 of H1's 12
+    maps; here every H2 map sees all 12, as convolution layers do today."""
+
+    def __init__(self, spec: DataSpec, config: LeNet1Config):
+        act = config.activation
+        channels = image_shape(spec, "lenet1")[0]
+        features = [
+            nn.Conv2d(channels, 12, 5, stride=2, padding=2), activation(act),  # (B, 12, 8, 8) from 16x16
+            nn.Conv2d(12, 12, 5, stride=2, padding=2), activation(act),  # (B, 12, 4, 4)
+        ]
+        super().__init__(spec, "lenet1", features, [30], act, config.init, "16x16")
+
+
+@dataclass
 class MNISTSmallConfig:
     init: InitName = "auto"
 

@@ -34,6 +34,7 @@ VALIDATION_SEED = 0
 class Objective:
     groups: tuple[str, ...] = ("model",)  # the parameter groups, stepped in this order for every batch
     measures_metrics: bool = True  # whether eval.metrics (accuracy, mse, ...) apply to its model's outputs
+    embeds: bool = False  # whether its model's outputs are embeddings, measured by the retrieval metrics
     uses_loss: bool = True  # whether the config's loss section is what it minimises
     terms_logged: tuple[str, ...] = ("loss",)  # the keys `measure` returns besides the metrics, 'loss' first
     terms_trained: tuple[str, ...] = ()  # the keys `loss_terms` returns besides 'loss', logged for training too
@@ -63,6 +64,10 @@ class Objective:
         """Called before each optimizer step's losses with the steps done so far and the run's total: settings that
         change over training (a KL warm-up, a decaying teacher-forcing ratio) follow the step, so a resumed run
         takes the same values as an unbroken one."""
+
+    def train_batches(self, data: Splits, batch_size: int) -> Batches:
+        """The training batches of an epoch: the train split shuffled (metric learning balances classes instead)."""
+        return data.batches("train", batch_size, shuffle=True)
 
     def graph_input(self, x: Tensor) -> Tensor:
         """What the model's forward takes, for examples `x` (TensorBoard traces its graph on it)."""

@@ -30,7 +30,7 @@ def write(run: Run, model: nn.Module, data: Splits, config: Config, best_epoch: 
 
     title = f"{run.name}: {config.model.name} on {config.data.name}"
     figures = {LEARNING_CURVES: plots.learning_curve_figure(run.history(), config.train.monitor, best_epoch, title)}
-    if has_a_plane(data.spec):
+    if has_a_plane(data.spec) and config.model.embedding_head is None:  # an embedding answers with no class to draw
         grid, regions = decision_regions(model, data, config.train.eval_batch_size)
         x, y = data["train"]
         figures[DECISION_REGIONS] = plots.decision_regions_figure(

@@ -129,7 +129,7 @@ class Trainer:
         logged = logged_keys(self.groups, self.objective.terms_logged, build.metric_names(config, self.spec),
                              self.objective.terms_trained)
         check_monitor(config, logged)
-        self.train_batches = self.data.batches("train", config.train.batch_size, shuffle=True)
+        self.train_batches = self.objective.train_batches(self.data, config.train.batch_size)
         self.augment = build.augmenter(config, self.data, self.device)  # None when data.augment is all off
         self.length = RunLength.of(config.train, len(self.train_batches))
         self.total_steps = self.length.total

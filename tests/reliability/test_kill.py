@@ -75,6 +75,9 @@ OBJECTIVES = {
     # teacher forcing decaying to 0.3: the decoder's coins are drawn every step
     "seq2seq": ["objective.name=seq2seq", "model.name=seq2seq_rnn", "model.hidden=16", "model.embedding=8",
                 "model.dropout=0.1", "data.name=reverse", "data.n=1024", "objective.teacher_forcing_end=0.3"],
+    # class-balanced batches drawn from the epoch's generator, semi-hard triplets mined per batch
+    "triplet": ["objective.name=triplet", "model.name=mlp", "model.sizes=16", "model.embedding_head=8",
+                "objective.per_class=8", "train.batch_size=64"],
 }
 OBJECTIVE_COMMON = ["train.device=cpu", "train.threads=1", "train.checkpoint_seconds=0", "train.batch_size=256",
                     "train.epochs=14", "train.patience=null", "train.monitor=val/loss", "eval.metrics=null",
