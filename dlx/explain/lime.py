@@ -20,8 +20,7 @@ from torch import Tensor, nn
 
 from dlx.errors import DlxError
 from dlx.explain import layers
-from dlx.explain.base import Explanation
-from dlx.registry import explainers
+from dlx.explain.base import Explanation, explainer
 
 Positive = Annotated[float, Field(gt=0.0)]
 CACHE_BYTES = 2**21  # the largest activation of a forward pass: 256 digits (8x8, 32 maps), 32 images for a ResNet-20
@@ -104,8 +103,8 @@ def fit(samples: np.ndarray, scores: np.ndarray, weights: np.ndarray, surrogate:
     return coef, float(model.intercept_), model.score(samples[:, chosen], scores, sample_weight=weights)
 
 
-@explainers.register("lime", "a sparse linear model of the logit on superpixels (features), fitted to seeded samples",
-                     tables=True)
+@explainer("lime", "a sparse linear model of the logit on superpixels (features), fitted to seeded samples",
+           inputs=("image", "table"))
 def lime(model: nn.Module, x: Tensor, target: int, *,
          segmentation: Literal["slic", "quickshift"] = "slic",
          segments: Annotated[int, Field(ge=1)] | None = None,  # slic: superpixels it aims for; None: 50, fewer on small images
