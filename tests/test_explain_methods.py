@@ -400,3 +400,47 @@ def test_a_panel_draws_every_view_of_a_map_on_one_colour_map():
     plt.close(figure)
     assert maps == ["RdBu_r"] * 3
 
+
+@pytest.mark.parametrize("alpha", [0.0, 0.01, 1.0, 100.0])
+@pytest.mark.parametrize("constant_column", [False, True])
+def test_lime_s_ridge_is_scikit_learn_s_ridge(alpha, constant_column):
+    """The top_k surrogate solves Ridge's weighted problem in closed form: coefficients, intercept and R^2 as
+    scikit-learn's Ridge(alpha).fit(x, y, sample_weight) and .score give them, to 1e-9."""
+    from sklearn.linear_model import Ridge
+
+    from dlx.explain.lime import ridge, weighted_r2
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 2, (500, 12)).astype(float)
+    if constant_column:
+        x[:, 3] = 1.0  # a superpixel every sample keeps: singular without regularisation
+    y, weights = x @ rng.normal(size=12) + rng.normal(scale=0.3, size=500) + 2.0, rng.random(500)
+    reference = Ridge(alpha=alpha).fit(x, y, sample_weight=weights)
+    coef, intercept = ridge(x, y, weights, alpha)
+    if not (constant_column and alpha == 0):  # singular: both give a solution, not necessarily the same one
+        np.testing.assert_allclose(coef, reference.coef_, rtol=1e-9, atol=1e-9)
+        assert intercept == pytest.approx(reference.intercept_, rel=1e-9, abs=1e-9)
+    assert weighted_r2(x, y, weights, coef, intercept) == pytest.approx(reference.score(x, y, sample_weight=weights),
+                                                                        rel=1e-9)
+
+
+def test_lime_s_r2_of_constant_scores_is_scikit_learn_s():
+    from dlx.explain.lime import weighted_r2
+
+    x, y, weights = np.ones((4, 1)), np.full(4, 2.0), np.ones(4)
+    assert weighted_r2(x, y, weights, np.zeros(1), 2.0) == 1.0 and weighted_r2(x, y, weights, np.zeros(1), 1.0) == 0.0
+
+
+def test_lime_scores_in_the_channels_last_layout_are_the_model_s_and_leave_its_weights_as_they_were():
+    from dlx.explain.lime import class_scores
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(8 * 4 * 4, 2)).eval()
+    x, segments = torch.rand(1, 3, 8, 8), torch.arange(64).reshape(8, 8) // 16
+    samples = torch.randint(0, 2, (20, 4), generator=torch.Generator().manual_seed(0))
+    weights = [(p.data_ptr(), p.stride()) for p in model.parameters()]
+    scores = class_scores(model, x, torch.zeros_like(x), segments, samples, 1, 8)
+    with torch.no_grad():
+        expected = torch.stack([model(torch.where(s[segments].bool(), x, 0.0))[0, 1] for s in samples]).double()
+    assert torch.allclose(scores, expected, atol=1e-5)
+    assert [(p.data_ptr(), p.stride()) for p in model.parameters()] == weights  # the model's own weights again
