@@ -151,11 +151,14 @@ def _steps(rows: list[tuple[str, np.ndarray]], title: str) -> Figure:
         ax.set_ylabel(name, fontsize=9)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=min(features, 8)))
         if i == 0 and steps * features <= ANNOTATED_CELLS:
+            middle = (values.min() + values.max()) / 2  # viridis is bright above it: dark text there
             for (t, f), value in np.ndenumerate(values):
-                ax.text(t, f, f"{value:.2g}", ha="center", va="center", fontsize=6, color="white")
+                ax.text(t, f, f"{value:.2g}", ha="center", va="center", fontsize=6,
+                        color="black" if value > middle else "white")
     axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[-1, 0].set_xlabel("time step (rows: features)", fontsize=9)
     figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
     return figure
 
 
