@@ -37,15 +37,14 @@ def choose_methods(names: list[str], model: torch.nn.Module, x: Tensor) -> tuple
     skipped: list[str] = []
     for name in names:
         for method in in_course_order() if name == "all" else [explainers.get(name).name]:
-            if name != "all":
-                refuse_unsuited(method, model, x)
             reason = unsuited(method, model, x)
-            line = f"skipped {method}: it {reason}"
-            if reason is not None and line not in skipped:
-                skipped.append(line)
-            elif reason is None and method not in chosen:
+            if reason is None:
                 chosen.append(method)
-    return chosen, skipped
+            elif name != "all":
+                refuse_unsuited(method, model, x)
+            else:
+                skipped.append(f"skipped {method}: it {reason}")
+    return list(dict.fromkeys(chosen)), list(dict.fromkeys(skipped))  # each once, in the order first met
 
 
 def method_settings(methods: list[str], overrides: list[str], layer: str | None) -> dict[str, dict[str, Any]]:
