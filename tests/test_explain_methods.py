@@ -401,6 +401,7 @@ def test_a_panel_draws_every_view_of_a_map_on_one_colour_map():
     assert maps == ["RdBu_r"] * 3
 
 
+@pytest.mark.filterwarnings("ignore:An ill-conditioned matrix")  # scikit-learn's own, on the singular case
 @pytest.mark.parametrize("alpha", [0.0, 0.01, 1.0, 100.0])
 @pytest.mark.parametrize("constant_column", [False, True])
 def test_lime_s_ridge_is_scikit_learn_s_ridge(alpha, constant_column):
