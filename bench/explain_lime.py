@@ -14,11 +14,14 @@ on the ResNet-20) and the smallest overlap (target >= 4 of 5).
 
 The `lime` package is needed only here: pip install -r bench/requirements.txt
 
-    python bench/explain_lime.py [--images 5] [--repeats 3] [--epochs 5] [--threads N] [--models digits resnet20]
+`--busy` keeps the machine's last core busy with a spinning process of this script's own while it measures.
+
+    python bench/explain_lime.py [--images 5] [--repeats 3] [--epochs 5] [--threads N] [--models digits resnet20] [--busy]
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
@@ -132,12 +135,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--busy", action="store_true", help="measure with a busy loop on the last core")
     cpu_threads.add_option(parser)
     args = parser.parse_args()
     for name in args.models:
         model, xs = MODELS[name][0](args.images, args.epochs)
         cpu_threads.apply(args)  # after training, which sets the count it chose
-        compare(name, model, xs, args.repeats)
+        with cpu_threads.busy_core() if args.busy else contextlib.nullcontext():
+            compare(name, model, xs, args.repeats)
 
 
 if __name__ == "__main__":

@@ -354,7 +354,7 @@ def runs_rm(
 def explain(
     run: Annotated[Path, typer.Argument(help="A run folder of a classifier, e.g. runs/digits_cnn.")],
     method: Annotated[list[str], typer.Option("--method", "-m", help="saliency, smoothgrad, gradcam, occlusion, lime, "
-                                              "classviz, filters or all (repeatable).")] = ["all"],  # noqa: B006
+                                              "classviz, filters, attention or all (repeatable).")] = ["all"],  # noqa: B006
     images: Annotated[Optional[list[Path]], typer.Option("--input", "-i", help="An image file (repeatable); resized and "
                                                         "normalised like the run's data.")] = None,
     index: Annotated[Optional[list[int]], typer.Option("--index", help="A row of --split (repeatable).")] = None,
@@ -367,11 +367,13 @@ def explain(
     smooth: Annotated[Optional[float], typer.Option(min=0.0, help="Smoothing of the rescaled maps, in pixels "
                                                     "(default: 1/16 of the image side).")] = None,
     checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    step: Annotated[Optional[int], typer.Option(help="A model with a prediction per step: the step explained "
+                                                "(default: the last).")] = None,
     device: Device = None,
     list_layers: Annotated[bool, typer.Option("--list-layers", help="Print the layers with their output shapes and exit.")] = False,
 ) -> None:
     """Why a trained classifier decided as it did: saliency, SmoothGrad, GradCAM, occlusion, LIME, class and filter
-    visualisations, as PNG panels, .npy arrays, explanation.json and TensorBoard images."""
+    visualisations, attention, as PNG panels, .npy arrays, explanation.json and TensorBoard images."""
     from dlx.explain import run as explaining
 
     if list_layers:
@@ -383,7 +385,8 @@ def explain(
         return
     for folder in explaining.explain(run, method, files=images or [], indices=index or [], split=split, target=target,
                                      settings=settings or [], layer=layer, out=out_dir, which=checkpoint, device=device,
-                                     smooth=smooth):
+                                     smooth=smooth, step=step,
+                                     note=lambda line: err.print(f"note: {escape(line)}", highlight=False, soft_wrap=True)):
         out.print(f"{folder}", highlight=False)
 
 

@@ -129,10 +129,87 @@ def test_gradcam_refuses_layers_it_cannot_use_and_leaves_no_hooks(model, layer, 
     assert no_hooks_left(model)
 
 
-def test_image_only_methods_refuse_tables():
-    for method in ("smoothgrad", "gradcam", "classviz", "filters"):
-        with pytest.raises(DlxError, match="needs image inputs"):
-            explain(method, nn.Linear(3, 2), torch.rand(1, 3), 0)
+class Attending(nn.Module):
+    """A sequence classifier that implements the attention hook: it attends over its steps with weights it was
+    given, and a linear map of the attended input gives the logits."""
+
+    def __init__(self, weights: torch.Tensor):
+        super().__init__()
+        self.weights, self.head = weights, nn.Linear(2, 2)
+
+    def attention_maps(self, x):
+        return {"pooling": self.weights.expand(len(x), 1, -1), "steps": torch.eye(x.shape[1]).expand(len(x), -1, -1)}
+
+    def forward(self, x):
+        return self.head(self.attention_maps(x)["pooling"][:, 0, :, None].mul(x).sum(dim=1))
+
+
+SEQUENCE = torch.tensor([[[1.0, -2.0], [0.5, 3.0], [2.0, 1.0]]])  # (1, T=3, F=2)
+
+
+@pytest.mark.parametrize("method, model, x, message", [
+    *[(m, nn.Linear(3, 2), torch.rand(1, 3), "needs image") for m in ("smoothgrad", "gradcam", "classviz", "filters")],
+    *[(m, Attending(torch.ones(3) / 3), SEQUENCE, "needs image") for m in ("gradcam", "classviz", "filters")],
+    ("lime", Attending(torch.ones(3) / 3), SEQUENCE, "needs image or table inputs, but this model takes sequences"),
+    ("attention", nn.Linear(3, 2), torch.rand(1, 3), "needs a model with attention"),
+    ("gradcam", nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), torch.rand(1, 1, 2, 2), "needs a model with a 2-d conv"),
+])
+def test_a_method_refuses_inputs_and_models_it_cannot_explain_and_names_those_that_can(method, model, x, message):
+    with pytest.raises(DlxError, match=message) as refused:
+        explain(method, model, x, 0)
+    assert refused.value.args[0].count("; use ") == 1 and method not in refused.value.args[0].split("; use ")[1]
+
+
+def linear_sequence_model(weights: torch.Tensor) -> nn.Module:
+    """logits = W flatten(x) + b for (1, T, F) sequences."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(weights.shape[1], weights.shape[0]))
+    with torch.no_grad():
+        model[1].weight.copy_(weights)
+        model[1].bias.zero_()
+    return model
+
+
+SEQUENCE_W = torch.tensor([[1.0, -2.0, 3.0, -4.0, 0.5, 0.25], [0.0] * 6])
+
+
+def test_saliency_of_a_sequence_is_the_absolute_gradient_per_step_and_feature():
+    result = explain("saliency", linear_sequence_model(SEQUENCE_W), SEQUENCE, 0)
+    assert result.kind == "sequence" and torch.equal(result.raw, SEQUENCE_W[0].abs().reshape(3, 2))
+
+
+def test_smoothgrad_of_a_sequence_without_noise_is_its_saliency():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(6, 4), nn.Tanh(), nn.Linear(4, 2))
+    silent = explain("smoothgrad", model, SEQUENCE, 1, samples=3, noise=0.0)
+    assert silent.kind == "sequence" and torch.allclose(silent.raw, explain("saliency", model, SEQUENCE, 1).raw)
+
+
+@pytest.mark.parametrize("patch, stride", [(None, None), (2, 1)])  # default: each step and feature alone
+def test_occlusion_of_a_sequence_maps_the_drop_of_covering_steps_x_features(patch, stride):
+    drop = SEQUENCE_W[0].reshape(3, 2) * SEQUENCE[0]  # covering one cell with 0 removes W x there
+    result = explain("occlusion", linear_sequence_model(SEQUENCE_W), SEQUENCE, 0, patch=patch, stride=stride)
+    assert result.kind == "sequence" and result.params["patch"] == (patch or 1)
+    if patch is None:
+        assert torch.allclose(result.raw, drop)
+    else:  # windows of 2 steps x 2 features at steps 0 and 1: each cell gets the mean drop of the windows covering it
+        windows = [drop[0:2].sum(), drop[1:3].sum()]
+        assert torch.allclose(result.raw, torch.stack([windows[0].expand(2), ((windows[0] + windows[1]) / 2).expand(2),
+                                                        windows[1].expand(2)]))
+
+
+def test_attention_gives_the_model_s_own_maps_whatever_the_class():
+    pooling = torch.tensor([0.2, 0.5, 0.3])
+    model = Attending(pooling)
+    first, other = (explain("attention", model, SEQUENCE, t) for t in (0, 1))
+    assert first.kind == "attention" and first.params["maps"] == ["pooling", "steps"]
+    assert torch.equal(first.raw, pooling[None]) and torch.equal(first.extras["steps"], torch.eye(3))
+    assert torch.equal(first.raw, other.raw) and first.params["shapes"] == [[1, 3], [3, 3]]
+
+
+def test_attention_maps_of_the_wrong_shape_are_one_line():
+    model = Attending(torch.ones(3) / 3)
+    model.attention_maps = lambda x: {"flat": torch.ones(3)}
+    with pytest.raises(DlxError, match=r"attention_maps gave \{'flat': \(3,\)\}: it must give named weights"):
+        explain("attention", model, SEQUENCE, 0)
 
 
 def test_recording_outputs_removes_its_hooks_even_when_the_forward_pass_fails():
@@ -253,6 +330,7 @@ def test_rescaling_keeps_a_constant_map_constant_and_reaches_the_input_size():
 @pytest.mark.parametrize("entry", explainers.list(), ids=lambda e: e.name)
 def test_every_explainer_runs_on_a_small_cnn(entry, device):
     model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 3))
+    model.attention_maps = lambda x: {"uniform": torch.full((len(x), 2, 3), 1 / 3)}  # the hook, for 'attention'
     small = {"lime": {"samples": 64}, "smoothgrad": {"samples": 4}, "classviz": {"steps": 5}}.get(entry.name, {})
     result = explain(entry.name, model.to(device), torch.rand(1, 3, 8, 8, device=device), 1, **small)
     assert torch.isfinite(result.raw).all() and result.params is not None
@@ -321,3 +399,49 @@ def test_a_panel_draws_every_view_of_a_map_on_one_colour_map():
     maps = [ax.images[-1].get_cmap().name for ax in figure.axes[1:4]]
     plt.close(figure)
     assert maps == ["RdBu_r"] * 3
+
+
+@pytest.mark.filterwarnings("ignore:An ill-conditioned matrix")  # scikit-learn's own, on the singular case
+@pytest.mark.parametrize("alpha", [0.0, 0.01, 1.0, 100.0])
+@pytest.mark.parametrize("constant_column", [False, True])
+def test_lime_s_ridge_is_scikit_learn_s_ridge(alpha, constant_column):
+    """The top_k surrogate solves Ridge's weighted problem in closed form: coefficients, intercept and R^2 as
+    scikit-learn's Ridge(alpha).fit(x, y, sample_weight) and .score give them, to 1e-9."""
+    from sklearn.linear_model import Ridge
+
+    from dlx.explain.lime import ridge, weighted_r2
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 2, (500, 12)).astype(float)
+    if constant_column:
+        x[:, 3] = 1.0  # a superpixel every sample keeps: singular without regularisation
+    y, weights = x @ rng.normal(size=12) + rng.normal(scale=0.3, size=500) + 2.0, rng.random(500)
+    reference = Ridge(alpha=alpha).fit(x, y, sample_weight=weights)
+    coef, intercept = ridge(x, y, weights, alpha)
+    if not (constant_column and alpha == 0):  # singular: both give a solution, not necessarily the same one
+        np.testing.assert_allclose(coef, reference.coef_, rtol=1e-9, atol=1e-9)
+        assert intercept == pytest.approx(reference.intercept_, rel=1e-9, abs=1e-9)
+    assert weighted_r2(x, y, weights, coef, intercept) == pytest.approx(reference.score(x, y, sample_weight=weights),
+                                                                        rel=1e-9)
+
+
+def test_lime_s_r2_of_constant_scores_is_scikit_learn_s():
+    from dlx.explain.lime import weighted_r2
+
+    x, y, weights = np.ones((4, 1)), np.full(4, 2.0), np.ones(4)
+    assert weighted_r2(x, y, weights, np.zeros(1), 2.0) == 1.0 and weighted_r2(x, y, weights, np.zeros(1), 1.0) == 0.0
+
+
+def test_lime_scores_in_the_channels_last_layout_are_the_model_s_and_leave_its_weights_as_they_were():
+    from dlx.explain.lime import class_scores
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(8 * 4 * 4, 2)).eval()
+    x, segments = torch.rand(1, 3, 8, 8), torch.arange(64).reshape(8, 8) // 16
+    samples = torch.randint(0, 2, (20, 4), generator=torch.Generator().manual_seed(0))
+    weights = [(p.data_ptr(), p.stride()) for p in model.parameters()]
+    scores = class_scores(model, x, torch.zeros_like(x), segments, samples, 1, 8)
+    with torch.no_grad():
+        expected = torch.stack([model(torch.where(s[segments].bool(), x, 0.0))[0, 1] for s in samples]).double()
+    assert torch.allclose(scores, expected, atol=1e-5)
+    assert [(p.data_ptr(), p.stride()) for p in model.parameters()] == weights  # the model's own weights again

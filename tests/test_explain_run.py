@@ -241,7 +241,7 @@ def test_list_explainers_shows_every_method_with_its_description():
     assert result.exit_code == 0, result.output
     for method in METHODS:
         assert method in result.stdout and explainers.get(method).description
-    assert len(explainers.names()) == len(METHODS)
+    assert "attention" in result.stdout and len(explainers.names()) == len(METHODS) + 1
 
 
 def test_a_blank_gradcam_map_is_explained_in_the_json_and_the_panel(runs, tmp_path, monkeypatch):
@@ -266,3 +266,15 @@ def test_a_blank_gradcam_map_is_explained_in_the_json_and_the_panel(runs, tmp_pa
     report = json.loads((tmp_path / "test-0" / "explanation.json").read_text())["methods"]["gradcam"]
     assert "negative everywhere" in report["note"] and not np.load(tmp_path / "test-0" / "gradcam.npy").any()
     assert len(captions) == 1 and report["note"] in captions[0]
+
+
+def test_all_skips_each_method_that_cannot_explain_the_model_with_a_line(runs, tmp_path):
+    result = dlx("explain", runs["mlp"], "--index", "0", "--out", tmp_path, "--set", "lime.samples=100",
+                 "--set", "smoothgrad.samples=4", "--set", "classviz.steps=5")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "test-0" / "explanation.json").read_text())
+    assert list(report["methods"]) == ["saliency", "smoothgrad", "occlusion", "lime", "classviz"]
+    assert result.stderr.splitlines() == [
+        "note: skipped gradcam: it needs a model with a 2-d conv layer, and this one has none",
+        "note: skipped filters: it needs a model with a 2-d conv layer, and this one has none",
+        "note: skipped attention: it needs a model with attention, and this one has none"]

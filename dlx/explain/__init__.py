@@ -2,4 +2,4 @@
 
 dlx.registry.explainers imports this package (and so every method) the first time a method is looked up; run.py applies them to a run, render.py draws the results.
 """
-from dlx.explain import classviz, filters, gradcam, lime, occlusion, saliency, smoothgrad  # noqa: F401
+from dlx.explain import attention, classviz, filters, gradcam, lime, occlusion, saliency, smoothgrad  # noqa: F401

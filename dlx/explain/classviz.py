@@ -7,16 +7,14 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from dlx.explain.base import Explanation, require_image
-from dlx.registry import explainers
+from dlx.explain.base import Explanation, explainer
 
 
-@explainers.register("classviz", "gradient ascent on xi_i - lambda ||x||^2 from the mean input: what the class looks like")
+@explainer("classviz", "gradient ascent on xi_i - lambda ||x||^2 from the mean input: what the class looks like")
 def classviz(model: nn.Module, x: Tensor, target: int, *,
              steps: Annotated[int, Field(ge=1, le=100_000)] = 200,
              lr: Annotated[float, Field(gt=0.0)] = 0.1,  # the step along the gradient
              l2: Annotated[float, Field(ge=0.0)] = 0.05) -> Explanation:  # lambda
-    require_image(x, "classviz")
     # zero is the training mean when the run standardises its inputs: no evidence for any class
     image = torch.zeros_like(x, requires_grad=True)
     for _ in range(steps):

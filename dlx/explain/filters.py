@@ -4,12 +4,10 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from dlx.explain import layers
-from dlx.explain.base import Explanation, require_image
-from dlx.registry import explainers
+from dlx.explain.base import Explanation, explainer
 
 
-@explainers.register("filters", "the first conv layer's filters as a grid of small images")
+@explainer("filters", "the first conv layer's filters as a grid of small images", requires=layers.needs_conv)
 def filters(model: nn.Module, x: Tensor, target: int) -> Explanation:
-    require_image(x, "filters")
-    name, conv = layers.conv_layer(model, "filters", 0)
+    name, conv = layers.conv_layer(model, 0)
     return Explanation(conv.weight.detach().clone(), "filters", {"layer": name, "shape": list(conv.weight.shape)})

@@ -6,18 +6,17 @@ from torch import Tensor, nn
 
 from dlx.errors import DlxError
 from dlx.explain import layers
-from dlx.explain.base import Explanation, require_image
-from dlx.registry import explainers
+from dlx.explain.base import Explanation, explainer
 
 
-@explainers.register("gradcam", "ReLU of the layer's feature maps weighted by their mean gradient (last conv by default)")
+@explainer("gradcam", "ReLU of the layer's feature maps weighted by their mean gradient (last conv by default)",
+           requires=layers.needs_conv)
 def gradcam(model: nn.Module, x: Tensor, target: int, *,
             layer: str | None = None) -> Explanation:  # a module path (--list-layers); None: the last conv layer
     from captum.attr import LayerGradCam  # captum when a method runs, not when the methods are listed
 
-    require_image(x, "gradcam")
     if layer is None:
-        layer, module = layers.conv_layer(model, "gradcam", -1)
+        layer, module = layers.conv_layer(model, -1)
     else:
         module = layers.find(model, layer, x)
     # captum hooks the layer for one forward and one backward pass and removes its hooks itself

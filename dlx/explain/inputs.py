@@ -19,7 +19,7 @@ class Sample:
     name: str  # the output folder's name: the file's stem, or <split>-<index>
     x: Tensor  # (1, *in_shape), as the model sees it (standardised like the run's data)
     source: str  # where it came from, for explanation.json
-    label: int | None = None  # the true class, when the sample comes from a split
+    label: Tensor | None = None  # the true class (one per step for per-step labels), when it comes from a split
 
 
 def read_image(path: Path, spec: DataSpec, standardizer: Standardizer | None, device: torch.device) -> Tensor:
@@ -52,7 +52,7 @@ def from_split(data: Splits, split: str, indices: list[int]) -> list[Sample]:
     for index in indices:
         if not 0 <= index < len(x):
             raise DlxError(f"--index {index}: the {split} split has {len(x)} samples (0..{len(x) - 1})")
-        samples.append(Sample(f"{split}-{index}", x[index : index + 1], f"{split}[{index}]", int(y[index])))
+        samples.append(Sample(f"{split}-{index}", x[index : index + 1], f"{split}[{index}]", y[index]))
     return samples
 
 
@@ -66,3 +66,11 @@ def for_display(x: Tensor, standardizer: Standardizer | None) -> np.ndarray:
     if low < 0 or high > 1:  # e.g. a class visualisation, which may leave the data's range
         image = (image - low) / max(high - low, 1e-12)
     return image
+
+
+def sequence_for_display(x: Tensor, standardizer: Standardizer | None) -> np.ndarray:
+    """A sequence as the data holds it, before standardisation: (1, T, F) -> (T, F)."""
+    x = x.detach()
+    if standardizer is not None:
+        x = standardizer.invert(x)
+    return x[0].cpu().double().numpy()

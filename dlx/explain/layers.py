@@ -33,6 +33,8 @@ def recording_outputs(model: nn.Module) -> Iterator[list[Layer]]:
 
     def hook(name: str):
         def record(module: nn.Module, args, output) -> None:
+            if isinstance(output, tuple) and output and isinstance(output[0], Tensor):
+                output = output[0]  # a recurrent layer's outputs, beside its final state
             if isinstance(output, Tensor):
                 seen.append(Layer(name, type(module).__name__, tuple(output.shape)))
         return record
@@ -71,10 +73,12 @@ def conv_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
     return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
 
 
-def conv_layer(model: nn.Module, method: str, which: int) -> tuple[str, nn.Conv2d]:
-    """The first (which=0) or last (which=-1) 2-d convolution, in the order the model defines them."""
-    convs = conv_layers(model)
-    if not convs:
-        raise DlxError(f"method '{method}' needs a model with a conv layer, and this one has none; "
-                       f"use saliency, occlusion or lime")
-    return convs[which]
+def needs_conv(model: nn.Module) -> str | None:
+    """Why a method that reads 2-d conv layers cannot explain `model`, or None."""
+    return None if conv_layers(model) else "needs a model with a 2-d conv layer, and this one has none"
+
+
+def conv_layer(model: nn.Module, which: int) -> tuple[str, nn.Conv2d]:
+    """The first (which=0) or last (which=-1) 2-d convolution, in the order the model defines them (explainers
+    that call this require needs_conv)."""
+    return conv_layers(model)[which]

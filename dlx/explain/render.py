@@ -6,6 +6,7 @@ import math
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from skimage.segmentation import mark_boundaries
 
 from dlx.plots import plt
@@ -120,4 +121,57 @@ def comparison(image: np.ndarray, maps: dict[str, np.ndarray], title: str) -> Fi
         ax.axis("off")
     figure.suptitle(title, fontsize=10)
     figure.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.84, wspace=0.08)
+    return figure
+
+
+def sequence_panel(sequence: np.ndarray, values: np.ndarray, title: str) -> Figure:
+    """A sequence (T, F) and a method's map of it (T, F) as heat maps, time steps along, features down."""
+    return _steps([("input", sequence), ("map", values)], title)
+
+
+def sequence_comparison(sequence: np.ndarray, maps: dict[str, np.ndarray], title: str) -> Figure:
+    """A sequence and every method's map of it, one heat map under the other on the same time axis."""
+    return _steps([("input", sequence), *maps.items()], title)
+
+
+ANNOTATED_CELLS = 400  # up to this many steps x features the input's values are written in its cells
+
+
+def _steps(rows: list[tuple[str, np.ndarray]], title: str) -> Figure:
+    """Heat maps of (T, F) arrays on one time axis: the first is the input (its own colour map, its values written
+    in when they fit), the others maps on _map_style's scales."""
+    steps, features = rows[0][1].shape
+    height = min(2.5, 0.5 + 0.15 * features)
+    figure, axes = plt.subplots(len(rows), 1, figsize=(min(16.0, 3.0 + 0.35 * steps), 0.9 + height * len(rows)),
+                                sharex=True, squeeze=False)
+    for i, (ax, (name, values)) in enumerate(zip(axes[:, 0], rows)):
+        style = {"cmap": "viridis"} if i == 0 else _map_style(values)
+        shown = ax.imshow(values.T, aspect="auto", interpolation="nearest", **style)
+        figure.colorbar(shown, ax=ax, fraction=0.03, pad=0.01)
+        ax.set_ylabel(name, fontsize=9)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=min(features, 8)))
+        if i == 0 and steps * features <= ANNOTATED_CELLS:
+            middle = (values.min() + values.max()) / 2  # viridis is bright above it: dark text there
+            for (t, f), value in np.ndenumerate(values):
+                ax.text(t, f, f"{value:.2g}", ha="center", va="center", fontsize=6,
+                        color="black" if value > middle else "white")
+    axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[-1, 0].set_xlabel("time step (rows: features)", fontsize=9)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def attention(maps: dict[str, np.ndarray], title: str) -> Figure:
+    """Attention weights (rows attending, columns attended to) as heat maps side by side, on one scale [0, 1]."""
+    figure, axes = plt.subplots(1, len(maps), figsize=(0.6 + 4.2 * len(maps), 4.0), squeeze=False)
+    for ax, (name, weights) in zip(axes[0], maps.items()):
+        shown = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
+        figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("position attended to", fontsize=9)
+        ax.set_ylabel("attending step", fontsize=9)
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(MaxNLocator(integer=True))
+    figure.suptitle(title, fontsize=10)
     return figure

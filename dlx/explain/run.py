@@ -1,8 +1,9 @@
 """`dlx explain`: apply explainers to samples of a trained run and write what they found.
 
 For every sample, in <out>/<sample>/: a PNG per method (the course's panel: input, raw map, map rescaled to
-the input and smoothed, overlay; a bar chart for tables), the raw arrays (.npy), a comparison figure when
-several methods drew maps, and explanation.json. The same figures go to the run's TensorBoard.
+the input and smoothed, overlay; a bar chart for tables; the sequence and the map as heat maps over time steps x
+features; attention maps), the raw arrays (.npy), a comparison figure when several methods drew maps, and
+explanation.json. The same figures go to the run's TensorBoard.
 Everything the user asked for is checked, and every explanation computed, before anything is written.
 """
 from __future__ import annotations
@@ -16,33 +17,34 @@ import torch
 from torch import Tensor
 
 from dlx import plots
-from dlx.config import apply_overrides
+from dlx.config import Note, apply_overrides, unheard
 from dlx.data.base import CLASSIFICATION, DataSpec
 from dlx.errors import ConfigError, DlxError, did_you_mean
 from dlx.explain import inputs, layers, render
-from dlx.explain.base import Explanation, default_sigma, to_input_size
+from dlx.explain.base import (Explanation, default_sigma, in_course_order, refuse_unsuited, to_input_size,
+                              unsuited)
+from dlx.explain.steps import answering
 from dlx.registry import explainers
 from dlx.run.trained import Trained, open_trained
 from dlx.atomic import write_atomic, write_json
 
 
-COURSE_ORDER = ("saliency", "smoothgrad", "gradcam", "occlusion", "lime", "classviz", "filters")
-
-
-def choose_methods(names: list[str], spec: DataSpec) -> list[str]:
-    """The methods to run, in the order given; 'all' is every method that suits the model's inputs, in the
-    course's order (methods registered later come after)."""
-    suits = sorted((e.name for e in explainers.list() if spec.is_image or e.meta.get("tables")),
-                   key=lambda n: COURSE_ORDER.index(n) if n in COURSE_ORDER else len(COURSE_ORDER))
+def choose_methods(names: list[str], model: torch.nn.Module, x: Tensor) -> tuple[list[str], list[str]]:
+    """The methods to run on `model` (inputs like `x`), in the order given, and a line for each method that 'all'
+    skips because it cannot explain this model; 'all' is every method that can, in the course's order. A method
+    named on its own that cannot is a DlxError."""
     chosen: list[str] = []
+    skipped: list[str] = []
     for name in names:
-        for method in suits if name == "all" else [explainers.get(name).name]:
-            if method not in suits:
-                raise DlxError(f"method '{method}' needs image inputs, but this run's model takes samples of shape "
-                               f"{spec.in_shape}; use {', '.join(suits)}")
-            if method not in chosen:
+        for method in in_course_order() if name == "all" else [explainers.get(name).name]:
+            reason = unsuited(method, model, x)
+            if reason is None:
                 chosen.append(method)
-    return chosen
+            elif name != "all":
+                refuse_unsuited(method, model, x)
+            else:
+                skipped.append(f"skipped {method}: it {reason}")
+    return list(dict.fromkeys(chosen)), list(dict.fromkeys(skipped))  # each once, in the order first met
 
 
 def method_settings(methods: list[str], overrides: list[str], layer: str | None) -> dict[str, dict[str, Any]]:
@@ -86,15 +88,12 @@ def class_index(target: str, spec: DataSpec) -> int | None:
 
 
 def explainable(run_path: str | Path, which: str, device: str | None) -> Trained:
-    """The trained run, if dlx explain can explain it: a classifier of images (C, H, W) or table rows (F,)."""
+    """The trained run, if dlx explain can explain it: a classifier of images (C, H, W), table rows (F,) or
+    sequences (T, F)."""
     trained = open_trained(run_path, which, device=device)
     trained.require_objective("supervised", "dlx explain")
-    spec = trained.spec
-    if spec.task != CLASSIFICATION:
-        raise DlxError(f"{trained.run.path}: dlx explain explains classifiers, and this run's task is {spec.task}")
-    if len(spec.in_shape) not in (1, 3):
-        raise DlxError(f"{trained.run.path}: dlx explain supports image and table classifiers for now, and this "
-                       f"run's model takes sequences of shape {spec.in_shape}")
+    if trained.spec.task != CLASSIFICATION:
+        raise DlxError(f"{trained.run.path}: dlx explain explains classifiers, and this run's task is {trained.spec.task}")
     return trained
 
 
@@ -109,26 +108,30 @@ def list_layers(run_path: str | Path, which: str = "best", device: str | None = 
 def explain(run_path: str | Path, methods: list[str], *, files: list[Path] = (), indices: list[int] = (),
             split: str = "test", target: str = "predicted", settings: list[str] = (), layer: str | None = None,
             out: Path | None = None, which: str = "best", device: str | None = None,
-            smooth: float | None = None) -> list[Path]:
+            smooth: float | None = None, step: int | None = None, note: Note = unheard) -> list[Path]:
     """Explain every sample with every method; returns the folders written, one per sample. Every explanation
-    is computed before the first file is written, so a method that refuses leaves nothing behind."""
+    is computed before the first file is written, so a method that refuses leaves nothing behind. A model with a
+    prediction per step is explained at `step` (default: the last); `note` hears a line for each method that
+    'all' skips."""
     if bool(files) == bool(indices):
         raise DlxError("give the samples to explain: image files with --input, or rows of a split with --index")
     trained = explainable(run_path, which, device)
     spec = trained.spec
-    chosen = choose_methods(methods, spec)
+    chosen, skipped = choose_methods(methods, trained.model, torch.zeros(1, *spec.in_shape, device=trained.device))
     resolved = method_settings(chosen, settings, layer)
     fixed_target = class_index(target, spec)
     standardizer = trained.data.standardizer
     samples = (inputs.from_files(list(files), spec, standardizer, trained.device) if files
                else inputs.from_split(trained.data, split, list(indices)))
-    found = [_explain_sample(trained, sample, chosen, resolved, fixed_target) for sample in samples]
+    found = [_explain_sample(trained, sample, chosen, resolved, fixed_target, step) for sample in samples]
     inside_run = out is None
     out = Path(out) if out is not None else trained.run.path / "explanations"
     linked = [p for p in (out, *(out / s.name for s in samples)) if inside_run and p.is_symlink()]
     if linked:  # a run folder from elsewhere may carry links that would take the files out of it
         raise DlxError(f"{linked[0]}: a symbolic link in the run folder; dlx writes explanations there into real folders "
                        "only (remove the link, or choose a folder with --out)")
+    for line in skipped:
+        note(line)
     trained.run.claim("explain it")  # its TensorBoard gets the figures, whatever --out says
     try:
         return [_write(trained, sample, report, explanations, out / sample.name, smooth)
@@ -138,17 +141,21 @@ def explain(run_path: str | Path, methods: list[str], *, files: list[Path] = (),
 
 
 def _explain_sample(trained: Trained, sample: inputs.Sample, methods: list[str], settings: dict[str, dict],
-                    fixed_target: int | None) -> tuple[dict[str, Any], dict[str, Explanation]]:
-    """The model's prediction for the sample, and every method's explanation of the target class."""
-    names, model, x = trained.data.spec.class_names, trained.model, sample.x
+                    fixed_target: int | None, step: int | None) -> tuple[dict[str, Any], dict[str, Explanation]]:
+    """The model's prediction for the sample, and every method's explanation of the target class (at `step` for a
+    model with a prediction per step)."""
+    names, x = trained.data.spec.class_names, sample.x
     with torch.no_grad():
+        model, step = answering(trained.model, trained.model(x), step)
         logits = model(x)[0]
     probabilities = logits.softmax(dim=0)
     predicted = int(logits.argmax())
     target = predicted if fixed_target is None else fixed_target
+    label = sample.label if sample.label is None or step is None else sample.label[step]
     report: dict[str, Any] = {
         "run": str(trained.run.path), "input": sample.source,
-        "true_class": None if sample.label is None else names[sample.label],
+        "true_class": None if label is None else names[int(label)],
+        **({} if step is None else {"step": step}),
         "predicted": {"index": predicted, "class": names[predicted], "probability": float(probabilities[predicted])},
         "probabilities": {name: float(p) for name, p in zip(names, probabilities)},
         "target": {"index": target, "class": names[target], "logit": float(logits[target])},
@@ -164,10 +171,12 @@ def _write(trained: Trained, sample: inputs.Sample, report: dict[str, Any], expl
     folder.mkdir(parents=True, exist_ok=True)
     writer, step = trained.run.writer, trained.checkpoint.step
     image = inputs.for_display(x, standardizer) if spec.is_image else None
+    sequence = inputs.sequence_for_display(x, standardizer) if x.dim() == 3 else None
     predicted, target = report["predicted"], report["target"]
-    title = (f"{sample.source}: predicted {predicted['class']} ({predicted['probability']:.2f}), "
+    at = f" at step {report['step']}" if "step" in report else ""
+    title = (f"{sample.source}: predicted {predicted['class']} ({predicted['probability']:.2f}){at}, "
              f"explaining {target['class']}")
-    rescaled_maps: dict[str, np.ndarray] = {}
+    compared: dict[str, np.ndarray] = {}  # maps at the input's size: the rescaled ones of images, a sequence's own
     for method, explanation in explanations.items():
         entry: dict[str, Any] = {"params": explanation.params, "arrays": _save_arrays(folder, method, explanation)}
         if explanation.kind == "map":
@@ -177,7 +186,7 @@ def _write(trained: Trained, sample: inputs.Sample, report: dict[str, Any], expl
             write_atomic(folder / f"{method}_rescaled.npy", _npy(rescaled))
             entry["arrays"].append(f"{method}_rescaled.npy")
             entry["rescaled"] = {"size": list(size), "smoothing_sigma_pixels": sigma}
-            rescaled_maps[method] = rescaled
+            compared[method] = rescaled
             segments = explanation.extras.get("segments")
             caption = f"{method}  |  {title}" + (f"\n{explanation.note}" if explanation.note else "")
             figure = render.panel(image, explanation.raw.cpu().numpy(), rescaled, caption,
@@ -187,6 +196,13 @@ def _write(trained: Trained, sample: inputs.Sample, report: dict[str, Any], expl
             values = explanation.raw.cpu().numpy()
             entry["attributions"] = dict(zip(feature_names, map(float, values)))
             figure = render.bars(values, feature_names, f"{method}  |  {title}")
+        elif explanation.kind == "sequence":
+            compared[method] = explanation.raw.cpu().numpy()
+            figure = render.sequence_panel(sequence, compared[method], f"{method}  |  {title}")
+        elif explanation.kind == "attention":
+            names = explanation.params["maps"]
+            maps = [explanation.raw, *(explanation.extras[name] for name in names[1:])]
+            figure = render.attention({n: m.cpu().numpy() for n, m in zip(names, maps)}, f"{method}  |  {title}")
         elif explanation.kind == "image":
             figure = render.picture(inputs.for_display(explanation.raw, standardizer), f"{method}: class {target['class']}")
         else:
@@ -197,8 +213,9 @@ def _write(trained: Trained, sample: inputs.Sample, report: dict[str, Any], expl
             entry["note"] = explanation.note
         entry["figure"] = _save_figure(figure, folder / f"{method}.png", writer, f"explain/{sample.name}/{method}", step)
         report["methods"][method] = entry
-    if len(rescaled_maps) > 1:
-        figure = render.comparison(image, rescaled_maps, title)
+    if len(compared) > 1:
+        figure = (render.comparison(image, compared, title) if sequence is None
+                  else render.sequence_comparison(sequence, compared, title))
         report["comparison"] = _save_figure(figure, folder / "comparison.png", writer, f"explain/{sample.name}/comparison", step)
     write_json(folder / "explanation.json", report)
     writer.flush()

@@ -3,16 +3,15 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from dlx.explain.base import Explanation, differentiable, per_pixel
-from dlx.registry import explainers
+from dlx.explain.base import Explanation, differentiable, explainer, gradients_through, map_kind, per_pixel
 
 
-@explainers.register("saliency", "|d xi_i / d x|: how strongly each pixel (feature) moves the class logit",
-                     tables=True)
+@explainer("saliency", "|d xi_i / d x|: how strongly each pixel (feature, step) moves the class logit",
+                     inputs=("image", "table", "sequence"))
 def saliency(model: nn.Module, x: Tensor, target: int) -> Explanation:
     from captum.attr import Saliency
 
-    attribution = Saliency(model).attribute(differentiable(x), target=target, abs=True)  # (1, C, H, W) or (1, F)
-    if x.dim() == 2:
-        return Explanation(per_pixel(attribution), "features", {})
-    return Explanation(per_pixel(attribution), "map", {"channels": "the largest |gradient| of each pixel"})
+    with gradients_through(model):
+        attribution = Saliency(model).attribute(differentiable(x), target=target, abs=True)  # the shape of x
+    params = {"channels": "the largest |gradient| of each pixel"} if x.dim() == 4 else {}
+    return Explanation(per_pixel(attribution), map_kind(x), params)

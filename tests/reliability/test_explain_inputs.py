@@ -1,5 +1,5 @@
-"""`dlx explain` on runs it cannot explain yet (sequence classifiers, language models) and on rows that are not in
-the split: one line and exit code 2, never a traceback, nothing written."""
+"""`dlx explain` on runs it cannot explain (language models), with methods that cannot explain a sequence classifier
+and on rows that are not in the split: one line and exit code 2, never a traceback, nothing written."""
 from __future__ import annotations
 
 import io
@@ -35,9 +35,11 @@ def runs(tmp_path_factory, one_thread) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("run, args, message", [
-    *[("sequence", ["-m", method, "--index", "0"], "supports image and table classifiers for now")
-      for method in ("all", "saliency", "smoothgrad", "gradcam", "occlusion", "lime", "classviz", "filters")],
-    ("sequence", ["--list-layers"], "supports image and table classifiers for now"),
+    *[("sequence", ["-m", method, "--index", "0"], "but this model takes sequences of shape (16, 1)")
+      for method in ("gradcam", "lime", "classviz", "filters")],
+    ("sequence", ["-m", "attention", "--index", "0"], "needs a model with attention"),
+    ("sequence", ["-m", "saliency", "--index", "-1"], "split has"),
+    ("sequence", ["-m", "saliency", "--index", "0", "--step", "2"], "answers once per sample"),
     ("language", ["--list-layers"], "explains classifiers, and this run's task is language"),
     ("language", ["-m", "saliency", "--index", "0"], "explains classifiers, and this run's task is language"),
 ])
