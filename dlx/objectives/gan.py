@@ -7,6 +7,7 @@ The labels y of the data play no part.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import torch
@@ -35,6 +36,14 @@ class GAN(Objective):
         if not callable(getattr(self.model, "sample_noise", None)):
             raise DlxError(f"objective 'gan' draws the generator's noise with the model's sample_noise(n, device); "
                            f"'{model_name}' has none (try model.name=mlp_gan)")
+        low, high = getattr(self.model, "output_range", (-math.inf, math.inf))
+        x = data["train"][0]
+        least, most = x.min().item(), x.max().item()
+        if least < low or most > high:  # the generator could never draw the real samples: D wins at once
+            standardised = " (standardised: data.standardize is true)" if data.standardizer is not None else ""
+            raise DlxError(f"model.output: the generator draws values in [{low:g}, {high:g}], but the training data "
+                           f"spans [{least:.3g}, {most:.3g}]{standardised}; set data.standardize=false for pixels in "
+                           f"[0, 1], or model.output=linear")
 
     def graph_input(self, x: Tensor) -> Tensor:
         return self.model.sample_noise(len(x), x.device)
