@@ -163,14 +163,17 @@ def evaluate(
     top_losses: Annotated[int, typer.Option(help="A gallery PNG of the N examples with the largest losses.")] = 0,
     figures_dir: Annotated[Optional[Path], typer.Option(
         "--out", help="Folder for the figures and evaluation.json (default: the run folder; a committee: ./committee-MODE).")] = None,
+    judge: Annotated[Optional[Path], typer.Option(
+        help="A generative run (GAN, VAE): the classifier run that judges its samples (default: its eval.judge).")] = None,
 ) -> None:
     """Metrics of a trained run (or a committee of runs) on a split: a table (or JSON), evaluation.json and
-    figures: confusion matrix, ROC curve (two classes), reject curve, largest losses, regression residuals."""
+    figures: confusion matrix, ROC curve (two classes), reject curve, largest losses, regression residuals; a
+    generative run's samples judged by a classifier."""
     from dlx import analysis
     from dlx import evaluate as evaluation
 
     request = evaluation.Request(split, checkpoint, overrides or [], ensemble, analysis.parse_margins(reject_margin or []),
-                                 threshold, top_losses, figures_dir)
+                                 threshold, top_losses, figures_dir, judge)
     report = evaluation.evaluate(runs, request)
     if as_json:
         print(json.dumps(report, indent=2))

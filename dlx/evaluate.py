@@ -19,9 +19,10 @@ from torchmetrics.classification import (MulticlassConfusionMatrix, MulticlassF1
 from dlx import analysis, committee, crossval, gallery, registry, tables
 from dlx.data.base import CLASSIFICATION, LANGUAGE, RECONSTRUCTION, REGRESSION, DataSpec
 from dlx.atomic import write_json
+from dlx.config import load as load_config
 from dlx.config import plain_name
 from dlx.errors import DlxError
-from dlx.run.trained import Trained
+from dlx.run.trained import Trained, open_trained
 
 SPLITS = ("train", "val", "test")
 
@@ -38,6 +39,7 @@ class Request:
     threshold: float | None = None  # a two-class classifier's decision threshold on p(class 1); None: 0.5
     top_losses: int = 0  # a gallery of this many worst examples
     out: Path | None = None  # the figures' folder; None: the run folder (a committee: ./committee-<mode>)
+    judge: Path | None = None  # a generative run: the classifier judging its samples (None: the run's eval.judge)
 
 
 def registered(spec: DataSpec, task: str, names: tuple[str, ...] | None = None) -> dict[str, Metric]:
@@ -115,6 +117,8 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     and record the result and its figures."""
     request = request or Request()
     runs = [Path(runs)] if isinstance(runs, (str, Path)) else list(runs)
+    if request.judge is not None or _judged(runs, request):
+        return _evaluate_samples(runs, request)
     members = _load(runs, request)
     spec = members[0].data.spec
     _check(request, spec)
@@ -155,7 +159,7 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
         members[0].run.claim("evaluate it")
     try:
         name = _report_name(request)
-        tag = "eval" + name.removeprefix("evaluation")  # TensorBoard's: eval, or eval-<data> for other data
+        tag = _tag(name)
         figures = folder / name if request.data_overrides else folder
         if figures.is_symlink():  # a run folder from elsewhere may carry links that would take the figures out of it
             raise DlxError(f"{figures}: a symbolic link; dlx writes figures into real folders only")
@@ -165,6 +169,39 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     finally:
         members[0].run.close()
     return report
+
+
+def _judged(runs: list[Path], request: Request) -> bool:
+    """Whether the one run given is a generative run with a judge of its own (eval.judge) to evaluate it."""
+    if len(runs) != 1 or request.ensemble or not (runs[0] / "config.yaml").is_file():
+        return False
+    config = load_config(runs[0] / "config.yaml")
+    return config.eval.judge is not None and config.objective.name != "supervised"
+
+
+def _evaluate_samples(runs: list[Path], request: Request) -> dict[str, Any]:
+    """A generative run's samples judged by a classifier (dlx.judge), recorded like any other report."""
+    from dlx import judge
+
+    if len(runs) != 1 or request.ensemble:
+        raise DlxError("--judge judges the samples of one generative run; give one run, without --ensemble")
+    if request.split not in SPLITS:
+        raise DlxError(f"--split '{request.split}': choose train, val or test")
+    trained = open_trained(runs[0], request.checkpoint, request.data_overrides)
+    report = {**judge.report(trained, request.split, request.judge), "checkpoint": request.checkpoint, "figures": []}
+    folder, name = request.out or trained.run.path, _report_name(request)
+    trained.run.claim("evaluate it")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _record([trained], report, folder / f"{name}.json", _tag(name))
+    finally:
+        trained.run.close()
+    return report
+
+
+def _tag(report_name: str) -> str:
+    """TensorBoard's tag of a report: eval, or eval-<data> for other data."""
+    return "eval" + report_name.removeprefix("evaluation")
 
 
 def _report_name(request: Request) -> str:

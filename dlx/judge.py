@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -27,8 +28,29 @@ from dlx.data.base import CLASSIFICATION, DataSpec, Standardizer
 from dlx.errors import DlxError
 from dlx.models.modes import evaluating
 
+if TYPE_CHECKING:
+    from dlx.run.trained import Trained
+
 CONFIDENT = 0.9  # a label the judge gives with at least this probability counts as confident
 NOISE_SEED = 0  # the judged samples' noise: one fixed batch for every evaluation of every run
+
+
+def report(trained: Trained, split: str, judge: str | Path | None) -> dict[str, Any]:
+    """`dlx evaluate` of a generative run: the judge's verdict on its samples against `split`'s real images, by the
+    run's own eval.judge unless `judge` names another classifier."""
+    if not is_generative(trained.model):
+        raise DlxError(f"--judge: {trained.run.path} draws no samples (its model has no sample_noise and decode); a "
+                       f"judge labels a generative model's samples (mlp_gan, dcgan, mlp_vae)")
+    judge = judge or trained.config.eval.judge
+    if judge is None:
+        raise DlxError(f"{trained.run.path} was trained without eval.judge; judge its samples with "
+                       f"--judge runs/<a classifier of the same data>")
+    samples = trained.config.eval.judge_samples
+    verdict = Judge(judge, trained.spec, trained.standardizer, trained.device, samples,
+                    trained.config.train.eval_batch_size)(trained.model, trained.data[split][0], split)
+    return {"run": str(trained.run.path), "ensemble": None, "split": split, "examples": samples,
+            "task": "generated", "judge": str(judge), "epoch": trained.checkpoint.epoch, "threshold": None,
+            "metrics": verdict}
 
 
 def is_generative(model: nn.Module) -> bool:

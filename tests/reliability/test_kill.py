@@ -68,6 +68,9 @@ def test_adam_killed_in_the_middle_of_a_checkpoint_write_ends_as_the_uninterrupt
 OBJECTIVES = {
     "gan": ["objective.name=gan", "model.name=mlp_gan", "model.hidden=16", "optimizer.betas=[0.5, 0.999]"],
     "vae": ["objective.name=vae", "model.name=mlp_vae", "model.sizes=16", "model.latent=2"],
+    # batch norm's running statistics, label smoothing and image grids from fixed noise in TensorBoard
+    "dcgan": ["objective.name=gan", "model.name=dcgan", "model.width=4", "model.noise=8", "data.standardize=false",
+              "objective.label_smoothing=0.1", "optimizer.betas=[0.5, 0.999]", "samples.every=4"],
 }
 OBJECTIVE_COMMON = ["train.device=cpu", "train.threads=1", "train.checkpoint_seconds=0", "train.batch_size=256",
                     "train.epochs=14", "train.patience=null", "train.monitor=val/loss", "eval.metrics=null",
