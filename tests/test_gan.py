@@ -195,3 +195,17 @@ def test_a_judge_that_cannot_judge_is_one_line(judge, experiment, problem, not_c
     assert result.exit_code == 2, result.output
     assert problem in result.output and len(result.output.strip().splitlines()) == 1, result.output
     assert not (tmp_path / "runs").exists()  # refused before any folder is made
+
+
+def test_mnist_dcgan_trains_on_tiny_files_judged_by_the_notes_small_cnn(tmp_path, runs_dir):
+    from torchvision import datasets as tv
+
+    from tests.test_datasets import write_mnist_like
+
+    data = f"data.root={write_mnist_like(tmp_path / 'data', tv.MNIST, n_train=60, n_test=10)}"
+    judge, _ = loop.start(load(EXPERIMENTS / "mnist_small_cnn.yaml", ["train.device=cpu", "train.epochs=1", data]),
+                          runs_dir, quiet=True)
+    config = load(EXPERIMENTS / "mnist_dcgan.yaml", ["train.device=cpu", "train.epochs=1", data, "model.width=8",
+                                                     f"eval.judge={judge.path}", "eval.judge_samples=50"])
+    _, summary = loop.start(config, runs_dir, quiet=True)
+    assert summary["epochs"] == 1 and summary["metrics"]["test"]["frechet"] > 0
