@@ -28,7 +28,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 DIGITS_GAN = EXPERIMENTS / "digits_gan.yaml"
 SMALL_DCGAN = ["model.name=dcgan", "model.width=8", "model.noise=8", "data.standardize=false"]
-QUICK = ["train.device=cpu", "train.epochs=1", "train.batch_size=256"]
+QUICK = ["train.device=cpu", "train.epochs=1", "train.batch_size=256", "eval.judge=null", "train.monitor=val/loss"]
 
 
 def dcgan(shape: tuple[int, ...], **settings) -> nn.Module:
@@ -209,3 +209,16 @@ def test_mnist_dcgan_trains_on_tiny_files_judged_by_the_notes_small_cnn(tmp_path
                                                      f"eval.judge={judge.path}", "eval.judge_samples=50"])
     _, summary = loop.start(config, runs_dir, quiet=True)
     assert summary["epochs"] == 1 and summary["metrics"]["test"]["frechet"] > 0
+
+
+def test_dlx_evaluate_judges_a_gan_run_and_records_the_verdict(not_classifiers, judge_run):
+    gan = not_classifiers["gan"]
+    result = CliRunner().invoke(app, ["evaluate", gan, "--judge", str(judge_run), "--split", "val", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert set(report["metrics"]) == {"judge_confidence", "judge_confident", "judge_coverage", "frechet"}
+    assert report["examples"] == 1000 and report["judge"] == str(judge_run)
+    recorded = json.loads((Path(gan) / "evaluation.json").read_text())
+    assert recorded["val/best"]["metrics"] == report["metrics"]
+    refused = CliRunner().invoke(app, ["evaluate", str(judge_run), "--judge", str(judge_run)])
+    assert refused.exit_code == 2 and "draws no samples" in refused.output
