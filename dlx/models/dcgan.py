@@ -15,13 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-import torch
 from pydantic import Field
-from torch import Tensor, nn
+from torch import nn
 
 from dlx.data.base import DataSpec
 from dlx.errors import DlxError
 from dlx.models.checks import image_shape
+from dlx.models.gan import AdversarialPair
 from dlx.registry import models
 
 OUTPUTS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "linear": nn.Identity}
@@ -47,7 +47,7 @@ def halvings(height: int, width: int) -> int:
 
 @models.register("dcgan", "DCGAN sized to the images: transposed-conv generator, strided-conv discriminator, batch "
                  "norm, N(0, 0.02) weights; for the gan objective", config=DCGANConfig, inputs="image", objective="gan")
-class DCGAN(nn.Module):
+class DCGAN(AdversarialPair):
     def __init__(self, spec: DataSpec, config: DCGANConfig):
         super().__init__()
         channels, height, width = image_shape(spec, "dcgan")
@@ -78,17 +78,6 @@ class DCGAN(nn.Module):
     def output_range(self) -> tuple[float, float]:
         """The values the generator can draw: the objective refuses data outside them."""
         return OUTPUT_RANGE[self.output]
-
-    def sample_noise(self, n: int, device: torch.device, generator: torch.Generator | None = None) -> Tensor:
-        return torch.randn(n, self.noise, device=device, generator=generator)  # (n, z)
-
-    def decode(self, z: Tensor) -> Tensor:
-        """Samples shaped like the data from codes z (the protocol every generative model keeps with `sample_noise`)."""
-        return self.generator(z)
-
-    def forward(self, z: Tensor) -> Tensor:
-        """Samples from noise: what a trained GAN is for."""
-        return self.generator(z)
 
 
 def dcgan_init(module: nn.Module) -> None:
