@@ -135,9 +135,14 @@ def test_the_judge_sees_samples_in_its_own_scale(judged, judge_run):
     assert raw(Replay(pixels), pixels, "test") == pytest.approx(judge(Replay(images), images, "test"), abs=1e-6)
 
 
-def test_judge_metrics_know_their_direction():
+def test_judge_metrics_know_their_direction_and_sweeps_may_optimise_them():
+    from dlx.sweep.spec import logged_metrics
+
     assert higher_is_better("val/judge_confident") and higher_is_better("test/judge_coverage")
     assert higher_is_better("val/judge_confidence") and not higher_is_better("val/frechet")
+    judged = {"val/judge_confidence", "val/judge_confident", "val/judge_coverage", "val/frechet"}
+    assert judged <= set(logged_metrics(load(DIGITS_GAN)))  # digits_gan.yaml names a judge
+    assert judged.isdisjoint(logged_metrics(load(DIGITS_GAN, ["eval.judge=null", "train.monitor=val/loss"])))
 
 
 def test_a_gan_run_is_judged_at_every_validation_and_monitors_the_frechet_distance(judge_run, runs_dir):
