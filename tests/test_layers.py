@@ -17,9 +17,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("errors", "atomic", "schema", "limits", "registry", ""),  # "": the package itself (dlx.__version__)
     ("data",),
     ("config",),
-    ("models", "losses", "metrics", "bits", "objectives", "optim", "schedules", "plots", "tables", "threads"),
+    ("models", "losses", "metrics", "bits", "objectives", "optim", "schedules", "plots", "tables", "threads",
+     "sample_grid"),
     ("build",),
-    ("run",),
+    ("run", "judge"),  # a judge opens a trained run; training and evaluation ask it
     ("train",),
     ("generate", "explain", "lr_find", "schedule_plot"),
     ("analysis", "committee", "gallery", "crossval", "evaluate", "predict", "export"),
