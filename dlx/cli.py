@@ -176,16 +176,19 @@ def evaluate(
         help="Word vectors: accuracy on a file of 'a b c d' lines (d nearest to b - a + c).")] = None,
     word_map: Annotated[str, typer.Option(
         "--map", help="Word vectors: the 2-D map of the most frequent words by pca or tsne.")] = "pca",
+    judge: Annotated[Optional[Path], typer.Option(
+        help="A generative run (GAN, VAE): the classifier run that judges its samples (default: its eval.judge).")] = None,
 ) -> None:
     """Metrics of a trained run (or a committee of runs) on a split: a table (or JSON), evaluation.json and
     figures: confusion matrix, ROC curve (two classes), reject curve, largest losses, regression residuals; for a
-    VAE's or GAN's run, its objective's terms and pictures; for word vectors, neighbours, analogies, a word map and
-    TensorBoard's projector."""
+    VAE's or GAN's run, its objective's terms and pictures, or its samples judged by a classifier; for word vectors,
+    neighbours, analogies, a word map and TensorBoard's projector."""
     from dlx import analysis, embeddings
     from dlx import evaluate as evaluation
 
     request = evaluation.Request(split, checkpoint, overrides or [], ensemble, analysis.parse_margins(reject_margin or []),
-                                 threshold, top_losses, figures_dir, embeddings.Probes(probe or [], analogies, word_map))
+                                 threshold, top_losses, figures_dir,
+                                 probes=embeddings.Probes(probe or [], analogies, word_map), judge=judge)
     report = evaluation.evaluate(runs, request)
     if as_json:
         print(json.dumps(report, indent=2))

@@ -123,12 +123,16 @@ class TrainSection(Section):
 
 class EvalSection(Section):
     metrics: list[str] | None = None  # metric names; None: accuracy (classification) or mse, mae (regression)
+    judge: str | None = None  # a classifier's run folder that judges a generative model's samples (dlx/judge.py)
+    judge_samples: Annotated[int, Field(ge=2, le=100_000)] = 1000  # samples the judge labels at each evaluation
 
 
 class SamplesSection(Section):
-    """Text samples of a language model while it trains (the course shows text improving as training goes on)."""
+    """Samples while a model trains, to watch them improve: a language model's text (the course shows text improving
+    as training goes on), a generative model's image grid from one fixed batch of noise."""
 
-    every: Annotated[int, Field(ge=1)] | None = None  # steps between samples in TensorBoard's text tab; None: none
+    every: Annotated[int, Field(ge=1)] | None = None  # steps between samples in TensorBoard (text or images); None: none
+    grid: Annotated[int, Field(ge=1, le=1024)] = 64  # images in a generative model's grid
     length: Annotated[int, Field(ge=1, le=100_000)] = 200  # new characters per sample
     prompt: str | None = None  # None: a new line, or the vocabulary's first character for text without lines
     temperature: Annotated[float, Field(ge=0.0)] = 0.8  # 0: greedy

@@ -42,6 +42,7 @@ class Request:
     top_losses: int = 0  # a gallery of this many worst examples
     out: Path | None = None  # the figures' folder; None: the run folder (a committee: ./committee-<mode>)
     probes: embeddings.Probes = field(default_factory=lambda: embeddings.Probes([]))  # word-vector runs only
+    judge: Path | None = None  # a generative run: the classifier judging its samples (None: the run's eval.judge)
 
 
 def registered(spec: DataSpec, task: str, names: tuple[str, ...] | None = None) -> dict[str, Metric]:
@@ -136,6 +137,8 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
         raise DlxError("--probe and --analogies take a run of word vectors (objective skipgram or cbow)")
     if request.ensemble is None and len(runs) == 1 and not crossval.is_parent(runs[0]) and embeds(runs[0]):
         return _evaluate_embedding(runs[0], request)
+    if request.judge is not None or _judged(runs, request):
+        return _evaluate_samples(runs, request)
     if len(runs) == 1 and _objective(runs[0]) not in (None, "supervised"):
         return _objective_report(runs[0], request)
     members = _load(runs, request)
@@ -222,7 +225,7 @@ def _write(report: dict[str, Any], members: list[Trained], request: Request,
         members[0].run.claim("evaluate it")
     try:
         name = _report_name(request)
-        tag = "eval" + name.removeprefix("evaluation")  # TensorBoard's: eval, or eval-<data> for other data
+        tag = _tag(name)
         where = folder / name if request.data_overrides else folder
         if where.is_symlink():  # a run folder from elsewhere may carry links that would take the figures out of it
             raise DlxError(f"{where}: a symbolic link; dlx writes figures into real folders only")
@@ -251,7 +254,7 @@ def _word_vectors(run: Path, request: Request) -> dict[str, Any]:
         report |= embeddings.report(trained, request.probes, request.split, figures,
                                     f"{trained.run.name}, {request.checkpoint} checkpoint")
         report["figures"] = [str(p) for p in report["figures"]]
-        _record([trained], report, folder / f"{name}.json", "eval" + name.removeprefix("evaluation"))
+        _record([trained], report, folder / f"{name}.json", _tag(name))
     finally:
         trained.run.close()
     return report
@@ -312,6 +315,37 @@ def _embedding_figures(report: dict[str, Any], trained: Trained, vectors: Tensor
     figure = plots.gallery_figure(gallery.neighbour_cards(report["neighbours"], trained, split), title,
                                   per_row=NEIGHBOURS + 1, heading="each query, then its five nearest neighbours")
     return [plots.save(figure, folder / f"neighbours-{split}.png", dpi=120)]
+def _judged(runs: list[Path], request: Request) -> bool:
+    """Whether the one run given is a generative run with a judge of its own (eval.judge) to evaluate it."""
+    if len(runs) != 1 or request.ensemble or not (runs[0] / "config.yaml").is_file():
+        return False
+    config = load_config(runs[0] / "config.yaml")
+    return config.eval.judge is not None and config.objective.name != "supervised"
+
+
+def _evaluate_samples(runs: list[Path], request: Request) -> dict[str, Any]:
+    """A generative run's samples judged by a classifier (dlx.judge), recorded like any other report."""
+    from dlx import judge
+
+    if len(runs) != 1 or request.ensemble:
+        raise DlxError("--judge judges the samples of one generative run; give one run, without --ensemble")
+    if request.split not in SPLITS:
+        raise DlxError(f"--split '{request.split}': choose train, val or test")
+    trained = open_trained(runs[0], request.checkpoint, request.data_overrides)
+    report = {**judge.report(trained, request.split, request.judge), "checkpoint": request.checkpoint, "figures": []}
+    folder, name = request.out or trained.run.path, _report_name(request)
+    trained.run.claim("evaluate it")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _record([trained], report, folder / f"{name}.json", _tag(name))
+    finally:
+        trained.run.close()
+    return report
+
+
+def _tag(report_name: str) -> str:
+    """TensorBoard's tag of a report: eval, or eval-<data> for other data."""
+    return "eval" + report_name.removeprefix("evaluation")
 
 
 def _report_name(request: Request) -> str:

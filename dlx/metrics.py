@@ -20,20 +20,28 @@ DEFAULTS = {CLASSIFICATION: ["accuracy"], REGRESSION: ["mse", "mae"], RECONSTRUC
             LANGUAGE: ["perplexity", "bpc"], SEQ2SEQ: ["sequence_accuracy", "token_accuracy"]}
 
 
+# what eval.judge logs about a generative model's samples (dlx/judge.py), with whether higher is better: not registered
+# metrics, which measure a model's outputs against targets, but a judge's verdict on samples
+JUDGED = {"judge_confidence": True, "judge_confident": True, "judge_coverage": True, "frechet": False}
+
+
 def higher_is_better(key: str) -> bool:
     """Whether larger values of a logged key ('val/accuracy', 'test/mse', 'train/epoch_loss') are better: the
-    registered metric's direction (torchmetrics' higher_is_better); losses and anything else are minimised."""
+    registered metric's direction (torchmetrics' higher_is_better), a judge's; losses and anything else are minimised."""
     name = key.rsplit("/", 1)[-1]
+    if name in JUDGED:
+        return JUDGED[name]
     return name in metrics and metrics.get(name).meta["higher_is_better"]
 
 
 def logged_keys(groups: tuple[str, ...], terms: tuple[str, ...], metric_names: list[str],
-                trained: tuple[str, ...] = ()) -> list[str]:
+                trained: tuple[str, ...] = (), judged: bool = False) -> list[str]:
     """Every key a run logs per epoch: the training loss of each parameter group and the `trained` terms it is made
-    of, then validation's terms and metrics."""
+    of, then validation's terms and metrics, and the judge's verdict when eval.judge is set."""
     train = ["train/epoch_loss"] if len(groups) == 1 else [f"train/{g}_epoch_loss" for g in groups]
     train += [f"train/epoch_{t}" for t in trained]
-    return [*train, *(f"val/{t}" for t in terms), *(f"val/{m}" for m in metric_names)]
+    validation = [*terms, *metric_names, *(JUDGED if judged else ())]
+    return [*train, *(f"val/{name}" for name in validation)]
 
 
 # validate_args=False: the checks cost a device sync per batch, and the loop's own tensors are well formed

@@ -72,6 +72,23 @@ def test_objectives_beyond_supervised_train_in_two_processes(name, runs_dir, tmp
     assert all(state["state"] for state in last.optimizers.values())
 
 
+def test_a_judged_dcgan_trains_in_two_processes(trained_runs, runs_dir, tmp_path):
+    """Batch norm in both networks, the judge at every validation and the sample grid, under DDP."""
+    from tests.test_objectives import COMMON
+
+    overrides = [*COMMON, "objective.name=gan", "model.name=dcgan", "model.width=4", "model.noise=8",
+                 "data.standardize=false", "schedule.name=constant", f"eval.judge={trained_runs['digits_cnn']}",
+                 "eval.judge_samples=100", "train.monitor=val/frechet", "samples.every=2"]
+    args = [sys.executable, "-m", "dlx", "train", str(EXPERIMENTS / "digits_cnn.yaml"),
+            *[a for o in overrides for a in ("--set", o)], "--name", "dcgan", "--runs-dir", str(runs_dir), "--quiet",
+            "--nproc", "2"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((runs_dir / "dcgan" / "summary.json").read_text())
+    assert summary["epochs"] == 3 and 0 < summary["metrics"]["test"]["frechet"] < float("inf")
+    assert 0 <= summary["metrics"]["test"]["judge_coverage"] <= 10
+
+
 def _loopback_port() -> int:
     with socket.socket() as probe:
         try:

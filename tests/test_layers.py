@@ -18,9 +18,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("data",),
     ("config",),
     ("models", "losses", "mining", "metrics", "sequence_metrics", "bits", "retrieval", "objectives", "optim", "schedules", "plots", "tables",
-     "threads"),
+     "threads", "sample_grid"),
     ("build",),
-    ("run",),
+    ("run", "judge"),  # a judge opens a trained run; training and evaluation ask it
     ("train",),
     ("generate", "explain", "lr_find", "schedule_plot"),
     ("analysis", "committee", "gallery", "crossval", "evaluate", "embeddings", "translation_report", "predict", "export"),

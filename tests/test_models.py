@@ -20,7 +20,7 @@ SMALL = {
     "vgg*": {"width_mult": 0.0625, "hidden": "32"}, "resnet*": {"width": 4}, "resnet18": {"width": 8},
     "tv_*": {"freeze": "trunk"},  # the new head learns; fine-tuning the trunk is torchvision's own code
     "rnn": {"hidden": 16}, "lstm": {"hidden": 16, "layers": 2, "bidirectional": True}, "gru": {"hidden": 16},
-    "conv1d": {"channels": "8-8"},
+    "conv1d": {"channels": "8-8"}, "dcgan": {"width": 8, "noise": 8},
     "char_*": {"hidden": 16, "layers": 1}, "gpt": {"width": 16, "heads": 2, "layers": 1},
     "seq2seq_rnn": {"embedding": 8, "hidden": 16}, "seq2seq_transformer": {"width": 16, "heads": 2, "dropout": 0.0},
 }
@@ -57,6 +57,8 @@ def fitting_data(name: str) -> tuple[DataSpec, torch.Tensor, torch.Tensor]:
         y = torch.randint(0, 2, (16,), generator=g)
         x = torch.randn(16, 3, side, side, generator=g)
         x[:, :, : side // 2] += (2 * y - 1).float().view(-1, 1, 1, 1)
+        if entry.meta.get("objective") == "gan":  # pixels in [0, 1] as dlx reads them (dcgan's sigmoid), off-centre
+            x = x.sigmoid() / 2
         task = entry.meta.get("task", CLASSIFICATION)
         if task == RECONSTRUCTION:
             return DataSpec((3, side, side), task), x, x

@@ -4,13 +4,20 @@ Two groups, stepped alternately on every batch: the discriminator D learns to te
 generator's (label 0); then the generator G, against the discriminator as it now is, learns to make D say "real":
 it minimises -log D(G(z)) rather than log(1 - D(G(z))), whose gradient vanishes while D easily rejects G's samples.
 The labels y of the data play no part.
+
+`label_smoothing` is one-sided label smoothing (Salimans et al. 2016): the discriminator's target for real samples
+is 1 - label_smoothing (0.1 makes it 0.9), so it cannot grow arbitrarily sure of them and its gradient keeps
+teaching the generator; fake samples keep their 0, and the generator's own target stays 1.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import Tensor, nn
 
 from dlx.data.base import Splits
@@ -26,6 +33,11 @@ class GAN(Objective):
     terms_logged = ("loss", "discriminator_loss", "generator_loss")
     uses_loss = False
 
+    def __init__(self, model: nn.Module, spec, loss_fn: nn.Module, *,
+                 label_smoothing: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.0):
+        super().__init__(model, spec, loss_fn)
+        self.real_label = 1.0 - label_smoothing
+
     def network(self, group: str) -> nn.Module:
         return submodule(self.model, group, "gan")
 
@@ -35,6 +47,14 @@ class GAN(Objective):
         if not callable(getattr(self.model, "sample_noise", None)):
             raise DlxError(f"objective 'gan' draws the generator's noise with the model's sample_noise(n, device); "
                            f"'{model_name}' has none (try model.name=mlp_gan)")
+        low, high = getattr(self.model, "output_range", (-math.inf, math.inf))
+        x = data["train"][0]
+        least, most = x.min().item(), x.max().item()
+        if least < low or most > high:  # the generator could never draw the real samples: D wins at once
+            standardised = " (standardised: data.standardize is true)" if data.standardizer is not None else ""
+            raise DlxError(f"model.output: the generator draws values in [{low:g}, {high:g}], but the training data "
+                           f"spans [{least:.3g}, {most:.3g}]{standardised}; set data.standardize=false for pixels in "
+                           f"[0, 1], or model.output=linear")
 
     def graph_input(self, x: Tensor) -> Tensor:
         return self.model.sample_noise(len(x), x.device)
@@ -46,7 +66,7 @@ class GAN(Objective):
         return _bce(nets["discriminator"](fake), 1.0)
 
     def _discriminator_loss(self, discriminator: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
-        return (_bce(discriminator(real), 1.0) + _bce(discriminator(fake), 0.0)) / 2
+        return (_bce(discriminator(real), self.real_label) + _bce(discriminator(fake), 0.0)) / 2
 
     def terms(self, model: nn.Module, x: Tensor, y: Tensor) -> dict[str, Tensor]:
         fake = model.generator(model.sample_noise(len(x), x.device))

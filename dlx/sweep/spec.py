@@ -105,7 +105,8 @@ def logged_metrics(config: Config) -> list[str]:
     """What every run logs each epoch, so what a sweep can optimise and prune on."""
     objective = registry.objectives.get(config.objective.name).obj
     names = build.metric_names(config, build.dataset(config).spec())
-    return logged_keys(objective.groups, objective.terms_logged, names, objective.terms_trained)
+    return logged_keys(objective.groups, objective.terms_logged, names, objective.terms_trained,
+                       judged=config.eval.judge is not None)
 
 
 def load_sweep(path: str | Path, trials: int | None = None, epochs: int | None = None, note: Note = unheard) -> Sweep:

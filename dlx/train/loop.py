@@ -34,6 +34,7 @@ from dlx.data.base import SEQ2SEQ
 from dlx.data.sequence_pairs import vocab_json
 from dlx.data.text import TextSplits
 from dlx.errors import DlxError, did_you_mean
+from dlx.judge import Judge, is_generative
 from dlx.metrics import higher_is_better, logged_keys
 from dlx.run import pretrained
 from dlx.atomic import write_atomic
@@ -45,7 +46,7 @@ from dlx.train import figures, tensorboard
 from dlx.train.distributed import World, device_for, join_world
 from dlx.train.interrupts import Interrupted, catch_stop_signals
 from dlx.train.progress import make_progress
-from dlx.train.samples import TextSampler
+from dlx.train.samples import sampler
 
 
 OnEpoch = Callable[[int, dict[str, float]], None]
@@ -125,9 +126,11 @@ class Trainer:
         ) if config.train.ema else None
         self.autocast = self._autocast(config.train.precision)
         self.scaler = torch.amp.GradScaler(self.device.type) if config.train.precision == "fp16" else None
-        self.sampler = TextSampler(config.samples, self.spec, config.seed) if config.samples.every else None
+        self.sampler = (sampler(config.samples, self.spec, config.seed, self.model, self.data.standardizer)
+                        if config.samples.every else None)
+        self.judge = self._judge(config)
         logged = logged_keys(self.groups, self.objective.terms_logged, build.metric_names(config, self.spec),
-                             self.objective.terms_trained)
+                             self.objective.terms_trained, judged=self.judge is not None)
         check_monitor(config, logged)
         self.train_batches = self.objective.train_batches(self.data, config.train.batch_size)
         self.augment = build.augmenter(config, self.data, self.device)  # None when data.augment is all off
@@ -147,6 +150,23 @@ class Trainer:
         self.best_model: dict[str, Any] | None = None
         # last, so a build error is the only line printed; auto replaces itself by the count chosen
         self.config = threads.settle(config, self.model, self.data, self.console, self.objective.graph_input)
+
+    def _judge(self, config: Config) -> Judge | None:
+        if config.eval.judge is None:
+            return None
+        if not is_generative(self.model):
+            raise DlxError(f"eval.judge: a judge labels a generative model's samples (mlp_gan, dcgan, mlp_vae), and "
+                           f"'{config.model.name}' draws none; remove eval.judge")
+        return Judge(config.eval.judge, self.spec, self.data.standardizer, self.device, config.eval.judge_samples,
+                     config.train.eval_batch_size)
+
+    def measure(self, split: str) -> dict[str, float]:
+        """The objective's terms and metrics of the evaluated model on a split, and the judge's verdict on its samples."""
+        values = self.objective.measure(self.eval_model, self.data.batches(split, self.config.train.eval_batch_size),
+                                        self.metrics)
+        if self.judge is not None:
+            values.update(self.judge(self.eval_model, self.data[split][0], split))
+        return values
 
     def _wrapped(self, model: torch.nn.Module) -> torch.nn.Module:
         if self.world.distributed:
@@ -395,7 +415,7 @@ class Trainer:
             values[self._key("epoch_loss", group)] = self._epoch_mean(group, counted)
         for term in self.objective.terms_trained:
             values[f"train/epoch_{term}"] = self._epoch_mean(term, counted)
-        val = self.objective.measure(self.eval_model, self.data.batches("val", cfg.eval_batch_size), self.metrics)
+        val = self.measure("val")
         bad = [v for v in (*list(values.values())[1:], val["loss"]) if not math.isfinite(v)]
         if bad:
             raise self._diverged(bad[0])  # before anything is saved
@@ -448,8 +468,7 @@ class Trainer:
         run.send_scalars()  # the curves reach TensorBoard's writer thread while the final metrics are measured
         if self.best_model is not None:
             self.eval_model.load_state_dict(self.best_model)
-        final = {split: self.objective.measure(self.eval_model, self.data.batches(split, self.config.train.eval_batch_size),
-                                               self.metrics) for split in ("train", "val", "test")}
+        final = {split: self.measure(split) for split in ("train", "val", "test")}
         summary = {
             "run": run.name, "metrics": final, "best_epoch": self.state.best_epoch, "epochs": self.state.epoch,
             "steps": self.state.step, "skipped_batches": self.state.skipped,
