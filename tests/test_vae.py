@@ -167,7 +167,7 @@ def test_generate_refuses_an_interpolation_of_text_or_of_a_gan(tiny_run, runs_di
     result = CliRunner().invoke(app, ["generate", str(tiny_run), "--interpolate", "0", "1"])
     assert result.exit_code == 2 and "--interpolate draws a VAE's images" in result.stderr
     gan, _ = train(runs_dir, "train.device=cpu", "train.epochs=1", "objective.name=gan", "model.name=mlp_gan",
-                   "model.hidden=16", experiment="digits_gan.yaml")
+                   "model.hidden=16", "eval.judge=null", "train.monitor=val/loss", experiment="digits_gan.yaml")
     result = CliRunner().invoke(app, ["generate", str(gan.path), "--interpolate", "0", "1"])
     assert result.exit_code == 2 and "--interpolate needs a model with an encoder (a VAE)" in result.stderr
     assert CliRunner().invoke(app, ["generate", str(gan.path), "--num-samples", "4", "--seed", "0", "--out",
