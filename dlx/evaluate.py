@@ -72,9 +72,8 @@ def regression_metrics(spec: DataSpec) -> MetricCollection:
 @torch.no_grad()
 def predict(trained: Trained, split: str) -> Tensor:
     """The model's answers on a split, in batches: class probabilities (N, C) or regression outputs (N, k)."""
-    x = trained.data[split][0]
     size = trained.config.train.eval_batch_size
-    outputs = torch.cat([trained.model(x[i : i + size]) for i in range(0, len(x), size)])
+    outputs = torch.cat([trained.model(x) for x, _ in trained.data.batches(split, size)])  # floats a batch at a time
     return outputs.softmax(dim=1) if trained.data.spec.task == CLASSIFICATION else outputs
 
 

@@ -60,16 +60,17 @@ def _folder(path: Path, size: int, channels: int, classes: list[str] | None = No
     from torchvision import datasets as tv  # when images are read, not when datasets are listed
     from torchvision import transforms
 
-    steps = [transforms.Resize((size, size)), *([transforms.Grayscale(1)] if channels == 1 else []), transforms.ToTensor()]
+    steps = [transforms.Resize((size, size)), *([transforms.Grayscale(1)] if channels == 1 else []),
+             transforms.PILToTensor()]  # bytes: pixels become floats a batch at a time (Splits.prepare)
     try:
         folder = tv.ImageFolder(str(path), transform=transforms.Compose(steps), loader=_rgb, is_valid_file=_is_image_file)
     except (FileNotFoundError, OSError) as e:
         raise DlxError(f"data.path: {path}: {e} (expected one sub-folder of images per class)") from None
     if classes is not None and folder.classes != classes:
         raise DlxError(f"data.test_path: {path} has classes {folder.classes}, but data.path has {classes}")
-    require_memory(len(folder) * channels * size * size * 4, f"data.path: {len(folder)} images at {size}x{size}",
+    require_memory(len(folder) * channels * size * size, f"data.path: {len(folder)} images at {size}x{size}",
                    "lower data.size")
-    x = torch.stack([image for image, _ in folder])  # (N, C, size, size) in [0, 1]; each file is checked as it is read
+    x = torch.stack([image for image, _ in folder])  # (N, C, size, size) uint8; each file is checked as it is read
     return x, torch.tensor(folder.targets, dtype=torch.long), folder.classes
 
 

@@ -5,7 +5,8 @@ them, under the data dir: the dataset's `root` setting, else $DLX_DATA, else ~/.
 are missing, one line names the files and the torchvision call that fetches them. MNIST-like sets are
 read by torchvision itself; CIFAR and SVHN are read here from the same files, because torchvision's
 classes insist on the official checksums (so they could not be tested on small files in the same
-formats). Pixels become floats in [0, 1]; the official test split is kept as the test split.
+formats). Pixels stay bytes in memory and become floats in [0, 1] a batch at a time; the official test split is
+kept as the test split.
 """
 from __future__ import annotations
 
@@ -44,10 +45,11 @@ def _torchvision_set(name: str) -> Any:
     return getattr(tv, name)
 
 
-def _images(pixels: Any) -> torch.Tensor:
-    """uint8 pixels (N, C, H, W) or (N, H, W) -> float (N, C, H, W) in [0, 1]."""
-    x = torch.as_tensor(np.asarray(pixels))
-    return (x.unsqueeze(1) if x.dim() == 3 else x).float().div_(255)
+def pixels(array: Any) -> torch.Tensor:
+    """uint8 pixels (N, C, H, W) or (N, H, W) -> uint8 (N, C, H, W), kept as bytes: they become floats in [0, 1]
+    a batch at a time on the training device (dlx.data.base.Splits.prepare)."""
+    x = torch.as_tensor(np.ascontiguousarray(array))
+    return x.unsqueeze(1) if x.dim() == 3 else x
 
 
 def _check_idx(path: Path) -> None:
@@ -72,8 +74,8 @@ def _mnist_like(name: str, root: Root) -> ArrayData:
     for file in files:
         _check_idx(base / file)
     train, test = cls(str(base), train=True, download=False), cls(str(base), train=False, download=False)
-    return ArrayData(_images(train.data), train.targets.long(), CLASSIFICATION, tuple(cls.classes),
-                     test=(_images(test.data), test.targets.long()))
+    return ArrayData(pixels(train.data), train.targets.long(), CLASSIFICATION, tuple(cls.classes),
+                     test=(pixels(test.data), test.targets.long()))
 
 
 @datasets.register("mnist", "handwritten digits, 28x28 grey (60k train, 10k test); from the data dir")
@@ -134,19 +136,19 @@ def _cifar(name: str, root: Root, label_key: str) -> ArrayData:
     def load(files: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         batches = [_ArraysOnly(base / folder / f).read("data", label_key) for f in files]
         try:
-            pixels = np.concatenate([b["data"] for b in batches]).reshape(-1, 3, 32, 32)  # rows are R, G, B planes
+            planes = np.concatenate([b["data"] for b in batches]).reshape(-1, 3, 32, 32)  # rows are R, G, B planes
             labels = torch.as_tensor(np.concatenate([b[label_key] for b in batches]), dtype=torch.long)
         except (ValueError, TypeError) as e:
             raise DlxError(f"{base / folder}: {', '.join(files)} are not CIFAR batches of 32x32 colour images "
                            f"({str(e).splitlines()[0]})") from None
-        return _images(pixels), labels
+        return pixels(planes), labels
 
     classes = _ArraysOnly(base / folder / cls.meta["filename"]).read(cls.meta["key"])[cls.meta["key"]]
     x, y = load(names[0])
     return ArrayData(x, y, CLASSIFICATION, tuple(classes), test=load(names[1]))
 
 
-@datasets.register("cifar10", "small colour photos, 32x32, 10 classes (50k train, 10k test; 0.7 GB as floats); "
+@datasets.register("cifar10", "small colour photos, 32x32, 10 classes (50k train, 10k test; 0.18 GB of pixels); "
                               "from the data dir")
 def cifar10(*, root: Root = None) -> ArrayData:
     return _cifar("CIFAR10", root, "labels")
@@ -169,13 +171,13 @@ def svhn(*, root: Root = None) -> ArrayData:
 
         try:
             mat = scipy.io.loadmat(base / files[split])
-            pixels, labels = mat["X"], mat["y"].astype(np.int64).reshape(-1)
-            if pixels.ndim != 4 or pixels.shape[:3] != (32, 32, 3) or pixels.shape[3] != len(labels):
-                raise ValueError(f"X has shape {pixels.shape} for {len(labels)} labels, not (32, 32, 3, N)")
+            images, labels = mat["X"], mat["y"].astype(np.int64).reshape(-1)
+            if images.ndim != 4 or images.shape[:3] != (32, 32, 3) or images.shape[3] != len(labels):
+                raise ValueError(f"X has shape {images.shape} for {len(labels)} labels, not (32, 32, 3, N)")
         except (ValueError, TypeError, KeyError, OSError, NotImplementedError, scipy.io.matlab.MatReadError) as e:
             raise DlxError(f"{base / files[split]}: not an SVHN .mat file ({str(e).splitlines()[0]})") from None
         y = torch.as_tensor(labels) % 10  # the digit 0 is stored as label 10
-        return _images(np.transpose(pixels, (3, 2, 0, 1))), y  # (H, W, C, N) -> (N, C, H, W)
+        return pixels(np.transpose(images, (3, 2, 0, 1))), y  # (H, W, C, N) -> (N, C, H, W)
 
     x, y = load("train")
     return ArrayData(x, y, CLASSIFICATION, tuple(str(d) for d in range(10)), test=load("test"))
