@@ -1,8 +1,8 @@
 """Standard image sets from a data dir in torchvision's layout, loaded whole into memory as tensors.
 
-dlx never downloads (it may run without internet): the files go where torchvision's own download puts
-them, under the data dir: the dataset's `root` setting, else $DLX_DATA, else ~/.cache/dlx. When they
-are missing, one line names the files and the torchvision call that fetches them. MNIST-like sets are
+The files go where torchvision's own download puts them, under the data dir: the dataset's `root` setting, else
+$DLX_DATA, else ~/.cache/dlx. Missing files are downloaded there (dlx.data.download) unless `download: false` or
+$DLX_OFFLINE says not to; then one line names the files and the torchvision call that fetches them. MNIST-like sets are
 read by torchvision itself; CIFAR and SVHN are read here from the same files, because torchvision's
 classes insist on the official checksums (so they could not be tested on small files in the same
 formats). Pixels stay bytes in memory and become floats in [0, 1] a batch at a time; the official test split is
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from dlx.data.base import CLASSIFICATION, ArrayData
-from dlx.data.corpora import data_root
+from dlx.data.download import data_root, ensure
 from dlx.errors import DlxError
 from dlx.registry import datasets
 
@@ -65,9 +65,10 @@ def _check_idx(path: Path) -> None:
                        f"{len(data) - 4 - 4 * dims}: a truncated or damaged file; fetch it again")
 
 
-def _mnist_like(name: str, root: Root) -> ArrayData:
+def _mnist_like(dataset: str, name: str, root: Root, download: bool) -> ArrayData:
     cls = _torchvision_set(name)
     base = data_root(root)
+    ensure(dataset, base, download)
     raw = f"{cls.__name__}/raw"  # torchvision's layout: ROOT/MNIST/raw/train-images-idx3-ubyte, ...
     files = [f"{raw}/{os.path.splitext(os.path.basename(url))[0]}" for url, _ in cls.resources]
     require(base, files, cls.__name__, f"torchvision.datasets.{cls.__name__}('{base}', download=True)")
@@ -78,20 +79,21 @@ def _mnist_like(name: str, root: Root) -> ArrayData:
                      test=(pixels(test.data), test.targets.long()))
 
 
-@datasets.register("mnist", "handwritten digits, 28x28 grey (60k train, 10k test); from the data dir")
-def mnist(*, root: Root = None) -> ArrayData:
-    return _mnist_like("MNIST", root)
+@datasets.register("mnist", "handwritten digits, 28x28 grey (60k train, 10k test); downloaded once")
+def mnist(*, root: Root = None, download: bool = True) -> ArrayData:
+    """download: fetch missing files into the data dir (false, or $DLX_OFFLINE=1: never)."""
+    return _mnist_like("mnist", "MNIST", root, download)
 
 
-@datasets.register("fashion_mnist", "Zalando's clothing images, 28x28 grey, 10 classes (60k + 10k); from the data dir")
-def fashion_mnist(*, root: Root = None) -> ArrayData:
-    return _mnist_like("FashionMNIST", root)
+@datasets.register("fashion_mnist", "Zalando's clothing images, 28x28 grey, 10 classes (60k + 10k); downloaded once")
+def fashion_mnist(*, root: Root = None, download: bool = True) -> ArrayData:
+    return _mnist_like("fashion_mnist", "FashionMNIST", root, download)
 
 
 @datasets.register("kmnist", "Kuzushiji-MNIST: cursive Japanese characters, 28x28 grey, 10 classes (60k + 10k); "
-                             "from the data dir")
-def kmnist(*, root: Root = None) -> ArrayData:
-    return _mnist_like("KMNIST", root)
+                             "downloaded once")
+def kmnist(*, root: Root = None, download: bool = True) -> ArrayData:
+    return _mnist_like("kmnist", "KMNIST", root, download)
 
 
 class _ArraysOnly(pickle.Unpickler):
@@ -125,9 +127,10 @@ class _ArraysOnly(pickle.Unpickler):
         return batch
 
 
-def _cifar(name: str, root: Root, label_key: str) -> ArrayData:
+def _cifar(dataset: str, name: str, root: Root, download: bool, label_key: str) -> ArrayData:
     cls = _torchvision_set(name)
     base = data_root(root)
+    ensure(dataset, base, download)
     folder = cls.base_folder  # torchvision's layout: ROOT/cifar-10-batches-py/data_batch_1, ...
     names = [f for f, _ in cls.train_list], [f for f, _ in cls.test_list]
     require(base, [f"{folder}/{f}" for f in [*names[0], *names[1], cls.meta["filename"]]], cls.__name__,
@@ -149,19 +152,20 @@ def _cifar(name: str, root: Root, label_key: str) -> ArrayData:
 
 
 @datasets.register("cifar10", "small colour photos, 32x32, 10 classes (50k train, 10k test; 0.18 GB of pixels); "
-                              "from the data dir")
-def cifar10(*, root: Root = None) -> ArrayData:
-    return _cifar("CIFAR10", root, "labels")
+                              "downloaded once")
+def cifar10(*, root: Root = None, download: bool = True) -> ArrayData:
+    return _cifar("cifar10", "CIFAR10", root, download, "labels")
 
 
-@datasets.register("cifar100", "small colour photos, 32x32, 100 fine classes (50k train, 10k test); from the data dir")
-def cifar100(*, root: Root = None) -> ArrayData:
-    return _cifar("CIFAR100", root, "fine_labels")
+@datasets.register("cifar100", "small colour photos, 32x32, 100 fine classes (50k train, 10k test); downloaded once")
+def cifar100(*, root: Root = None, download: bool = True) -> ArrayData:
+    return _cifar("cifar100", "CIFAR100", root, download, "fine_labels")
 
 
-@datasets.register("svhn", "Street View house-number digits, 32x32 colour (73k train, 26k test); from the data dir")
-def svhn(*, root: Root = None) -> ArrayData:
+@datasets.register("svhn", "Street View house-number digits, 32x32 colour (73k train, 26k test); downloaded once")
+def svhn(*, root: Root = None, download: bool = True) -> ArrayData:
     base = data_root(root)
+    ensure("svhn", base, download)
     files = {split: _torchvision_set("SVHN").split_list[split][1] for split in ("train", "test")}  # ROOT/train_32x32.mat, ...
     require(base, list(files.values()), "SVHN", f"[torchvision.datasets.SVHN('{base}', split=s, download=True) "
                                                 f"for s in ('train', 'test')]")
