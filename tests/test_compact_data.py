@@ -31,17 +31,18 @@ def test_pixel_statistics_are_those_of_the_floats_without_a_float_copy():
 
 
 @pytest.mark.parametrize("standardize", [True, False])
-def test_splits_keep_bytes_and_batches_are_the_floats_the_model_read_before(standardize):
+def test_splits_keep_bytes_and_batches_are_the_floats_the_model_read_before(standardize, device):
     data = pixel_data()
-    compact = make_splits(data, (0.6, 0.2, 0.2), 0, standardize, CPU)
-    before = make_splits(as_floats(data), (0.6, 0.2, 0.2), 0, standardize, CPU)
+    compact = make_splits(data, (0.6, 0.2, 0.2), 0, standardize, torch.device(device))
+    before = make_splits(as_floats(data), (0.6, 0.2, 0.2), 0, standardize, torch.device(device))
     assert all(compact.parts[s][0].dtype == torch.uint8 for s in ("train", "val", "test"))
+    assert compact.parts["train"][0].device.type == device  # bytes on the device, floats made there
     assert (compact.standardizer is None) == (before.standardizer is None) == (not standardize)
     order = torch.Generator().manual_seed(1)
     batches = zip(compact.batches("train", 64, shuffle=True).epoch(order),
                   before.batches("train", 64, shuffle=True).epoch(torch.Generator().manual_seed(1)))
     for (x, y), (x_before, y_before) in batches:
-        assert x.dtype == torch.float32 and torch.equal(y, y_before)
+        assert x.dtype == torch.float32 and x.device.type == device and torch.equal(y, y_before)
         torch.testing.assert_close(x, x_before, rtol=0, atol=1e-5)
     for split in ("val", "test"):  # evaluation, explanation and export read whole splits the same way
         torch.testing.assert_close(compact[split][0], before[split][0], rtol=0, atol=1e-5)

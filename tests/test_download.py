@@ -41,7 +41,8 @@ class Server:
                 if body is None:
                     self.send_error(404)
                     return
-                start = int(self.headers["Range"][6:].split("-")[0]) if self.headers.get("Range") and server.ranges else 0
+                asked = self.headers.get("Range") if server.ranges else None  # 'bytes=START-'
+                start = int(asked[6:].split("-")[0]) if asked else 0
                 if start >= len(body) and start:
                     self.send_error(416)
                     return

@@ -13,8 +13,8 @@ app = typer.Typer(no_args_is_help=True, help="Datasets' files: download them ahe
 
 
 def fetch(
-    names: Annotated[list[str], typer.Argument(metavar="NAME...", help="Datasets: mnist, fashion_mnist, kmnist, cifar10, cifar100, svhn, "
-                                                    "tinyshakespeare.", show_default=False)],
+    names: Annotated[list[str], typer.Argument(
+        metavar="NAME...", help="Datasets: mnist, fashion_mnist, kmnist, cifar10, cifar100, svhn, tinyshakespeare.")],
     root: Annotated[Optional[Path], typer.Option(help="The data dir (default: $DLX_DATA, else ~/.cache/dlx).")] = None,
 ) -> None:
     """Download datasets into the data dir now, as `dlx train` would on first use: checksums checked, a partial

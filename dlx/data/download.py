@@ -95,9 +95,9 @@ CATALOGUE: dict[str, tuple[Source, ...]] = {
     "cifar100": _cifar("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85",
                        "cifar-100-python", ("train", "test", "meta")),
     "svhn": (_svhn("train", "e26dedcc434d2e4c54c9b2d4a06d8373"), _svhn("test", "eb5a983be6a315427106f1b164d9cef3")),
-    "tinyshakespeare": (Source("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
-                               "tinyshakespeare/input.txt",
-                               "sha256:86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"),),
+    "tinyshakespeare": (Source(
+        "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+        "tinyshakespeare/input.txt", "sha256:86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"),),
 }
 
 
@@ -131,7 +131,8 @@ def fetch(name: str, root: Path, say=None) -> bool:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DlxError(f"{name}: cannot create the data dir {root} ({e.strerror}); set data.root or $DLX_DATA") from None
+        raise DlxError(f"{name}: cannot create the data dir {root} ({e.strerror}); set data.root or $DLX_DATA") \
+            from None
     fetched = False
     with _lock(root, name, say):
         for source in todo:
@@ -261,8 +262,8 @@ def _receive(name: str, url: str, response, part: Path, start: int, total: int |
                 progress.update(task, completed=done)
         except (OSError, http.client.HTTPException) as e:  # a reset connection, a timeout
             f.flush()
-            raise DlxError(f"{name}: the download of {url} stopped at {done / MB:.1f} of {_size(total)} ({e or type(e).__name__}); "
-                           f"the partial file is kept: run again to resume") from None
+            raise DlxError(f"{name}: the download of {url} stopped at {done / MB:.1f} MB of {_size(total)} "
+                           f"({e or type(e).__name__}); the partial file is kept: run again to resume") from None
     return done
 
 
