@@ -217,7 +217,11 @@ def _download(name: str, url: str, dest: Path, checksum: str, say) -> None:
                        f"the files in {dest.parent} yourself{' (the partial file is kept)' if have else ''}") from None
     if response is not None:
         with response:
-            start = have if response.status == 206 and _range_start(response) == have else 0  # else the whole file
+            if response.status == 206 and _range_start(response) != have:  # bytes from elsewhere: nothing fits
+                part.unlink()
+                raise DlxError(f"{name}: {url} answered a resumed download with the wrong part of the file; the "
+                               f"partial file was deleted: run again to start afresh")
+            start = have if response.status == 206 else 0  # a server that ignores Range sends the whole file
             length = response.length
             total = None if length is None else start + length
             say(f"{name}: downloading {url} ({_size(total)}{resumed if start else ''})")
