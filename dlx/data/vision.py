@@ -2,11 +2,11 @@
 
 The files go where torchvision's own download puts them, under the data dir: the dataset's `root` setting, else
 $DLX_DATA, else ~/.cache/dlx. Missing files are downloaded there (dlx.data.download) unless `download: false` or
-$DLX_OFFLINE says not to; then one line names the files and the torchvision call that fetches them. MNIST-like sets are
-read by torchvision itself; CIFAR and SVHN are read here from the same files, because torchvision's
-classes insist on the official checksums (so they could not be tested on small files in the same
-formats). Pixels stay bytes in memory and become floats in [0, 1] a batch at a time; the official test split is
-kept as the test split.
+$DLX_OFFLINE says not to; then one line names the files and the torchvision call that fetches them. MNIST-like
+sets are read by torchvision itself; CIFAR and SVHN are read here from the same files, because torchvision's
+classes insist on the official checksums (so they could not be tested on small files in the same formats).
+Pixels stay bytes in memory and become floats in [0, 1] a batch at a time; the official test split is kept as
+the test split.
 """
 from __future__ import annotations
 
