@@ -62,3 +62,20 @@ def test_tables_stay_floats_and_read_exactly_as_before():
     raw = splits.parts["train"][0]
     assert raw.dtype == torch.float32
     assert torch.equal(splits["train"][0], (raw - raw.mean(0, keepdim=True)) / raw.std(0, keepdim=True))
+
+
+def test_an_image_run_reads_the_same_floats_in_evaluation_and_in_its_export(tmp_path):
+    """Trained on CIFAR-format pixels: dlx evaluate reproduces the run's own test accuracy, and the exported model,
+    fed raw 0-255 pixels, answers as dlx does."""
+    import dlx
+    from dlx.export import check, export
+    from tests.conftest import EXPERIMENTS
+    from tests.test_datasets import tv, write_cifar
+
+    root = write_cifar(tmp_path / "data", tv.CIFAR10, n=20)
+    run = dlx.train(EXPERIMENTS / "cifar10_vanilla_cnn.yaml", runs_dir=tmp_path / "runs", set={
+        "data.root": str(root), "model.name": "cnn", "model.width": 4, "model.hidden": 8, "train.epochs": 1,
+        "train.device": "cpu", "eval.metrics": ["accuracy"]})
+    assert run.evaluate("test")["metrics"]["accuracy"] == run.metrics["test"]["accuracy"]
+    exported = export(run.path, "torchscript", tmp_path / "model.pt")
+    assert check(run.path, exported, "torchscript").passed
