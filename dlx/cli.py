@@ -352,6 +352,12 @@ def runs_rm(
     out.print(f"deleted {path}", highlight=False, soft_wrap=True)
 
 
+from dlx.data import commands as data_commands  # noqa: E402  (after user_errors, which wraps its commands)
+
+app.add_typer(data_commands.app, name="data", rich_help_panel=INSPECT_PANEL)
+data_commands.app.command("fetch")(user_errors(data_commands.fetch))
+
+
 @app.command(rich_help_panel=RUN_PANEL)
 @user_errors
 def explain(

@@ -76,10 +76,10 @@ def regression_metrics(spec: DataSpec) -> MetricCollection:
 
 @torch.no_grad()
 def outputs_on(trained: Trained, split: str) -> Tensor:
-    """The model's outputs on a split, in batches: logits, regression outputs or embeddings."""
-    x = trained.data[split][0]
+    """The model's outputs on a split, in batches (floats a batch at a time): logits, regression outputs or
+    embeddings."""
     size = trained.config.train.eval_batch_size
-    return torch.cat([trained.model(x[i : i + size]) for i in range(0, len(x), size)])
+    return torch.cat([trained.model(x) for x, _ in trained.data.batches(split, size)])
 
 
 def predict(trained: Trained, split: str) -> Tensor:

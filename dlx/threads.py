@@ -158,7 +158,7 @@ def forward_probe(model: nn.Module, batch: Tensor | tuple[Tensor, ...]) -> Calla
 
 def training_batch(data: Splits, batch_size: int) -> Tensor:
     """`batch_size` copies of the first training example: the work of one training step's forward pass."""
-    first = data["train"][0][:1]
+    first = data.first("train", 1)[0]
     return first.expand(batch_size, *first.shape[1:]).contiguous()
 
 

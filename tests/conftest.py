@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# tests never reach the internet: datasets read what tests write, and tests/test_download.py serves its own files
+os.environ.setdefault("DLX_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = ROOT / "experiments"

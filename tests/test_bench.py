@@ -51,3 +51,10 @@ def test_startup_prints_a_ratio_to_import_torch_for_every_command():
     assert set(ratios) >= {"import torch", "dlx --help", "dlx runs", "dlx runs compare", "dlx list models",
                            "dlx config digits_cnn.yaml", "dlx train digits_cnn.yaml, to its first step"}, out
     assert float(ratios["import torch"]) == 1.0
+
+
+def test_data_memory_prints_peak_memory_of_both_sides_and_their_ratio():
+    out = bench("bench/data_memory.py", "--tiny", "--threads", "1")
+    for side in (r"float32 \(as before\)", r"uint8 \(now\)"):
+        assert re.search(side + r"\s+peak memory\s+\d+ MB\s+for the data\s+-?\d+ MB\s+test accuracy \d\.\d{4}", out), out
+    assert re.search(r"peak memory ratio -?\d+\.\d\dx for the process, -?\d+\.\d\dx for the data", out), out

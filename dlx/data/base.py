@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -125,6 +125,29 @@ def bootstrap(train: Tensor, bag: Bag, seed: int) -> Tensor:
     """Bag `bag.index`'s resample of the train indices: len(train) draws with replacement, fixed by (seed, index)."""
     generator = torch.Generator().manual_seed(seed * 1000 + bag.index)
     return train[torch.randint(len(train), (len(train),), generator=generator)].sort().values
+PIXELS = torch.uint8  # images are held as their 0-255 pixels (a quarter of float32's memory) until batched
+
+
+def as_floats(x: Tensor) -> Tensor:
+    """Inputs as stored -> floats: pixels (uint8) become floats in [0, 1]; anything else is already numbers."""
+    return x.float().div_(255) if x.dtype == PIXELS else x
+
+
+PIXEL_CHUNK = 1024  # examples summed at once when pixel statistics are fitted: 8 bytes a pixel while summed
+
+
+def _pixel_moments(x: Tensor, dims: list[int]) -> tuple[Tensor, Tensor]:
+    """Mean and standard deviation (unbiased, as Tensor.std) of pixels scaled to [0, 1], from exact integer sums
+    taken a chunk of examples at a time, so no float copy of the images is ever made."""
+    total = total_squares = 0
+    for chunk in x.split(PIXEL_CHUNK):
+        wide = chunk.long()
+        total = total + wide.sum(dim=dims, keepdim=True)
+        total_squares = total_squares + (wide * wide).sum(dim=dims, keepdim=True)
+    n = x.numel() // total.numel()
+    total, total_squares = total.double(), total_squares.double()  # exact: sums of pixels stay below 2**53
+    variance = (total_squares - total * (total / n)) / max(n - 1, 1)
+    return (total / (n * 255)).float(), (variance.clamp_min(0).sqrt() / 255).float()
 
 
 @dataclass
@@ -136,9 +159,16 @@ class Standardizer:
 
     @classmethod
     def fit(cls, x: Tensor) -> Standardizer:
+        """Fitted to inputs as stored: numbers, or pixels as the floats in [0, 1] they become."""
         dims = [0, *range(2, x.dim())] if x.dim() == 4 else [0]
-        mean, std = x.mean(dim=dims, keepdim=True), x.std(dim=dims, keepdim=True)
+        if x.dtype == PIXELS:
+            mean, std = _pixel_moments(x, dims)
+        else:
+            mean, std = x.mean(dim=dims, keepdim=True), x.std(dim=dims, keepdim=True)
         return cls(mean, std.clamp_min(1e-8))  # a constant feature stays 0 instead of becoming NaN
+
+    def to(self, device: torch.device) -> Standardizer:
+        return Standardizer(self.mean.to(device), self.std.to(device))
 
     def __call__(self, x: Tensor) -> Tensor:
         return (x - self.mean.to(x.device)) / self.std.to(x.device)
@@ -153,17 +183,32 @@ class Standardizer:
 
 @dataclass
 class Splits:
-    """The train, val and test tensors of one run, already on the training device."""
+    """The train, val and test tensors of one run, already on the training device, as stored (images as pixels,
+    not standardised); `prepare` makes examples what the model reads, batch by batch."""
 
     spec: DataSpec
     parts: dict[str, tuple[Tensor, Tensor]]
     standardizer: Standardizer | None = None
 
+    def prepare(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Stored examples -> the model's inputs and targets: pixels become floats, then standardised; an
+        autoencoder's target is its input so prepared. The one place where stored data becomes model input."""
+        x = as_floats(x)
+        if self.standardizer is not None:
+            x = self.standardizer(x)
+        return x, (x if self.spec.task == RECONSTRUCTION else y)
+
     def __getitem__(self, split: str) -> tuple[Tensor, Tensor]:
-        return self.parts[split]
+        """A whole split as the model reads it (a float copy of stored pixels: for evaluation, not training)."""
+        return self.prepare(*self.parts[split])
+
+    def first(self, split: str, n: int) -> tuple[Tensor, Tensor]:
+        """The first `n` examples of a split as the model reads them."""
+        x, y = self.parts[split]
+        return self.prepare(x[:n], y[:n])
 
     def batches(self, split: str, batch_size: int, shuffle: bool = False) -> Batches:
-        return Batches(*self.parts[split], batch_size=batch_size, shuffle=shuffle)
+        return Batches(*self.parts[split], batch_size=batch_size, shuffle=shuffle, prepare=self.prepare)
 
 
 def make_splits(data: ArrayData, fractions: tuple[float, float, float], seed: int, standardize: bool,
@@ -174,14 +219,15 @@ def make_splits(data: ArrayData, fractions: tuple[float, float, float], seed: in
     train, val, test = pick_indices(data.y, data.task, fractions, seed, data.test is not None, fold, bag)
     parts = {"train": (data.x[train], data.y[train]), "val": (data.x[val], data.y[val]),
              "test": (data.x[test], data.y[test]) if data.test is None else data.test}
-    if standardize and data.x.is_floating_point():
+    if standardize and (data.x.is_floating_point() or data.x.dtype == PIXELS):
         expected = (1, data.x.shape[1], 1, 1) if data.x.dim() == 4 else (1, *data.x.shape[1:])  # as fit() makes them
         if standardizer is not None and {tuple(standardizer.mean.shape), tuple(standardizer.std.shape)} != {expected}:
             raise DlxError(f"the checkpoint's standardisation statistics have shape {tuple(standardizer.mean.shape)}, "
                            f"this data needs {expected}: the checkpoint belongs to another run")
-        standardizer = standardizer or Standardizer.fit(parts["train"][0])
-        parts = {k: (standardizer(x), y) for k, (x, y) in parts.items()}
-    if data.task == RECONSTRUCTION:  # the target is what the model sees, standardised alike
+        standardizer = (standardizer or Standardizer.fit(parts["train"][0])).to(device)  # applied batch by batch there
+    else:
+        standardizer = None
+    if data.task == RECONSTRUCTION:  # the target is the input, made into one as it is batched (Splits.prepare)
         parts = {k: (x, x) for k, (x, _) in parts.items()}
     parts = {k: (x.to(device), y.to(device)) for k, (x, y) in parts.items()}
     return Splits(data.spec(), parts, standardizer)
@@ -193,8 +239,10 @@ class Batches:
     As the course prescribes: shuffle all data each epoch, then take minibatches in order.
     """
 
-    def __init__(self, x: Tensor, y: Tensor, batch_size: int, shuffle: bool):
+    def __init__(self, x: Tensor, y: Tensor, batch_size: int, shuffle: bool,
+                 prepare: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None):
         self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+        self.prepare = prepare  # stored examples -> what the model reads (Splits.prepare), one batch at a time
 
     def __len__(self) -> int:
         return math.ceil(len(self.x) / self.batch_size)
@@ -209,4 +257,5 @@ class Batches:
             order = torch.randperm(len(x), generator=generator).to(x.device)
             x, y = x[order], y[order]  # one gather per epoch; the batches below are views
         for i in range(start * self.batch_size, len(x), self.batch_size):
-            yield x[i : i + self.batch_size], y[i : i + self.batch_size]
+            batch = x[i : i + self.batch_size], y[i : i + self.batch_size]
+            yield self.prepare(*batch) if self.prepare is not None else batch

@@ -138,7 +138,7 @@ def check_arrays(data: ArrayData, source: str) -> None:
 
 def check_splits(splits: Splits, fractions: tuple[float, float, float], examples: int) -> None:
     """Each split holds examples, and a classification's train split at least two classes."""
-    empty = [s for s in SPLITS if len(splits[s][0]) == 0]
+    empty = [s for s in SPLITS if len(splits.parts[s][1]) == 0]  # as stored: no float copy of the images
     if empty:
         zero = [s for s in empty if fractions[SPLITS.index(s)] == 0]
         why = (f"give the {' and '.join(zero)} split a share above 0" if zero else
@@ -148,7 +148,7 @@ def check_splits(splits: Splits, fractions: tuple[float, float, float], examples
                        f"{'s' if len(empty) > 1 else ''} without examples: {why}")
     spec = splits.spec
     if spec.task == CLASSIFICATION:
-        present = torch.unique(splits["train"][1])
+        present = torch.unique(splits.parts["train"][1])
         if len(present) < 2:
             raise DlxError(f"data: the train split holds only the class {spec.class_names[int(present[0])]!r}; "
                            f"classification needs at least two classes present in train (with one it reaches "

@@ -2,11 +2,7 @@
 from __future__ import annotations
 
 import glob
-import hashlib
-import os
 import sysconfig
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -16,10 +12,7 @@ from pydantic import Field
 from dlx.data.text import TextCorpus, Windows
 from dlx.errors import DlxError
 from dlx.registry import datasets
-from dlx.atomic import write_atomic
-
-SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
-SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+from dlx.data.download import data_root, ensure, sources
 
 
 def read_text(path: Path) -> str:
@@ -56,36 +49,22 @@ def text(settings: TextSettings) -> TextCorpus:
     return TextCorpus("".join(read_text(p) for p in text_files(settings.path)), settings, settings.path)
 
 
-def data_root(root: str | None) -> Path:
-    """data.root, else $DLX_DATA, else ~/.cache/dlx: where downloaded datasets are kept."""
-    return Path(root or os.environ.get("DLX_DATA") or "~/.cache/dlx").expanduser()
-
-
-def download(url: str, path: Path, sha256: str) -> None:
-    """Fetch `url` into `path`, keeping it only if its checksum is right."""
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            data = response.read()
-    except (urllib.error.URLError, TimeoutError, OSError) as e:
-        raise DlxError(f"cannot download {url} ({getattr(e, 'reason', e)}); offline, put the file at {path}") from None
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise DlxError(f"{url}: the download's checksum is wrong (a changed or truncated file); "
-                       f"put a good copy at {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, data)
-
-
 @dataclass(kw_only=True)
 class ShakespeareSettings(Windows):
     root: str | None = None  # data dir holding tinyshakespeare/input.txt; default $DLX_DATA or ~/.cache/dlx
+    download: bool = True  # fetch input.txt when it is missing (false, or $DLX_OFFLINE=1: never)
 
 
 @datasets.register("tinyshakespeare", "tiny Shakespeare (1.1M characters, Karpathy's char-rnn corpus); downloaded "
                    "once into the data dir", config=ShakespeareSettings)
 def tinyshakespeare(settings: ShakespeareSettings) -> TextCorpus:
-    path = data_root(settings.root) / "tinyshakespeare" / "input.txt"
+    root = data_root(settings.root)
+    ensure("tinyshakespeare", root, settings.download)
+    path = root / "tinyshakespeare" / "input.txt"
     if not path.is_file():
-        download(SHAKESPEARE_URL, path, SHAKESPEARE_SHA256)
+        raise DlxError(f"tinyshakespeare: {path} not found (no download here: data.download is false or $DLX_OFFLINE "
+                       f"is set); put Karpathy's {sources('tinyshakespeare')[0].url} there, or point data.root or "
+                       f"$DLX_DATA at a folder whose tinyshakespeare/input.txt it is")
     return TextCorpus(read_text(path), settings, str(path))
 
 

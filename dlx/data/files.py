@@ -55,9 +55,9 @@ def image_folder(*, path: str, size: Annotated[int, Field(ge=4, le=1024)] = 64, 
                                            "data.test_path"))
     classes = tuple(listings[0].classes)
     count = sum(len(listing) for listing in listings)
-    nbytes = count * channels * size * size * 4
+    nbytes = count * channels * size * size  # held as uint8 pixels (Splits.prepare makes floats a batch at a time)
     if not stream and not fits_in_memory(nbytes):
-        announce(f"data.path: {count} images at {size}x{size} as float32", nbytes)
+        announce(f"data.path: {count} images at {size}x{size} as uint8 pixels", nbytes)
         stream = True
     parts = []
     for listing in listings:
@@ -65,7 +65,7 @@ def image_folder(*, path: str, size: Annotated[int, Field(ge=4, le=1024)] = 64, 
         if stream:
             parts.append((decode.FolderExamples(size, channels, files=listing.files), y))
         else:  # each file is checked as it is decoded
-            parts.append((torch.from_numpy(decode.load_folder(listing, size, channels)).float().div_(255), y))
+            parts.append((torch.from_numpy(decode.load_folder(listing, size, channels)), y))  # (N, C, H, W) uint8
     test = parts[1] if len(parts) > 1 else None
     if stream:
         return StreamData(*parts[0], classes, test=test, source=f"data.path: {path}")

@@ -1,11 +1,12 @@
 """Standard image sets from a data dir in torchvision's layout, loaded whole into memory as tensors.
 
-dlx never downloads (it may run without internet): the files go where torchvision's own download puts
-them, under the data dir: the dataset's `root` setting, else $DLX_DATA, else ~/.cache/dlx. When they
-are missing, one line names the files and the torchvision call that fetches them. MNIST-like sets are
-read by torchvision itself; CIFAR and SVHN are read here from the same files, because torchvision's
-classes insist on the official checksums (so they could not be tested on small files in the same
-formats). Pixels become floats in [0, 1]; the official test split is kept as the test split.
+The files go where torchvision's own download puts them, under the data dir: the dataset's `root` setting, else
+$DLX_DATA, else ~/.cache/dlx. Missing files are downloaded there (dlx.data.download) unless `download: false` or
+$DLX_OFFLINE says not to; then one line names the files and the torchvision call that fetches them. MNIST-like
+sets are read by torchvision itself; CIFAR and SVHN are read here from the same files, because torchvision's
+classes insist on the official checksums (so they could not be tested on small files in the same formats).
+Pixels stay bytes in memory and become floats in [0, 1] a batch at a time; the official test split is kept as
+the test split.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from dlx.data.base import CLASSIFICATION, ArrayData
-from dlx.data.corpora import data_root
+from dlx.data.download import data_root, ensure
 from dlx.errors import DlxError
 from dlx.registry import datasets
 
@@ -44,10 +45,11 @@ def _torchvision_set(name: str) -> Any:
     return getattr(tv, name)
 
 
-def _images(pixels: Any) -> torch.Tensor:
-    """uint8 pixels (N, C, H, W) or (N, H, W) -> float (N, C, H, W) in [0, 1]."""
-    x = torch.as_tensor(np.asarray(pixels))
-    return (x.unsqueeze(1) if x.dim() == 3 else x).float().div_(255)
+def pixels(array: Any) -> torch.Tensor:
+    """uint8 pixels (N, C, H, W) or (N, H, W) -> uint8 (N, C, H, W), kept as bytes: they become floats in [0, 1]
+    a batch at a time on the training device (dlx.data.base.Splits.prepare)."""
+    x = torch.as_tensor(np.ascontiguousarray(array))
+    return x.unsqueeze(1) if x.dim() == 3 else x
 
 
 def _check_idx(path: Path) -> None:
@@ -63,33 +65,35 @@ def _check_idx(path: Path) -> None:
                        f"{len(data) - 4 - 4 * dims}: a truncated or damaged file; fetch it again")
 
 
-def _mnist_like(name: str, root: Root) -> ArrayData:
+def _mnist_like(dataset: str, name: str, root: Root, download: bool) -> ArrayData:
     cls = _torchvision_set(name)
     base = data_root(root)
+    ensure(dataset, base, download)
     raw = f"{cls.__name__}/raw"  # torchvision's layout: ROOT/MNIST/raw/train-images-idx3-ubyte, ...
     files = [f"{raw}/{os.path.splitext(os.path.basename(url))[0]}" for url, _ in cls.resources]
     require(base, files, cls.__name__, f"torchvision.datasets.{cls.__name__}('{base}', download=True)")
     for file in files:
         _check_idx(base / file)
     train, test = cls(str(base), train=True, download=False), cls(str(base), train=False, download=False)
-    return ArrayData(_images(train.data), train.targets.long(), CLASSIFICATION, tuple(cls.classes),
-                     test=(_images(test.data), test.targets.long()))
+    return ArrayData(pixels(train.data), train.targets.long(), CLASSIFICATION, tuple(cls.classes),
+                     test=(pixels(test.data), test.targets.long()))
 
 
-@datasets.register("mnist", "handwritten digits, 28x28 grey (60k train, 10k test); from the data dir")
-def mnist(*, root: Root = None) -> ArrayData:
-    return _mnist_like("MNIST", root)
+@datasets.register("mnist", "handwritten digits, 28x28 grey (60k train, 10k test); downloaded once")
+def mnist(*, root: Root = None, download: bool = True) -> ArrayData:
+    """download: fetch missing files into the data dir (false, or $DLX_OFFLINE=1: never)."""
+    return _mnist_like("mnist", "MNIST", root, download)
 
 
-@datasets.register("fashion_mnist", "Zalando's clothing images, 28x28 grey, 10 classes (60k + 10k); from the data dir")
-def fashion_mnist(*, root: Root = None) -> ArrayData:
-    return _mnist_like("FashionMNIST", root)
+@datasets.register("fashion_mnist", "Zalando's clothing images, 28x28 grey, 10 classes (60k + 10k); downloaded once")
+def fashion_mnist(*, root: Root = None, download: bool = True) -> ArrayData:
+    return _mnist_like("fashion_mnist", "FashionMNIST", root, download)
 
 
 @datasets.register("kmnist", "Kuzushiji-MNIST: cursive Japanese characters, 28x28 grey, 10 classes (60k + 10k); "
-                             "from the data dir")
-def kmnist(*, root: Root = None) -> ArrayData:
-    return _mnist_like("KMNIST", root)
+                             "downloaded once")
+def kmnist(*, root: Root = None, download: bool = True) -> ArrayData:
+    return _mnist_like("kmnist", "KMNIST", root, download)
 
 
 class _ArraysOnly(pickle.Unpickler):
@@ -123,9 +127,10 @@ class _ArraysOnly(pickle.Unpickler):
         return batch
 
 
-def _cifar(name: str, root: Root, label_key: str) -> ArrayData:
+def _cifar(dataset: str, name: str, root: Root, download: bool, label_key: str) -> ArrayData:
     cls = _torchvision_set(name)
     base = data_root(root)
+    ensure(dataset, base, download)
     folder = cls.base_folder  # torchvision's layout: ROOT/cifar-10-batches-py/data_batch_1, ...
     names = [f for f, _ in cls.train_list], [f for f, _ in cls.test_list]
     require(base, [f"{folder}/{f}" for f in [*names[0], *names[1], cls.meta["filename"]]], cls.__name__,
@@ -134,32 +139,33 @@ def _cifar(name: str, root: Root, label_key: str) -> ArrayData:
     def load(files: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         batches = [_ArraysOnly(base / folder / f).read("data", label_key) for f in files]
         try:
-            pixels = np.concatenate([b["data"] for b in batches]).reshape(-1, 3, 32, 32)  # rows are R, G, B planes
+            planes = np.concatenate([b["data"] for b in batches]).reshape(-1, 3, 32, 32)  # rows are R, G, B planes
             labels = torch.as_tensor(np.concatenate([b[label_key] for b in batches]), dtype=torch.long)
         except (ValueError, TypeError) as e:
             raise DlxError(f"{base / folder}: {', '.join(files)} are not CIFAR batches of 32x32 colour images "
                            f"({str(e).splitlines()[0]})") from None
-        return _images(pixels), labels
+        return pixels(planes), labels
 
     classes = _ArraysOnly(base / folder / cls.meta["filename"]).read(cls.meta["key"])[cls.meta["key"]]
     x, y = load(names[0])
     return ArrayData(x, y, CLASSIFICATION, tuple(classes), test=load(names[1]))
 
 
-@datasets.register("cifar10", "small colour photos, 32x32, 10 classes (50k train, 10k test; 0.7 GB as floats); "
-                              "from the data dir")
-def cifar10(*, root: Root = None) -> ArrayData:
-    return _cifar("CIFAR10", root, "labels")
+@datasets.register("cifar10", "small colour photos, 32x32, 10 classes (50k train, 10k test; 0.18 GB of pixels); "
+                              "downloaded once")
+def cifar10(*, root: Root = None, download: bool = True) -> ArrayData:
+    return _cifar("cifar10", "CIFAR10", root, download, "labels")
 
 
-@datasets.register("cifar100", "small colour photos, 32x32, 100 fine classes (50k train, 10k test); from the data dir")
-def cifar100(*, root: Root = None) -> ArrayData:
-    return _cifar("CIFAR100", root, "fine_labels")
+@datasets.register("cifar100", "small colour photos, 32x32, 100 fine classes (50k train, 10k test); downloaded once")
+def cifar100(*, root: Root = None, download: bool = True) -> ArrayData:
+    return _cifar("cifar100", "CIFAR100", root, download, "fine_labels")
 
 
-@datasets.register("svhn", "Street View house-number digits, 32x32 colour (73k train, 26k test); from the data dir")
-def svhn(*, root: Root = None) -> ArrayData:
+@datasets.register("svhn", "Street View house-number digits, 32x32 colour (73k train, 26k test); downloaded once")
+def svhn(*, root: Root = None, download: bool = True) -> ArrayData:
     base = data_root(root)
+    ensure("svhn", base, download)
     files = {split: _torchvision_set("SVHN").split_list[split][1] for split in ("train", "test")}  # ROOT/train_32x32.mat, ...
     require(base, list(files.values()), "SVHN", f"[torchvision.datasets.SVHN('{base}', split=s, download=True) "
                                                 f"for s in ('train', 'test')]")
@@ -169,13 +175,13 @@ def svhn(*, root: Root = None) -> ArrayData:
 
         try:
             mat = scipy.io.loadmat(base / files[split])
-            pixels, labels = mat["X"], mat["y"].astype(np.int64).reshape(-1)
-            if pixels.ndim != 4 or pixels.shape[:3] != (32, 32, 3) or pixels.shape[3] != len(labels):
-                raise ValueError(f"X has shape {pixels.shape} for {len(labels)} labels, not (32, 32, 3, N)")
+            images, labels = mat["X"], mat["y"].astype(np.int64).reshape(-1)
+            if images.ndim != 4 or images.shape[:3] != (32, 32, 3) or images.shape[3] != len(labels):
+                raise ValueError(f"X has shape {images.shape} for {len(labels)} labels, not (32, 32, 3, N)")
         except (ValueError, TypeError, KeyError, OSError, NotImplementedError, scipy.io.matlab.MatReadError) as e:
             raise DlxError(f"{base / files[split]}: not an SVHN .mat file ({str(e).splitlines()[0]})") from None
         y = torch.as_tensor(labels) % 10  # the digit 0 is stored as label 10
-        return _images(np.transpose(pixels, (3, 2, 0, 1))), y  # (H, W, C, N) -> (N, C, H, W)
+        return pixels(np.transpose(images, (3, 2, 0, 1))), y  # (H, W, C, N) -> (N, C, H, W)
 
     x, y = load("train")
     return ArrayData(x, y, CLASSIFICATION, tuple(str(d) for d in range(10)), test=load("test"))

@@ -47,7 +47,7 @@ def check_targets(model: nn.Module, data: Splits, name: str) -> None:
     spec = data.spec
     if spec.task == LANGUAGE:  # text windows are drawn at random: its models check their own sizes
         return
-    x, y = (t[:2] for t in data["train"])
+    x, y = data.first("train", 2)
     with evaluating(model):
         got = tuple(model(x).shape[1:])
     per_example = tuple(y.shape[1:])

@@ -61,7 +61,7 @@ class VAE(Objective):
         self.weight = beta  # the KL's weight at the current step
 
     def check(self, data: Splits, model_name: str) -> None:
-        x = data["train"][0][:2]
+        x = data.first("train", 2)[0]
         with evaluating(self.model):
             out = self.model(x)
         if not (isinstance(out, tuple) and len(out) == 3 and out[0].shape == x.shape):

@@ -21,7 +21,7 @@ def log_model_and_data(writer, model: nn.Module, data: Splits, graph_input: Call
     forward takes: the examples themselves, or a generator's noise)."""
     from torchvision.utils import make_grid  # torchvision's import costs as much as a training epoch of digits
 
-    x = data["train"][0][:64]
+    x = data.first("train", 64)[0]
     if data.spec.is_image:
         # normalize=True rescales the standardised pixels to [0, 1] for display
         writer.add_image("data/train_samples", make_grid(x.float().cpu(), nrow=8, normalize=True, scale_each=True))
@@ -43,7 +43,7 @@ def log_reconstructions(writer, model: nn.Module, data: Splits, step: int) -> No
         return
     from torchvision.utils import make_grid
 
-    x = data["val"][0][:16]
+    x = data.first("val", 16)[0]
     with evaluating(model):
         out = model(x)
     # one scale for both halves, so a washed-out reconstruction looks washed out
