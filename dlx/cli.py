@@ -274,25 +274,6 @@ def lr_find(
               highlight=False, soft_wrap=True)
 
 
-data_app = typer.Typer(no_args_is_help=True, help="Prepare data on disk: shard an image folder.")
-app.add_typer(data_app, name="data", rich_help_panel=RUN_PANEL)
-
-
-@data_app.command("shard")
-@user_errors
-def data_shard(
-    folder: Annotated[Path, typer.Argument(help="An image folder: a sub-folder per class.")],
-    dest: Annotated[Path, typer.Option("--out", help="The folder the shards go to.")],
-    per_shard: Annotated[int, typer.Option(min=1, max=10_000_000, help="Samples per shard.")] = 1000,
-) -> None:
-    """Write an image folder as WebDataset-style tar shards (key.jpg + key.cls) and classes.txt, for data.name: shards."""
-    from dlx.data.shards import write
-
-    written = write(folder, dest, per_shard)
-    out.print(f"wrote {len(written)} shards to {dest}: data.path: \"{dest}/train-{{{written[0].stem[6:]}..{written[-1].stem[6:]}}}.tar\"",
-              highlight=False, soft_wrap=True)
-
-
 runs_app = typer.Typer(no_args_is_help=False)
 app.add_typer(runs_app, name="runs", rich_help_panel=INSPECT_PANEL)
 RunsFolder = Annotated[Path, typer.Option("--runs-dir", help="The runs folder.")]
@@ -356,6 +337,7 @@ from dlx.data import commands as data_commands  # noqa: E402  (after user_errors
 
 app.add_typer(data_commands.app, name="data", rich_help_panel=INSPECT_PANEL)
 data_commands.app.command("fetch")(user_errors(data_commands.fetch))
+data_commands.app.command("shard")(user_errors(data_commands.shard))
 
 
 @app.command(rich_help_panel=RUN_PANEL)

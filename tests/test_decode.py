@@ -42,7 +42,7 @@ def test_the_pixels_are_torchvisions_imagefolder_read_bit_for_bit(tmp_path, chan
     from torchvision import datasets, transforms
 
     root = write_folder(tmp_path / "images")
-    steps = [transforms.Resize((8, 8)), *([transforms.Grayscale(1)] if channels == 1 else []), transforms.ToTensor()]
+    steps = [transforms.Resize((8, 8)), *([transforms.Grayscale(1)] if channels == 1 else []), transforms.PILToTensor()]
     folder = datasets.ImageFolder(str(root), transform=transforms.Compose(steps))
     data = image_folder(path=str(root), size=8, channels=channels)
     assert torch.equal(data.x, torch.stack([x for x, _ in folder]))

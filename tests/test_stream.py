@@ -81,18 +81,19 @@ def test_a_folder_that_does_not_fit_streams_with_a_note(tmp_path, colours, monke
     splits = build.splits(load(experiment(tmp_path, colours, size=64)), CPU)
     assert isinstance(splits, StreamSplits)
     note = capsys.readouterr().err
-    assert "150 images at 64x64 as float32 would take 0.0 GB" in note and "streaming from disk" in note
+    assert "150 images at 64x64 as uint8 pixels would take 0.0 GB" in note and "streaming from disk" in note
 
 
 def test_a_folder_beyond_the_memory_limit_trains_streamed_as_well_as_a_subset_in_memory(tmp_path):
-    """float32 at 128x128: 1,800 images take 354 MB; the process may grow by 300 MB (RLIMIT_AS)."""
+    """float32 at 128x128: 1,800 images take 354 MB (as uint8 pixels 88 MB, above half of what is left); the process
+    may grow by 150 MB (RLIMIT_AS)."""
     big = write_colours(tmp_path / "big", 1800, seed=1)
     small = write_colours(tmp_path / "small", 300, seed=2)
     common = ["--set", "model.name=mlp", "--set", "model.sizes=8", "--set", "train.epochs=2", "--set", "data.size=128",
               "--set", "train.eval_batch_size=128",
               "--runs-dir", str(tmp_path / "runs"), "--quiet"]
     exp = experiment(tmp_path, big)
-    limited = subprocess.run([sys.executable, "-m", "tests.limited_memory", "300", "354", "train", str(exp), "--name",
+    limited = subprocess.run([sys.executable, "-m", "tests.limited_memory", "150", "354", "train", str(exp), "--name",
                               "streamed", *common], cwd=ROOT, capture_output=True, text=True, timeout=600,
                              env={**os.environ, "MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "131072"})
     assert limited.returncode == 0, limited.stdout[-2000:] + limited.stderr[-2000:]

@@ -133,14 +133,14 @@ def as_floats(x: Tensor) -> Tensor:
     return x.float().div_(255) if x.dtype == PIXELS else x
 
 
-PIXEL_CHUNK = 1024  # examples summed at once when pixel statistics are fitted: 8 bytes a pixel while summed
+PIXEL_CHUNK = 2**22  # pixels summed at once when pixel statistics are fitted (8 bytes each while summed: 32 MB)
 
 
 def _pixel_moments(x: Tensor, dims: list[int]) -> tuple[Tensor, Tensor]:
     """Mean and standard deviation (unbiased, as Tensor.std) of pixels scaled to [0, 1], from exact integer sums
     taken a chunk of examples at a time, so no float copy of the images is ever made."""
     total = total_squares = 0
-    for chunk in x.split(PIXEL_CHUNK):
+    for chunk in x.split(max(1, PIXEL_CHUNK // max(1, x[0].numel()))):
         wide = chunk.long()
         total = total + wide.sum(dim=dims, keepdim=True)
         total_squares = total_squares + (wide * wide).sum(dim=dims, keepdim=True)

@@ -9,7 +9,7 @@ import typer
 
 from dlx.errors import DlxError
 
-app = typer.Typer(no_args_is_help=True, help="Datasets' files: download them ahead of time.")
+app = typer.Typer(no_args_is_help=True, help="Datasets' files: download them ahead of time, shard an image folder.")
 
 
 def fetch(
@@ -32,3 +32,19 @@ def fetch(
         fetched = download.fetch(name, base)
         Console().print(f"{name}: {'downloaded into' if fetched else 'already in'} {base}", highlight=False,
                         soft_wrap=True, markup=False)
+
+
+def shard(
+    folder: Annotated[Path, typer.Argument(help="An image folder: a sub-folder per class.")],
+    dest: Annotated[Path, typer.Option("--out", help="The folder the shards go to.")],
+    per_shard: Annotated[int, typer.Option(min=1, max=10_000_000, help="Samples per shard.")] = 1000,
+) -> None:
+    """Write an image folder as WebDataset-style tar shards (key.jpg + key.cls) and classes.txt, for data.name: shards."""
+    from rich.console import Console
+
+    from dlx.data.shards import write
+
+    written = write(folder, dest, per_shard)
+    Console().print(f"wrote {len(written)} shards to {dest}: data.path: "
+                    f"\"{dest}/train-{{{written[0].stem[6:]}..{written[-1].stem[6:]}}}.tar\"",
+                    highlight=False, soft_wrap=True, markup=False)

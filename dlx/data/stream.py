@@ -217,6 +217,14 @@ class StreamSplits(Splits):
 
     made: dict[tuple[str, int, bool], StreamBatches] = field(default_factory=dict)
 
+    def __getitem__(self, split: str) -> tuple[Examples, Tensor]:
+        """A split's examples as DiskExamples: indexing one reads those examples as the model reads them."""
+        return self.parts[split]
+
+    def first(self, split: str, n: int) -> tuple[Tensor, Tensor]:
+        x, y = self.parts[split]
+        return x[:n], y[:n]
+
     def batches(self, split: str, batch_size: int, shuffle: bool = False) -> StreamBatches:
         """The same object for the same arguments: its worker processes serve every epoch's evaluation."""
         key = (split, batch_size, shuffle)
