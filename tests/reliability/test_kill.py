@@ -78,6 +78,9 @@ OBJECTIVES = {
     # class-balanced batches drawn from the epoch's generator, semi-hard triplets mined per batch
     "triplet": ["objective.name=triplet", "model.name=mlp", "model.sizes=16", "model.embedding_head=8",
                 "objective.per_class=8", "train.batch_size=64"],
+    # every pair of a class-balanced batch in the contrastive loss
+    "siamese": ["objective.name=siamese", "model.name=mlp", "model.sizes=16", "model.embedding_head=8",
+                "objective.per_class=8", "train.batch_size=64"],
     # batch norm's running statistics, label smoothing and image grids from fixed noise in TensorBoard
     "dcgan": ["objective.name=gan", "model.name=dcgan", "model.width=4", "model.noise=8", "data.standardize=false",
               "objective.label_smoothing=0.1", "optimizer.betas=[0.5, 0.999]", "samples.every=4"],
