@@ -12,11 +12,9 @@ from rich.console import Console
 from torch import Tensor
 
 from dlx import build, tables
-from dlx.config import load as load_config
 from dlx.data.text import vocab_of
 from dlx.data.words import WordVocab
 from dlx.errors import DlxError, closest
-from dlx.run.folder import Run
 from dlx.run.trained import Trained
 
 OBJECTIVES = ("skipgram", "cbow")  # the objectives whose runs are word vectors
@@ -32,11 +30,6 @@ class Probes:
     analogies: Path | None = None  # a file of `a b c d` lines: is d the word nearest to b - a + c?
     map_method: str = "pca"  # pca | tsne: how the map of the most frequent words is flattened to 2-D
     map_words: int = 300  # the map shows this many of the most frequent words
-
-
-def is_word_vectors(run: str | Path) -> bool:
-    """Whether a run folder holds word vectors (a skipgram or cbow run); read from its config alone."""
-    return load_config(Run.open(run).config_path).objective.name in OBJECTIVES
 
 
 def check(probes: Probes) -> None:

@@ -23,7 +23,6 @@ from dlx.atomic import write_json
 from dlx.config import load as load_config
 from dlx.config import plain_name
 from dlx.errors import DlxError
-from dlx.run.folder import Run
 from dlx.run.trained import Trained, open_trained
 
 SPLITS = ("train", "val", "test")
@@ -127,19 +126,24 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     runs = [Path(runs)] if isinstance(runs, (str, Path)) else list(runs)
     if request.split not in SPLITS:
         raise DlxError(f"--split '{request.split}': choose train, val or test")
-    from dlx import translation_report  # an encoder-decoder's outputs are sequences, with a report of their own
+    # one run's config, read once, says which report it gets; a committee, or a folder without one (said when the
+    # run is opened), gets the supervised report
+    config = load_config(runs[0] / "config.yaml") if len(runs) == 1 and (runs[0] / "config.yaml").is_file() else None
+    objective = config.objective.name if config else None
+    alone = config is not None and request.ensemble is None
+    if objective == "seq2seq":
+        from dlx import translation_report  # an encoder-decoder's outputs are sequences, with a report of their own
 
-    if translation_report.evaluates(runs, request):
         return translation_report.evaluate(runs[0], request)
-    if len(runs) == 1 and request.ensemble is None and embeddings.is_word_vectors(runs[0]):
+    if alone and objective in embeddings.OBJECTIVES:
         return _word_vectors(runs[0], request)
     if request.probes.words or request.probes.analogies:
         raise DlxError("--probe and --analogies take a run of word vectors (objective skipgram or cbow)")
-    if request.ensemble is None and len(runs) == 1 and not crossval.is_parent(runs[0]) and embeds(runs[0]):
-        return _evaluate_embedding(runs[0], request)
-    if request.judge is not None or _judged(runs, request):
-        return _evaluate_samples(runs, request)
-    if len(runs) == 1 and _objective(runs[0]) not in (None, "supervised"):
+    if alone and config.model.embedding_head is not None and not crossval.is_parent(runs[0]):
+        return _evaluate_embedding(runs[0], request)  # retrieval is measured instead of predictions
+    if request.judge is not None or (alone and config.eval.judge is not None and objective != "supervised"):
+        return _evaluate_samples(runs, request)  # a generative run with a judge of its own (eval.judge)
+    if objective not in (None, "supervised"):
         return _objective_report(runs[0], request)
     members = _load(runs, request)
     spec = members[0].data.spec
@@ -176,12 +180,6 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
         report["top_losses"] = [_example(spec, int(i), outputs[i], y[i], float(losses[i]), threshold) for i in worst]
     _write(report, members, request, lambda folder, tag: _figures(report, members, outputs, y, folder, tag))
     return report
-
-
-def _objective(run: Path) -> str | None:
-    """The objective a run was trained with, from its config; None when the folder has no config (said later)."""
-    path = Path(run) / "config.yaml"
-    return load_config(path).objective.name if path.is_file() else None
 
 
 def _objective_report(path: Path, request: Request) -> dict[str, Any]:
@@ -260,12 +258,6 @@ def _word_vectors(run: Path, request: Request) -> dict[str, Any]:
     return report
 
 
-def embeds(run: Path) -> bool:
-    """Whether a run trained an embedding (model.embedding_head), which retrieval measures instead of predictions."""
-    config = Run.open(run).config_path
-    return load_config(config).model.embedding_head is not None
-
-
 def _evaluate_embedding(path: Path, request: Request) -> dict[str, Any]:
     """Retrieval within the split (every example a query against the split's others), queries beside their five
     nearest neighbours, and the embeddings in TensorBoard's projector."""
@@ -315,14 +307,6 @@ def _embedding_figures(report: dict[str, Any], trained: Trained, vectors: Tensor
     figure = plots.gallery_figure(gallery.neighbour_cards(report["neighbours"], trained, split), title,
                                   per_row=NEIGHBOURS + 1, heading="each query, then its five nearest neighbours")
     return [plots.save(figure, folder / f"neighbours-{split}.png", dpi=120)]
-def _judged(runs: list[Path], request: Request) -> bool:
-    """Whether the one run given is a generative run with a judge of its own (eval.judge) to evaluate it."""
-    if len(runs) != 1 or request.ensemble or not (runs[0] / "config.yaml").is_file():
-        return False
-    config = load_config(runs[0] / "config.yaml")
-    return config.eval.judge is not None and config.objective.name != "supervised"
-
-
 def _evaluate_samples(runs: list[Path], request: Request) -> dict[str, Any]:
     """A generative run's samples judged by a classifier (dlx.judge), recorded like any other report."""
     from dlx import judge

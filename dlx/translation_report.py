@@ -12,21 +12,14 @@ from torch import Tensor
 
 from dlx import evaluate as evaluation
 from dlx import build, registry, tables
-from dlx.config import load as load_config
 from dlx.data.base import SEQ2SEQ
 from dlx.data.sequence_pairs import reencoded, source_lengths, vocabularies
 from dlx.errors import DlxError
 from dlx.models.seq2seq_decode import greedy
-from dlx.run.folder import Run
 from dlx.run.trained import Trained, open_trained
 from dlx.sequence_metrics import exact_and_tokens
 
 MISTAKES = 10  # shown in the report
-
-
-def evaluates(runs: list[Path], request: evaluation.Request) -> bool:
-    """Whether `dlx evaluate` was given one encoder-decoder run (by its config: no checkpoint read)."""
-    return len(runs) == 1 and load_config(Run.open(runs[0]).config_path).objective.name == "seq2seq"
 
 
 def _check(request: evaluation.Request) -> None:
