@@ -237,24 +237,20 @@ def _write(report: dict[str, Any], members: list[Trained], request: Request,
 def _word_vectors(run: Path, request: Request) -> dict[str, Any]:
     """A skipgram or cbow run: its loss, the probes' neighbours, analogies, the word map and the projector."""
     embeddings.check(request.probes)
-    if request.split not in SPLITS:
-        raise DlxError(f"--split '{request.split}': choose train, val or test")
     trained = open_trained(run, request.checkpoint, request.data_overrides)
-    name = _report_name(request)
-    folder = request.out or trained.run.path
-    trained.run.claim("evaluate it")
-    try:
-        figures = folder / name if request.data_overrides else folder
-        figures.mkdir(parents=True, exist_ok=True)
-        report = {"run": str(trained.run.path), "ensemble": None, "split": request.split, "checkpoint": request.checkpoint,
-                  "examples": len(trained.data[request.split][1]), "task": "word vectors",
-                  "epoch": trained.checkpoint.epoch, "threshold": None}
-        report |= embeddings.report(trained, request.probes, request.split, figures,
-                                    f"{trained.run.name}, {request.checkpoint} checkpoint")
-        report["figures"] = [str(p) for p in report["figures"]]
-        _record([trained], report, folder / f"{name}.json", _tag(name))
-    finally:
-        trained.run.close()
+    report: dict[str, Any] = {
+        "run": str(trained.run.path), "ensemble": None, "split": request.split, "checkpoint": request.checkpoint,
+        "examples": len(trained.data[request.split][1]), "task": "word vectors", "epoch": trained.checkpoint.epoch,
+        "threshold": None}
+
+    def measured(folder: Path, tag: str) -> list[Path]:  # the word map goes with the report's other figures
+        found = embeddings.report(trained, request.probes, request.split, folder,
+                                  f"{trained.run.name}, {request.checkpoint} checkpoint")
+        figures = found.pop("figures")
+        report.update(found)
+        return figures
+
+    _write(report, [trained], request, measured)
     return report
 
 
