@@ -2,6 +2,8 @@
 reads what it read when they were held as floats, for a quarter of the memory."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -49,6 +51,19 @@ def test_splits_keep_bytes_and_batches_are_the_floats_the_model_read_before(stan
         torch.testing.assert_close(compact.first(split, 7)[0], compact[split][0][:7], rtol=0, atol=0)
 
 
+def test_splits_are_rows_of_the_one_tensor_and_an_epoch_is_the_whole_shuffled_split_in_order():
+    """No split copies the pixels (the copies were made while the whole tensor was held: twice the memory), and
+    gathering a batch at a time gives exactly the batches of one shuffled copy of the split."""
+    data = pixel_data()
+    splits = make_splits(data, (0.6, 0.2, 0.2), 0, False, CPU)
+    assert {splits.parts[s][0].source.data_ptr() for s in ("train", "val", "test")} == {data.x.data_ptr()}
+    x, y = splits["train"]
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(3))
+    batches = list(splits.batches("train", 50, shuffle=True).epoch(torch.Generator().manual_seed(3)))
+    assert len(batches) == math.ceil(len(x) / 50)
+    assert torch.equal(torch.cat([b[0] for b in batches]), x[order]) and torch.equal(torch.cat([b[1] for b in batches]), y[order])
+
+
 def test_an_autoencoders_target_is_its_input_as_the_model_reads_it():
     splits = make_splits(pixel_data().as_reconstruction(), (0.6, 0.2, 0.2), 0, True, CPU)
     x, y = next(iter(splits.batches("train", 32)))
@@ -59,7 +74,7 @@ def test_an_autoencoders_target_is_its_input_as_the_model_reads_it():
 def test_tables_stay_floats_and_read_exactly_as_before():
     x = torch.randn(100, 4)
     splits = make_splits(ArrayData(x, torch.arange(100) % 2, CLASSIFICATION), (0.6, 0.2, 0.2), 0, True, CPU)
-    raw = splits.parts["train"][0]
+    raw = splits.parts["train"][0][:]  # the split's rows as stored
     assert raw.dtype == torch.float32
     assert torch.equal(splits["train"][0], (raw - raw.mean(0, keepdim=True)) / raw.std(0, keepdim=True))
 

@@ -133,18 +133,21 @@ def as_floats(x: Tensor) -> Tensor:
     return x.float().div_(255) if x.dtype == PIXELS else x
 
 
-PIXEL_CHUNK = 2**22  # pixels summed at once when pixel statistics are fitted (8 bytes each while summed: 32 MB)
+PIXEL_CHUNK = 2**18  # pixels summed at once when pixel statistics are fitted: 2 MB as int64 (32 MB chunks left
+# 200 MB of freed heap behind them on CIFAR-10, and ran at half the speed)
 
 
-def _pixel_moments(x: Tensor, dims: list[int]) -> tuple[Tensor, Tensor]:
+def _pixel_moments(x: Tensor | Rows, dims: list[int]) -> tuple[Tensor, Tensor]:
     """Mean and standard deviation (unbiased, as Tensor.std) of pixels scaled to [0, 1], from exact integer sums
     taken a chunk of examples at a time, so no float copy of the images is ever made."""
     total = total_squares = 0
-    for chunk in x.split(max(1, PIXEL_CHUNK // max(1, x[0].numel()))):
-        wide = chunk.long()
+    example = max(1, math.prod(x.shape[1:]))
+    chunk = max(1, PIXEL_CHUNK // example)
+    for start in range(0, len(x), chunk):
+        wide = x[start : start + chunk].long()
         total = total + wide.sum(dim=dims, keepdim=True)
         total_squares = total_squares + (wide * wide).sum(dim=dims, keepdim=True)
-    n = x.numel() // total.numel()
+    n = len(x) * example // total.numel()
     total, total_squares = total.double(), total_squares.double()  # exact: sums of pixels stay below 2**53
     variance = (total_squares - total * (total / n)) / max(n - 1, 1)
     return (total / (n * 255)).float(), (variance.clamp_min(0).sqrt() / 255).float()
@@ -158,12 +161,13 @@ class Standardizer:
     std: Tensor
 
     @classmethod
-    def fit(cls, x: Tensor) -> Standardizer:
+    def fit(cls, x: Tensor | Rows) -> Standardizer:
         """Fitted to inputs as stored: numbers, or pixels as the floats in [0, 1] they become."""
         dims = [0, *range(2, x.dim())] if x.dim() == 4 else [0]
         if x.dtype == PIXELS:
             mean, std = _pixel_moments(x, dims)
         else:
+            x = x[:]  # a tensor as it is; a split's rows gathered
             mean, std = x.mean(dim=dims, keepdim=True), x.std(dim=dims, keepdim=True)
         return cls(mean, std.clamp_min(1e-8))  # a constant feature stays 0 instead of becoming NaN
 
@@ -173,6 +177,10 @@ class Standardizer:
     def __call__(self, x: Tensor) -> Tensor:
         return (x - self.mean.to(x.device)) / self.std.to(x.device)
 
+    def apply_(self, x: Tensor) -> Tensor:
+        """In place, on a tensor no one else holds: the same arithmetic without two temporary copies."""
+        return x.sub_(self.mean.to(x.device)).div_(self.std.to(x.device))
+
     def invert(self, x: Tensor) -> Tensor:
         """Back to the original scale, e.g. to show an input as it was."""
         return x * self.std.to(x.device) + self.mean.to(x.device)
@@ -181,26 +189,48 @@ class Standardizer:
         return {"mean": self.mean.cpu(), "std": self.std.cpu()}
 
 
+class Rows:
+    """One split's examples as rows of the dataset's one tensor of inputs: a split holds indices, not a copy.
+    Copies would be made while the whole tensor is still held, and CIFAR-10's pixels were then in memory twice.
+    Indexing gathers the rows it names, as stored; len, shape, dtype and device are the split's."""
+
+    def __init__(self, source: Tensor, index: Tensor):
+        self.source, self.index = source, index.to(source.device)
+        self.shape = torch.Size((len(index), *source.shape[1:]))
+        self.dtype, self.device = source.dtype, source.device
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def dim(self) -> int:
+        return len(self.shape)
+
+    def __getitem__(self, key: slice | Tensor) -> Tensor:
+        return self.source[self.index[key]]
+
+
 @dataclass
 class Splits:
     """The train, val and test tensors of one run, already on the training device, as stored (images as pixels,
     not standardised); `prepare` makes examples what the model reads, batch by batch."""
 
     spec: DataSpec
-    parts: dict[str, tuple[Tensor, Tensor]]
+    parts: dict[str, tuple[Tensor | Rows, Tensor | Rows]]
     standardizer: Standardizer | None = None
 
     def prepare(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         """Stored examples -> the model's inputs and targets: pixels become floats, then standardised; an
         autoencoder's target is its input so prepared. The one place where stored data becomes model input."""
-        x = as_floats(x)
-        if self.standardizer is not None:
-            x = self.standardizer(x)
-        return x, (x if self.spec.task == RECONSTRUCTION else y)
+        floats = as_floats(x)
+        if self.standardizer is not None:  # pixels were just made floats: those may be changed in place
+            floats = self.standardizer.apply_(floats) if floats is not x else self.standardizer(floats)
+        return floats, (floats if self.spec.task == RECONSTRUCTION else y)
 
     def __getitem__(self, split: str) -> tuple[Tensor, Tensor]:
         """A whole split as the model reads it (a float copy of stored pixels: for evaluation, not training)."""
-        return self.prepare(*self.parts[split])
+        x, y = self.parts[split]
+        rows = x[:]  # a tensor as it is; a split's rows gathered
+        return self.prepare(rows, rows if y is x else y[:])
 
     def first(self, split: str, n: int) -> tuple[Tensor, Tensor]:
         """The first `n` examples of a split as the model reads them."""
@@ -217,8 +247,9 @@ def make_splits(data: ArrayData, fractions: tuple[float, float, float], seed: in
     """Split (by `fold` for cross-validation; the train split resampled for `bag`), standardise (with `standardizer` if given, e.g. a trained run's,
     else fitted on train) and move."""
     train, val, test = pick_indices(data.y, data.task, fractions, seed, data.test is not None, fold, bag)
-    parts = {"train": (data.x[train], data.y[train]), "val": (data.x[val], data.y[val]),
-             "test": (data.x[test], data.y[test]) if data.test is None else data.test}
+    source = data.x.to(device)  # moved once; each split is rows of it
+    parts = {"train": (Rows(source, train), data.y[train]), "val": (Rows(source, val), data.y[val]),
+             "test": (Rows(source, test), data.y[test]) if data.test is None else data.test}
     if standardize and (data.x.is_floating_point() or data.x.dtype == PIXELS):
         expected = (1, data.x.shape[1], 1, 1) if data.x.dim() == 4 else (1, *data.x.shape[1:])  # as fit() makes them
         if standardizer is not None and {tuple(standardizer.mean.shape), tuple(standardizer.std.shape)} != {expected}:
@@ -229,7 +260,8 @@ def make_splits(data: ArrayData, fractions: tuple[float, float, float], seed: in
         standardizer = None
     if data.task == RECONSTRUCTION:  # the target is the input, made into one as it is batched (Splits.prepare)
         parts = {k: (x, x) for k, (x, _) in parts.items()}
-    parts = {k: (x.to(device), y.to(device)) for k, (x, y) in parts.items()}
+    parts = {k: (x if isinstance(x, Rows) else x.to(device), y if isinstance(y, Rows) else y.to(device))
+             for k, (x, y) in parts.items()}
     return Splits(data.spec(), parts, standardizer)
 
 
@@ -239,7 +271,7 @@ class Batches:
     As the course prescribes: shuffle all data each epoch, then take minibatches in order.
     """
 
-    def __init__(self, x: Tensor, y: Tensor, batch_size: int, shuffle: bool,
+    def __init__(self, x: Tensor | Rows, y: Tensor | Rows, batch_size: int, shuffle: bool,
                  prepare: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None):
         self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
         self.prepare = prepare  # stored examples -> what the model reads (Splits.prepare), one batch at a time
@@ -252,10 +284,9 @@ class Batches:
 
     def epoch(self, generator: torch.Generator | None, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
         """The batches of one epoch from batch `start` on; the order depends only on `generator`."""
-        x, y = self.x, self.y
-        if self.shuffle:
-            order = torch.randperm(len(x), generator=generator).to(x.device)
-            x, y = x[order], y[order]  # one gather per epoch; the batches below are views
-        for i in range(start * self.batch_size, len(x), self.batch_size):
-            batch = x[i : i + self.batch_size], y[i : i + self.batch_size]
-            yield self.prepare(*batch) if self.prepare is not None else batch
+        order = torch.randperm(len(self.x), generator=generator).to(self.x.device) if self.shuffle else None
+        for i in range(start * self.batch_size, len(self.x), self.batch_size):
+            rows = slice(i, i + self.batch_size) if order is None else order[i : i + self.batch_size]
+            x = self.x[rows]  # a gather a batch: no shuffled copy of the split is ever whole in memory
+            y = x if self.y is self.x else self.y[rows]  # an autoencoder's target is its input
+            yield self.prepare(x, y) if self.prepare is not None else (x, y)

@@ -145,9 +145,7 @@ class DiskExamples:
         x = raw.to(self.device, non_blocking=True).float()
         if raw.dtype == torch.uint8:
             x.div_(255)
-        if self.standardizer is not None:  # in place: the same arithmetic as Standardizer's, without its copies
-            x.sub_(self.standardizer.mean.to(x.device)).div_(self.standardizer.std.to(x.device))
-        return x
+        return x if self.standardizer is None else self.standardizer.apply_(x)
 
 
 def _world() -> tuple[int, int]:

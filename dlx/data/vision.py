@@ -137,14 +137,24 @@ def _cifar(dataset: str, name: str, root: Root, download: bool, label_key: str) 
             f"torchvision.datasets.{cls.__name__}('{base}', download=True)")
 
     def load(files: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        batches = [_ArraysOnly(base / folder / f).read("data", label_key) for f in files]
-        try:
-            planes = np.concatenate([b["data"] for b in batches]).reshape(-1, 3, 32, 32)  # rows are R, G, B planes
-            labels = torch.as_tensor(np.concatenate([b[label_key] for b in batches]), dtype=torch.long)
-        except (ValueError, TypeError) as e:
-            raise DlxError(f"{base / folder}: {', '.join(files)} are not CIFAR batches of 32x32 colour images "
-                           f"({str(e).splitlines()[0]})") from None
-        return pixels(planes), labels
+        """The batches' images in one uint8 array, each batch copied in and let go before the next is read (joined
+        at the end, all of them and the joined copy would be in memory at once)."""
+        planes, labels, count = np.empty((0, 3, 32, 32), np.uint8), [], 0  # rows are R, G, B planes
+        for file in files:
+            batch = _ArraysOnly(base / folder / file).read("data", label_key)
+            rows, targets = np.asarray(batch["data"]), np.asarray(batch[label_key])
+            if (rows.dtype != np.uint8 or rows.shape[1:] != (3 * 32 * 32,) or targets.shape != rows.shape[:1]
+                    or targets.dtype.kind not in "iu"):
+                raise DlxError(f"{base / folder / file}: not a CIFAR batch of 32x32 colour images (its data is "
+                               f"{rows.dtype} of shape {rows.shape}, its labels {targets.dtype} of shape "
+                               f"{targets.shape})")
+            if count + len(rows) > len(planes):  # room for as many more batches of this size as there are files
+                planes = np.concatenate([planes[:count], np.empty((len(rows) * len(files), 3, 32, 32), np.uint8)])
+            planes[count : count + len(rows)] = rows.reshape(-1, 3, 32, 32)
+            labels.append(targets)
+            count += len(rows)
+            del batch, rows  # let this batch go before the next is read, or two are held at once
+        return pixels(planes[:count]), torch.as_tensor(np.concatenate(labels), dtype=torch.long)
 
     classes = _ArraysOnly(base / folder / cls.meta["filename"]).read(cls.meta["key"])[cls.meta["key"]]
     x, y = load(names[0])
