@@ -197,7 +197,7 @@ def _objective_report(path: Path, request: Request) -> dict[str, Any]:
                                 build.metrics(trained.config, trained.spec, trained.device))
     report: dict[str, Any] = {
         "run": str(trained.run.path), "ensemble": None, "split": request.split, "checkpoint": request.checkpoint,
-        "examples": len(trained.data[request.split][0]), "task": trained.spec.task, "objective": name,
+        "examples": len(trained.data.parts[request.split][1]), "task": trained.spec.task, "objective": name,
         "epoch": trained.checkpoint.epoch, "threshold": None, "metrics": metrics,
     }
 

@@ -25,6 +25,9 @@ from dlx.errors import DlxError
 from dlx.objectives.base import Objective, submodule
 from dlx.registry import objectives
 
+EXTREMES_BATCH = 4096  # examples made floats at once while the training data's range is found
+
+
 @objectives.register("gan", "generative adversarial network: discriminator and generator alternate, non-saturating "
                      "generator loss; optimizers.generator and optimizers.discriminator")
 class GAN(Objective):
@@ -48,8 +51,9 @@ class GAN(Objective):
             raise DlxError(f"objective 'gan' draws the generator's noise with the model's sample_noise(n, device); "
                            f"'{model_name}' has none (try model.name=mlp_gan)")
         low, high = getattr(self.model, "output_range", (-math.inf, math.inf))
-        x = data["train"][0]
-        least, most = x.min().item(), x.max().item()
+        least, most = math.inf, -math.inf
+        for x, _ in data.batches("train", EXTREMES_BATCH):  # a batch at a time: no float copy of the whole split
+            least, most = min(least, x.min().item()), max(most, x.max().item())
         if least < low or most > high:  # the generator could never draw the real samples: D wins at once
             standardised = " (standardised: data.standardize is true)" if data.standardizer is not None else ""
             raise DlxError(f"model.output: the generator draws values in [{low:g}, {high:g}], but the training data "
