@@ -583,6 +583,9 @@ def sweep(
 
 def run() -> None:
     """The `dlx` console script: Typer's own usage errors (a bad option value) also end in one line, exit 2."""
+    from dlx.allocator import keep_freed_blocks
+
+    keep_freed_blocks()  # the command's process is dlx's own: its tensors reuse freed memory
     try:
         code = app(prog_name="dlx", standalone_mode=False)
     except typer.Abort:

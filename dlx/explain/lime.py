@@ -4,13 +4,15 @@ model weighted by pi_k = exp(-(1 - sqrt(1 - s_k/l))^2 / (2 nu^2)), s_k = the num
 
 The samples go through the model in batches: building a batch of sub-images is one indexing operation, so the
 cost is forward passes, not a Python loop per sample (captum's Lime builds and weighs its samples one by one).
-A batch holds as many sub-images as keep the model's largest activation within a core's cache: one batch of all
-1000 samples spilled to memory and made a ResNet-20 on 32x32 images 3x slower (see bench/explain_lime.py).
+A batch holds as many sub-images as keep the model's largest activation within CACHE_BYTES: one batch of all 1000
+samples spilled to memory and made a ResNet-20 on 32x32 images 3x slower, batches of 32 were 5% slower than of 128
+(see bench/explain_lime.py).
 The lasso surrogate is scikit-learn's, the top_k one's ridge fits are Ridge's in closed form (ridge()); the
 superpixels are scikit-image's.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +21,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import torch
 from pydantic import Field
+from threadpoolctl import ThreadpoolController
 from torch import Tensor, nn
 
 from dlx.errors import DlxError
@@ -26,7 +29,7 @@ from dlx.explain import layers
 from dlx.explain.base import Explanation, explainer
 
 Positive = Annotated[float, Field(gt=0.0)]
-CACHE_BYTES = 2**21  # the largest activation of a forward pass: 256 digits (8x8, 32 maps), 32 images for a ResNet-20
+CACHE_BYTES = 2**23  # the largest activation of a forward pass: all 1000 digits (8x8, 32 maps), 128 images for a ResNet-20
 
 
 def superpixels(x: Tensor, method: Literal["slic", "quickshift"], segments: int, compactness: float,
@@ -151,6 +154,12 @@ def fit(samples: np.ndarray, scores: np.ndarray, weights: np.ndarray, surrogate:
     return coef, intercept, weighted_r2(samples[:, chosen], scores, weights, kept, intercept)
 
 
+@functools.cache
+def blas() -> ThreadpoolController:
+    """The thread pools of the libraries loaded, found once: finding them takes milliseconds, limiting them 10 us."""
+    return ThreadpoolController()
+
+
 @explainer("lime", "a sparse linear model of the logit on superpixels (features), fitted to seeded samples",
            inputs=("image", "table"))
 def lime(model: nn.Module, x: Tensor, target: int, *,
@@ -185,7 +194,8 @@ def lime(model: nn.Module, x: Tensor, target: int, *,
     binary[0] = 1  # the unperturbed input itself anchors the surrogate at the prediction being explained
     scores = class_scores(model, x, removed, labels, binary.to(x.device), target, batch_size)
     weights = kernel((binary == 0).sum(dim=1), features, kernel_width)
-    coef, intercept, r2 = fit(binary.double().numpy(), scores.numpy(), weights.numpy(), surrogate, alpha, top_k)
+    with blas().limit(limits=1, user_api="blas"):  # tiny matrices: BLAS threads only fight PyTorch's spinning ones
+        coef, intercept, r2 = fit(binary.double().numpy(), scores.numpy(), weights.numpy(), surrogate, alpha, top_k)
     coef_t = torch.as_tensor(coef, dtype=torch.float32, device=x.device)
     pixels = torch.bincount(labels.flatten(), minlength=features)
     order = np.argsort(-np.abs(coef), kind="stable")
