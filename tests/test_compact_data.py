@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from dlx.data import base
 from dlx.data.base import CLASSIFICATION, ArrayData, Standardizer, make_splits
 
 CPU = torch.device("cpu")
@@ -51,9 +52,12 @@ def test_splits_keep_bytes_and_batches_are_the_floats_the_model_read_before(stan
         torch.testing.assert_close(compact.first(split, 7)[0], compact[split][0][:7], rtol=0, atol=0)
 
 
-def test_splits_are_rows_of_the_one_tensor_and_an_epoch_is_the_whole_shuffled_split_in_order():
+@pytest.mark.parametrize("whole_epoch_bytes", [0, 2**25], ids=["a gather a batch", "one gather an epoch"])
+def test_splits_are_rows_of_the_one_tensor_and_an_epoch_is_the_whole_shuffled_split_in_order(whole_epoch_bytes,
+                                                                                            monkeypatch):
     """No split copies the pixels (the copies were made while the whole tensor was held: twice the memory), and
-    gathering a batch at a time gives exactly the batches of one shuffled copy of the split."""
+    gathering a batch at a time (large splits) gives exactly the batches of one shuffled copy (small ones)."""
+    monkeypatch.setattr(base, "WHOLE_EPOCH_BYTES", whole_epoch_bytes)
     data = pixel_data()
     splits = make_splits(data, (0.6, 0.2, 0.2), 0, False, CPU)
     assert {splits.parts[s][0].source.data_ptr() for s in ("train", "val", "test")} == {data.x.data_ptr()}
