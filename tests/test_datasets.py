@@ -156,6 +156,17 @@ def test_cifar_planes_become_channels_and_meta_names_the_classes(tmp_path):
     assert len(load("cifar100", tmp_path / "c100").class_names) == 100
 
 
+def test_cifar_batches_of_different_sizes_are_read_whole_and_in_order(tmp_path):
+    """The reader fills one array batch by batch, sized from the first: a larger batch later makes room."""
+    write_cifar(tmp_path, tv.CIFAR10)
+    bigger = {"data": pixels(9, 3 * 32 * 32, seed=99), "labels": [j % 10 for j in range(9)]}
+    with (tmp_path / tv.CIFAR10.base_folder / "data_batch_5").open("wb") as f:
+        pickle.dump(bigger, f)
+    data = registry.datasets.get("cifar10").build(root=str(tmp_path), download=False)
+    assert data.x.shape == (4 * 4 + 9, 3, 32, 32) and data.y.tolist()[-9:] == bigger["labels"]
+    assert torch.equal(data.x[-9:], torch.as_tensor(bigger["data"]).reshape(9, 3, 32, 32))
+
+
 def test_cifar_pickles_that_would_run_code_are_refused(tmp_path):
     write_cifar(tmp_path, tv.CIFAR10)
     with (tmp_path / tv.CIFAR10.base_folder / "test_batch").open("wb") as f:

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dlx"
 
 # lowest first; a module belongs to the first prefix that matches its dotted name (without "dlx.")
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "atomic", "schema", "limits", "registry", ""),  # "": the package itself (dlx.__version__)
+    ("errors", "atomic", "schema", "limits", "registry", "allocator", ""),  # "": the package itself (dlx.__version__)
     ("data",),
     ("config",),
     ("models", "losses", "mining", "metrics", "sequence_metrics", "bits", "retrieval", "objectives", "optim", "schedules", "plots", "tables",

@@ -321,6 +321,20 @@ def test_a_class_count_over_the_limit_is_refused_naming_it(tmp_path, monkeypatch
     refused(tmp_path, data, "40 classes, but dlx allows at most 10")
 
 
+CIFAR_DAMAGED = {  # a batch a CIFAR reader must refuse, each in its own words
+    "cifar-float-pixels": {"data": np.zeros((4, 3072), np.float32), "labels": [0, 1, 2, 3]},
+    "cifar-1000-wide": {"data": np.zeros((4, 1000), np.uint8), "labels": [0, 1, 2, 3]},
+    "cifar-flat-pixels": {"data": np.zeros(3072, np.uint8), "labels": [0]},
+    "cifar-two-labels": {"data": np.zeros((4, 3072), np.uint8), "labels": [0, 1]},
+    "cifar-text-labels": {"data": np.zeros((4, 3072), np.uint8), "labels": ["a", "b", "c", "d"]},
+    "cifar-one-label": {"data": np.zeros((4, 3072), np.uint8), "labels": 3},
+}
+
+
+def cifar_batch(root: Path, batch: dict) -> None:
+    (root / "cifar-10-batches-py/data_batch_3").write_bytes(pickle.dumps(batch))
+
+
 def write_svhn_like(root: Path, pixels: np.ndarray) -> Path:
     for split in ("train", "test"):
         scipy.io.savemat(root / tv.SVHN.split_list[split][1], {"X": pixels, "y": np.ones((4, 1))})
@@ -333,11 +347,13 @@ def write_svhn_like(root: Path, pixels: np.ndarray) -> Path:
     ("cifar10", lambda root: truncate(root / "cifar-10-batches-py/data_batch_1", 50), "not a readable CIFAR batch"),
     ("cifar10", lambda root: (root / "cifar-10-batches-py/data_batch_2").write_bytes(pickle.dumps({"data": [1, 2]})),
      "not a CIFAR batch"),
+    *[("cifar10", lambda root, batch=batch: cifar_batch(root, batch), "not a CIFAR batch of 32x32 colour images")
+      for batch in CIFAR_DAMAGED.values()],
     ("svhn", lambda root: write_svhn_like(root, np.zeros((32, 32, 4), np.uint8)), "not (32, 32, 3, N)"),
     ("svhn", lambda root: write_svhn_like(root, np.zeros((8, 8, 3, 4), np.uint8)), "not (32, 32, 3, N)"),
     ("svhn", lambda root: (root / tv.SVHN.split_list["train"][1]).write_bytes(b"MATLAB" * 50), "not an SVHN .mat file"),
-], ids=["mnist-images-truncated", "mnist-labels-truncated", "cifar-truncated", "cifar-no-labels", "svhn-3d",
-        "svhn-8x8", "svhn-garbage"])
+], ids=["mnist-images-truncated", "mnist-labels-truncated", "cifar-truncated", "cifar-no-labels", *CIFAR_DAMAGED,
+        "svhn-3d", "svhn-8x8", "svhn-garbage"])
 def test_a_damaged_file_of_a_downloaded_set_is_refused(tmp_path, name, damage, message):
     root = {"mnist": lambda: write_mnist_like(tmp_path, tv.MNIST), "cifar10": lambda: write_cifar(tmp_path, tv.CIFAR10),
             "svhn": lambda: write_svhn(tmp_path)}[name]()
