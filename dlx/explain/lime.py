@@ -5,8 +5,8 @@ model weighted by pi_k = exp(-(1 - sqrt(1 - s_k/l))^2 / (2 nu^2)), s_k = the num
 The samples go through the model in batches: building a batch of sub-images is one indexing operation, so the
 cost is forward passes, not a Python loop per sample (captum's Lime builds and weighs its samples one by one).
 A batch holds as many sub-images as keep the model's largest activation within CACHE_BYTES: one batch of all 1000
-samples spilled to memory and made a ResNet-20 on 32x32 images 3x slower, batches of 32 were 5% slower than of 128
-(see bench/explain_lime.py).
+samples spilled to memory and made a ResNet-20 on 32x32 images 3x slower. The best batch on this 2-core machine:
+256 digits (1000 took 5% longer on 2 threads, 27% on one), 64-128 ResNet images (32 took 5% longer).
 The lasso surrogate is scikit-learn's, the top_k one's ridge fits are Ridge's in closed form (ridge()); the
 superpixels are scikit-image's.
 """
@@ -29,7 +29,7 @@ from dlx.explain import layers
 from dlx.explain.base import Explanation, explainer
 
 Positive = Annotated[float, Field(gt=0.0)]
-CACHE_BYTES = 2**23  # the largest activation of a forward pass: all 1000 digits (8x8, 32 maps), 128 images for a ResNet-20
+CACHE_BYTES = 2**21  # the largest activation of a forward pass: 256 digits (8x8, 32 maps), 32 images for a ResNet-20
 
 
 def superpixels(x: Tensor, method: Literal["slic", "quickshift"], segments: int, compactness: float,
