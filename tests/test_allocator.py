@@ -38,3 +38,11 @@ def test_a_freed_block_is_kept_in_the_heap_once_dlx_sets_the_thresholds():
         pytest.skip(f"no glibc mallinfo2 here: {e.stderr.strip().splitlines()[-1]}")
     assert default >= 4 * 2**20  # glibc's own default: a mapping of its own
     assert _mapped_bytes("kept") == 0
+
+
+@pytest.mark.parametrize("variable", ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES"])
+def test_the_users_own_malloc_settings_stand(monkeypatch, variable):
+    from dlx.allocator import keep_freed_blocks
+
+    monkeypatch.setenv(variable, "131072")
+    assert not keep_freed_blocks()

@@ -196,3 +196,23 @@ def test_a_csv_changed_while_it_streams_is_one_line(tmp_path):
     table.write_text("a,colour,b\n1,red,x\n2,green,y\n")
     with pytest.raises(DlxError, match=r"t\.csv changed while it was read \(data row 2: 'green' is not what"):
         data.examples.read(1)
+
+
+def test_auto_threads_leave_the_reading_workers_their_cores(tmp_path, colours, monkeypatch):
+    """The main process's threads would share the workers' cores (an epoch of 28x28 images took twice as long), so
+    auto counts the workers as busy; data in memory keeps every free core."""
+    from dlx import threads
+    from dlx.data import stream
+
+    monkeypatch.setattr(threads, "free_cores", lambda: 4)
+    monkeypatch.setattr(stream, "workers", lambda: 3)
+    monkeypatch.setattr(threads, "fastest", lambda probe, most: threads.Choice(most, f"auto: timed up to {most}"))
+    exp = experiment(tmp_path, colours)
+    count = torch.get_num_threads()
+    try:
+        for overrides, expected in [(["data.stream=true"], 1), ([], 4)]:
+            data = build.splits(load(exp, overrides), CPU)
+            batch = threads.training_batch(data, 8)
+            assert threads.choose("auto", lambda: None, threads.reading_workers(data, batch)).threads == expected
+    finally:
+        torch.set_num_threads(count)
