@@ -148,7 +148,7 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     members = _load(runs, request)
     spec = members[0].data.spec
     _check(request, spec)
-    y = members[0].data[request.split][1]
+    y = members[0].data.targets(request.split)
     answers = [predict(m, request.split) for m in members]
     outputs = committee.combine(answers, request.ensemble, spec.task) if request.ensemble else answers[0]
     threshold = decision_threshold(request, spec)
@@ -240,7 +240,7 @@ def _word_vectors(run: Path, request: Request) -> dict[str, Any]:
     trained = open_trained(run, request.checkpoint, request.data_overrides)
     report: dict[str, Any] = {
         "run": str(trained.run.path), "ensemble": None, "split": request.split, "checkpoint": request.checkpoint,
-        "examples": len(trained.data[request.split][1]), "task": "word vectors", "epoch": trained.checkpoint.epoch,
+        "examples": len(trained.data.parts[request.split][1]), "task": "word vectors", "epoch": trained.checkpoint.epoch,
         "threshold": None}
 
     def measured(folder: Path, tag: str) -> list[Path]:  # the word map goes with the report's other figures
@@ -264,7 +264,7 @@ def _evaluate_embedding(path: Path, request: Request) -> dict[str, Any]:
         if given:
             raise DlxError(f"{option} applies to classifiers; {path} trained an embedding (retrieval is measured)")
     trained = open_trained(path, request.checkpoint, request.data_overrides)
-    vectors, y = outputs_on(trained, request.split), trained.data[request.split][1]
+    vectors, y = outputs_on(trained, request.split), trained.data.targets(request.split)
     metrics = MetricCollection({e.name: e.build(trained.spec) for e in registry.metrics.list()
                                 if e.meta.get("embeddings")}).to(vectors.device)
     metrics.update(vectors, y)

@@ -16,7 +16,7 @@ judge's applied. Works for any model with the generative protocol, sample_noise(
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,7 +47,7 @@ def report(trained: Trained, split: str, judge: str | Path | None) -> dict[str, 
                        f"--judge runs/<a classifier of the same data>")
     samples = trained.config.eval.judge_samples
     verdict = Judge(judge, trained.spec, trained.standardizer, trained.device, samples,
-                    trained.config.train.eval_batch_size)(trained.model, trained.data[split][0], split)
+                    trained.config.train.eval_batch_size)(trained.model, lambda: trained.data[split][0], split)
     return {"run": str(trained.run.path), "ensemble": None, "split": split, "examples": samples,
             "task": "generated", "judge": str(judge), "epoch": trained.checkpoint.epoch, "threshold": None,
             "metrics": verdict}
@@ -67,9 +67,10 @@ class Judge:
         self.layer = _last_linear(self.model, self.path)
         self.real: dict[str, object] = {}  # per split: a Frechet metric holding that split's real features
 
-    def __call__(self, generator: nn.Module, real: Tensor, split: str) -> dict[str, float]:
-        """The judge's numbers for the generative `generator`'s samples, with the Frechet distance to `real` (the
-        generative run's standardised images of `split`, whose features are computed once per split)."""
+    def __call__(self, generator: nn.Module, real: Callable[[], Tensor], split: str) -> dict[str, float]:
+        """The judge's numbers for the generative `generator`'s samples, with the Frechet distance to `real()` (the
+        generative run's standardised images of `split`: asked for, a float copy of the split, only the first time
+        the split is judged; its features are kept)."""
         probabilities, fake_features = self._judged(self._draw(generator))
         frechet = self._frechet(real, split)
         frechet.reset()  # the real features stay (reset_real_features=False)
@@ -101,11 +102,11 @@ class Judge:
                 features.append(seen[-1].flatten(1).cpu().double())
         return torch.cat(probabilities), torch.cat(features)
 
-    def _frechet(self, real: Tensor, split: str):
+    def _frechet(self, real: Callable[[], Tensor], split: str):
         if split not in self.real:
             from torchmetrics.image.fid import FrechetInceptionDistance  # only where a judge is used
 
-            _, features = self._judged(real)
+            _, features = self._judged(real())
             # the features come computed: the metric's extractor passes them on; each process holds them all, so
             # nothing is summed across processes
             metric = FrechetInceptionDistance(_Computed(features.shape[1]), reset_real_features=False,

@@ -112,18 +112,18 @@ def judged(judge_run):
 
 def test_the_judge_finds_real_images_confident_of_every_class_and_at_frechet_distance_zero(judged):
     images, judge = judged
-    verdict = judge(Replay(images), images, "test")
+    verdict = judge(Replay(images), lambda: images, "test")
     assert verdict["judge_coverage"] == 10 and verdict["judge_confident"] > 0.5
     assert verdict["judge_confidence"] > verdict["judge_confident"] * 0.9
-    assert abs(verdict["frechet"]) < 1e-6 * judge(Replay(images + 1.0), images, "test")["frechet"]
+    assert abs(verdict["frechet"]) < 1e-6 * judge(Replay(images + 1.0), lambda: images, "test")["frechet"]
 
 
 def test_the_frechet_distance_grows_as_samples_move_away_from_the_real_ones(judged):
     images, judge = judged
-    distances = [judge(Replay(images + shift), images, "test")["frechet"] for shift in (0.25, 0.5, 1.0)]
+    distances = [judge(Replay(images + shift), lambda: images, "test")["frechet"] for shift in (0.25, 0.5, 1.0)]
     assert 0 < distances[0] < distances[1] < distances[2]
     blurred = torch.nn.functional.avg_pool2d(images, 3, 1, 1)
-    assert judge(Replay(blurred), images, "test")["frechet"] > distances[0]
+    assert judge(Replay(blurred), lambda: images, "test")["frechet"] > distances[0]
 
 
 def test_the_judge_sees_samples_in_its_own_scale(judged, judge_run):
@@ -132,7 +132,7 @@ def test_the_judge_sees_samples_in_its_own_scale(judged, judge_run):
     trained = open_trained(judge_run)
     raw = Judge(judge_run, trained.spec, None, torch.device("cpu"), samples=len(images))
     pixels = trained.standardizer.invert(images)
-    assert raw(Replay(pixels), pixels, "test") == pytest.approx(judge(Replay(images), images, "test"), abs=1e-6)
+    assert raw(Replay(pixels), lambda: pixels, "test") == pytest.approx(judge(Replay(images), lambda: images, "test"), abs=1e-6)
 
 
 def test_judge_metrics_know_their_direction_and_sweeps_may_optimise_them():

@@ -232,6 +232,11 @@ class Splits:
         rows = x[:]  # a tensor as it is; a split's rows gathered
         return self.prepare(rows, rows if y is x else y[:])
 
+    def targets(self, split: str) -> Tensor:
+        """A split's targets, without a float copy of its inputs where they are not the targets themselves."""
+        x, y = self.parts[split]
+        return self[split][1] if y is x else y[:]
+
     def first(self, split: str, n: int) -> tuple[Tensor, Tensor]:
         """The first `n` examples of a split as the model reads them."""
         x, y = self.parts[split]

@@ -165,7 +165,7 @@ class Trainer:
         values = self.objective.measure(self.eval_model, self.data.batches(split, self.config.train.eval_batch_size),
                                         self.metrics)
         if self.judge is not None:
-            values.update(self.judge(self.eval_model, self.data[split][0], split))
+            values.update(self.judge(self.eval_model, lambda: self.data[split][0], split))
         return values
 
     def _wrapped(self, model: torch.nn.Module) -> torch.nn.Module:
