@@ -34,7 +34,7 @@ def write(run: Run, model: nn.Module, data: Splits, config: Config, best_epoch: 
         grid, regions = decision_regions(model, data, config.train.eval_batch_size)
         x, y = data["train"]
         figures[DECISION_REGIONS] = plots.decision_regions_figure(
-            grid, regions, _in_data_units(data, x).cpu().numpy(), y.cpu().numpy(), data.spec.class_names,
+            grid, regions, _in_data_units(data, x[:]).cpu().numpy(), y.cpu().numpy(), data.spec.class_names,
             f"{title}\nthe best model's classes, the training points")
     figures.update({f"{name}.png": figure for name, figure in objective.pictures(model, data, "val", title).items()})
     return [plots.save(figure, run.path / name) for name, figure in figures.items()]
@@ -43,7 +43,7 @@ def write(run: Run, model: nn.Module, data: Splits, config: Config, best_epoch: 
 def decision_regions(model: nn.Module, data: Splits, batch_size: int) -> tuple[tuple, object]:
     """The class the model answers at each point of a mesh over the training points, in the data's own units
     (the model reads them standardised, as it was trained)."""
-    x = data["train"][0]
+    x = data["train"][0][:]
     raw = _in_data_units(data, x)
     low, high = raw.min(dim=0).values, raw.max(dim=0).values
     pad = MARGIN * (high - low).clamp_min(1e-6)
@@ -57,4 +57,5 @@ def decision_regions(model: nn.Module, data: Splits, batch_size: int) -> tuple[t
 
 
 def _in_data_units(data: Splits, x: torch.Tensor) -> torch.Tensor:
+    """`x`: the rows themselves (a streamed split's `[:]` reads them from disk)."""
     return data.standardizer.invert(x) if data.standardizer else x
