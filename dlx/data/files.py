@@ -102,6 +102,18 @@ def _rows(file: Path, delimiter: str) -> list[tuple[int, list[str]]]:
     return rows
 
 
+def checked_header(header: list[str], target: str, file: Path) -> list[str]:
+    """A table's column names, in memory or streamed: each once, the target among them, and a feature beside it."""
+    twice = next((h for i, h in enumerate(header) if h in header[:i]), None)
+    if twice is not None:
+        raise DlxError(f"data.path: {file} has the column '{twice}' twice in its header; rename one")
+    if target not in header:
+        raise DlxError(f"data.target: no column '{target}' in {file} (columns: {', '.join(header)})")
+    if len(header) == 1:
+        raise DlxError(f"data.path: {file} has no feature columns besides '{target}'")
+    return header
+
+
 def _numbers(name: str, values: list[str], lines: list[int], file: Path) -> np.ndarray | None:
     """A column as float32 numbers, or None when it holds words; NaN, infinity or a number beyond float32 is
     refused naming its line, since training on it gives NaN losses without a word."""
@@ -162,12 +174,7 @@ def csv(*, path: str, target: str, task: Task = "auto", delimiter: Annotated[str
     rows = _rows(file, delimiter)
     if len(rows) < 2:
         raise DlxError(f"data.path: {file} needs a header row and at least one row of data")
-    header = [h.strip() for h in rows[0][1]]
-    twice = next((h for i, h in enumerate(header) if h in header[:i]), None)
-    if twice is not None:
-        raise DlxError(f"data.path: {file} has the column '{twice}' twice in its header; rename one")
-    if target not in header:
-        raise DlxError(f"data.target: no column '{target}' in {file} (columns: {', '.join(header)})")
+    header = checked_header([h.strip() for h in rows[0][1]], target, file)
     body = [(line, r) for line, r in rows[1:] if any(c.strip() for c in r)]
     bad = next(((line, r) for line, r in body if len(r) != len(header)), None)
     if bad is not None:
@@ -183,8 +190,6 @@ def csv(*, path: str, target: str, task: Task = "auto", delimiter: Annotated[str
                 for name, values in columns.items() if name != target]
     described = tuple(Column(name, () if numbers[name] is not None else tuple(_levels(values)[1]))
                       for name, values in columns.items() if name != target)
-    if not features:
-        raise DlxError(f"data.path: {file} has no feature columns besides '{target}'")
     x = torch.as_tensor(np.concatenate(features, axis=1))
     source = f"data.path: {file}"
     if _is_classes(numbers[target], task):

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from dlx.data.base import REGRESSION, Column
-from dlx.data.files import _levels, _number
+from dlx.data.files import _levels, _number, checked_header
 from dlx.data.stream import StreamData
 from dlx.errors import DlxError
 
@@ -90,9 +90,7 @@ def stream_csv(file: Path, target: str, task: str, delimiter: str) -> StreamData
                 continue
             fields = _fields(line, file, number, delimiter)
             if not header:
-                header = fields
-                if target not in header:
-                    raise DlxError(f"data.target: no column '{target}' in {file} (columns: {', '.join(header)})")
+                header = checked_header(fields, target, file)
                 numeric, words = [True] * len(header), [set() for _ in header]
                 continue
             if len(fields) != len(header):
@@ -102,7 +100,9 @@ def stream_csv(file: Path, target: str, task: str, delimiter: str) -> StreamData
                     raise DlxError(f"data.path: {file} line {number} has an empty cell in column '{header[c]}'; fill "
                                    f"it or drop the row")
                 parsed = _number(value)
-                if parsed is not None and not np.isfinite(np.float32(parsed)):
+                with np.errstate(over="ignore"):  # a number beyond float32 is refused below, not warned about
+                    finite = parsed is None or np.isfinite(np.float32(parsed))
+                if not finite:
                     raise DlxError(f"data.path: {file} line {number}, column '{header[c]}': {value!r} is not a "
                                    f"finite 32-bit number; dlx cannot train on NaN or infinite values")
                 numeric[c] = numeric[c] and parsed is not None
