@@ -4,8 +4,9 @@ ends in one line on stderr and exit code 2 (no traceback, no hang), before any r
 trains."""
 from __future__ import annotations
 
+import io
 import os
-from collections.abc import Callable
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from dlx.cli import app
+from dlx.data.shards import expand
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -80,3 +82,126 @@ def test_a_streamed_table_of_two_features_trains_and_draws_its_decision_regions(
     """Two features make a plane: its figure read the streamed split as a tensor and failed after training."""
     trained(train(tmp_path, monkeypatch, table(tmp_path, rows()), *overrides))
     assert (tmp_path / "runs/hunt/decision_regions.png").is_file()
+
+
+# --- WebDataset-style shards ---------------------------------------------------------------------------------
+def png(shade: int = 9) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (6, 6), (shade,) * 3).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def shard(path: Path, extra: dict[str, bytes] | None = None, samples: int = 10) -> Path:
+    """A shard of `samples` small images of classes 0 and 1, and then the members of `extra`."""
+    members = {**{name: data for i in range(samples)
+                  for name, data in ((f"{i:04d}.png", png(i)), (f"{i:04d}.cls", str(i % 2).encode()))}, **(extra or {})}
+    with tarfile.open(path, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def cut_at_a_header(path: Path) -> Path:
+    """The shard cut just before its fifth member's header: whole members, no end marker (tarfile reads it as
+    a shorter shard without a word)."""
+    with tarfile.open(path) as tar:
+        fifth = tar.getmembers()[4].offset
+    path.write_bytes(path.read_bytes()[:fifth])
+    return path
+
+
+SHARDS = {  # a shard (or a pattern), and what its one line must say
+    "cut-at-a-header": (lambda tmp: cut_at_a_header(shard(tmp / "s.tar")), "no tar end marker at byte"),
+    "a-superscript-class": (lambda tmp: shard(tmp / "s.tar", {"0100.png": png(), "0100.cls": "²".encode()}),
+                            "0100.cls holds '²', not a class index"),
+    "a-class-of-10^14": (lambda tmp: shard(tmp / "s.tar", {"0100.png": png(), "0100.cls": b"99999999999999"}),
+                         "0100.cls holds '99999999999999', not a class index (0..99999)"),
+    "a-label-without-an-image": (lambda tmp: shard(tmp / "s.tar", {"0100.cls": b"1"}),
+                                 "the sample '0100' has a .cls file but no image dlx reads"),
+    "an-image-dlx-does-not-read": (lambda tmp: shard(tmp / "s.tar", {"0100.avif": png(), "0100.cls": b"1"}),
+                                   "the sample '0100' has a .cls file but no image dlx reads"),
+    "two-images-of-one-key": (lambda tmp: shard(tmp / "s.tar", {"0001.jpg": png()}), "the sample '0001' has two images"),
+    "a-shard-named-twice": (lambda tmp: str(shard(tmp / "s.tar").parent / "{s,s}.tar"), "s.tar twice"),
+    "classes.txt-not-utf8": (lambda tmp: ((tmp / "classes.txt").write_bytes(b"\xff\n\xfe\n"), shard(tmp / "s.tar"))[1],
+                             "classes.txt cannot be read as the class names"),
+    "an-empty-shard": (lambda tmp: ((tmp / "s.tar").write_bytes(b""), tmp / "s.tar")[1], "cannot be read as a tar shard"),
+    "a-directory": (lambda tmp: tmp, "not found"),
+    "a-range-of-10^12": (lambda tmp: "s-{0..999999999999}.tar", "names no shards or more than 1,000,000"),
+    "two-ranges-of-10^6": (lambda tmp: "s-{0..999999}{0..999999}.tar", "names more than 1,000,000 shards"),
+    "three-lists-of-1000": (lambda tmp: "s-" + ("{" + ",".join(map(str, range(1000))) + "}") * 3 + ".tar",
+                            "names more than 1,000,000 shards"),
+    "2000-braces-in-a-row": (lambda tmp: "{a,b}" * 2000, "names more than 1,000,000 shards"),
+    "braces-50-deep": (lambda tmp: "{" * 50 + "a,b" + "}" * 50, "nests braces more than 10 deep"),
+    "unbalanced": (lambda tmp: str(shard(tmp / "s.tar").parent / "s{.tar"), "s{.tar not found"),
+}
+
+
+@pytest.mark.parametrize("case", SHARDS)
+def test_damaged_shards_and_absurd_patterns_are_one_line(tmp_path, monkeypatch, case):
+    """Within seconds: a pattern's names are counted before any is made (two ranges of a million each were made,
+    10^12 names, until memory ran out; 2000 braces in a row hit Python's recursion limit)."""
+    write, message = SHARDS[case]
+    one_line(train(tmp_path, monkeypatch, {"name": "shards", "path": str(write(tmp_path)), "size": 8}), message,
+             tmp_path)
+
+
+@pytest.mark.parametrize(("pattern", "expected"), [
+    ("train-{00000{0,1},000002}.tar", ["train-000000.tar", "train-000001.tar", "train-000002.tar"]),
+    ("{{a,b},c}", ["a", "b", "c"]),
+    ("{a{1,2}}", ["{a1}", "{a2}"]),
+    ("a{,b}c", ["ac", "abc"]),
+    ("{a}{}{0..3", ["{a}{}{0..3"]),
+    ("{-1..3}", ["{-1..3}"]),
+], ids=["a-range-in-a-choice", "a-choice-in-a-choice", "text-around-a-choice", "an-empty-choice", "no-expansion",
+        "a-negative-range-is-text"])
+def test_braces_within_braces_expand_as_the_shells(pattern, expected):
+    """A brace within a brace chooses within its choice: `{00000{0,1},000002}` named 000002 twice."""
+    assert expand(pattern) == expected
+
+
+def test_shards_with_other_members_train(tmp_path, monkeypatch):
+    """WebDataset samples often carry more (a .json): those are passed over, the image and its class read."""
+    shard(tmp_path / "s.tar", {"0001.json": b"{}"})
+    trained(train(tmp_path, monkeypatch, {"name": "shards", "path": str(tmp_path / "s.tar"), "size": 8}))
+
+
+def image_folder(root: Path, classes: tuple[str, ...] = ("cat", "dog"), n: int = 5) -> Path:
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(np.full((6, 6, 3), 40 * c + i, dtype=np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+SHARD_OUT = {  # what --out is, and what the one line says; nothing there is touched
+    "a-file": (lambda out: out.write_text("keep"), "is a file"),
+    "a-folder-with-a-file": (lambda out: (out.mkdir(), (out / "notes.txt").write_text("keep")),
+                             "already holds files"),
+    "earlier-shards": (lambda out: (out.mkdir(), [shard(out / f"train-{i:06d}.tar") for i in range(3)]),
+                       "already holds files"),
+}
+
+
+@pytest.mark.parametrize("case", SHARD_OUT)
+def test_dlx_data_shard_writes_only_into_a_new_or_empty_folder(tmp_path, monkeypatch, case):
+    """Shards written over earlier ones replaced some and left the rest beside them, to be read as one set."""
+    prepare, message = SHARD_OUT[case]
+    out = tmp_path / "out"
+    prepare(out)
+    before = {p: p.read_bytes() for p in ([out] if out.is_file() else out.iterdir())}
+    one_line(dlx(tmp_path, monkeypatch, "data", "shard", image_folder(tmp_path / "images"), "--out", out), message)
+    assert {p: p.read_bytes() for p in ([out] if out.is_file() else out.iterdir())} == before
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("a\nb", "has a line break in its name"),
+    (os.fsdecode(b"\xff\xfe"), "has a name that is not UTF-8"),
+], ids=["a-line-break", "not-utf8"])
+def test_a_class_folder_classes_txt_cannot_hold_is_refused_before_any_shard(tmp_path, monkeypatch, name, message):
+    """classes.txt holds a name a line: a line break shifted every later class's name; a name that is not UTF-8
+    failed with a traceback after the shards were written."""
+    folder = image_folder(tmp_path / "images", ("cat", name))
+    one_line(dlx(tmp_path, monkeypatch, "data", "shard", folder, "--out", tmp_path / "out"), message)
+    assert not (tmp_path / "out").exists()
