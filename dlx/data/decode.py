@@ -51,12 +51,26 @@ def _is_image_file(path: str) -> bool:
     return folder.has_file_allowed_extension(path, folder.IMG_EXTENSIONS) and os.path.isfile(path)
 
 
+def _no_link_loops(path: Path, what: str) -> None:
+    """ImageFolder follows symbolic links: one to a folder above it listed that folder's images again at every
+    level down to the system's limit on links in a path (a link to the class's parent: each image 41 times),
+    silently. Such a link is refused before it is followed."""
+    for top, folders, _ in os.walk(path, followlinks=True):
+        here = os.path.realpath(top)
+        for name in folders:
+            target = os.path.realpath(os.path.join(top, name))
+            if here == target or here.startswith(target.rstrip(os.sep) + os.sep):
+                raise DlxError(f"{what}: {os.path.join(top, name)} links to {target}, which holds the link, so its images "
+                               f"would be listed again and again; remove the link")
+
+
 def list_folder(path: Path, classes: list[str] | None = None, what: str = "data.path") -> Listing:
     """The folder's images and classes, as ImageFolder finds them; `classes`: those another split has."""
     from torchvision.datasets import folder
 
     try:
         found, index = folder.find_classes(str(path))
+        _no_link_loops(path, what)
         samples = folder.make_dataset(str(path), index, is_valid_file=_is_image_file)
     except (FileNotFoundError, OSError) as e:
         raise DlxError(f"{what}: {path}: {e} (expected one sub-folder of images per class)") from None

@@ -205,3 +205,63 @@ def test_a_class_folder_classes_txt_cannot_hold_is_refused_before_any_shard(tmp_
     folder = image_folder(tmp_path / "images", ("cat", name))
     one_line(dlx(tmp_path, monkeypatch, "data", "shard", folder, "--out", tmp_path / "out"), message)
     assert not (tmp_path / "out").exists()
+
+
+# --- image folders, in memory and streamed -------------------------------------------------------------------
+def folder_with(tmp_path: Path, change) -> dict:
+    root = image_folder(tmp_path / "images")
+    change(root)
+    return {"name": "image_folder", "path": str(root), "size": 8}
+
+
+def write(relative: str, content: bytes):
+    return lambda root: (root / relative).write_bytes(content)
+
+
+FOLDERS = {  # a change to a good folder of two classes, and what the one line must say
+    "a-link-to-the-parent": (lambda root: (root / "cat/loop").symlink_to(".."), "cat/loop links to"),
+    "a-link-to-itself": (lambda root: (root / "cat/self").symlink_to("."), "cat/self links to"),
+    "a-link-to-the-root": (lambda root: (root / "dog/root").symlink_to("/"), "dog/root links to /, which holds"),
+    "an-empty-class": (lambda root: (root / "empty").mkdir(), "Found no valid file for the classes empty"),
+    "a-class-of-text-files": (lambda root: ((root / "notes").mkdir(), (root / "notes/a.txt").write_text("hi")),
+                              "Found no valid file for the classes notes"),
+    "a-zero-byte-png": (write("cat/zero.png", b""), "cat/zero.png: cannot read it as an image"),
+    "random-bytes-as-jpeg": (write("dog/noise.jpg", bytes(range(256)) * 4), "dog/noise.jpg: cannot read it as an image"),
+    "a-gif-header-named-png": (write("dog/half.png", b"GIF89a\x01\x00"), "dog/half.png: cannot read it as an image"),
+}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["in-memory", "streamed"])
+@pytest.mark.parametrize("case", FOLDERS)
+def test_a_damaged_image_folder_is_one_line(tmp_path, monkeypatch, case, stream):
+    """A link to a folder above it listed that folder's images again at every level (each 41 times), silently."""
+    change, message = FOLDERS[case]
+    one_line(train(tmp_path, monkeypatch, folder_with(tmp_path, change) | {"stream": stream}), message, tmp_path)
+
+
+@pytest.mark.parametrize(("change", "overrides"), [
+    (lambda root: (root / "cat/dogs").symlink_to("../dog"), ()),
+    (lambda root: [Image.new("RGB", size).save(root / f"cat/{size[0]}.png") for size in ((1, 1), (30000, 1))], ()),
+    (lambda root: Image.new("L", (6, 6), 3).save(root / "cat/grey.png"), ()),
+    (lambda root: Image.new("RGB", (6, 6), (1, 2, 3)).save(root / "cat/colour.png"), ("data.channels=1",)),
+    (lambda root: (root / "cat/ça t 猫 .png").write_bytes((root / "cat/0.png").read_bytes()), ("data.stream=true",)),
+    (lambda root: (root / "cat").rename(root / os.fsdecode(b"\xff\xfe")), ()),
+    (lambda root: (root / "cat/loop.png").symlink_to("loop.png"), ()),
+    (lambda root: None, ("data.stream=true", "train.batch_size=1000")),
+], ids=["a-link-to-a-sibling-class", "1x1-and-30000x1", "a-grey-image-among-colour", "a-colour-image-read-grey",
+        "unicode-and-spaces", "a-class-name-not-utf8", "a-link-to-itself-named-png", "a-batch-beyond-the-split"])
+def test_an_odd_but_readable_image_folder_trains(tmp_path, monkeypatch, change, overrides):
+    trained(train(tmp_path, monkeypatch, folder_with(tmp_path, change), *overrides))
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (lambda tmp: {"path": str(tmp / "hunt.yaml")}, "Not a directory"),
+    (lambda tmp: {"path": str(tmp / "nowhere")}, "does not exist"),
+    (lambda tmp: {"path": str(image_folder(tmp / "images", ("cat",)))}, "holds only the class 'cat'"),
+    (lambda tmp: {"path": str(image_folder(tmp / "images")), "test_path": str(image_folder(tmp / "t", ("cat", "cow")))},
+     "has classes ['cat', 'cow'], but data.path has ['cat', 'dog']"),
+    (lambda tmp: {"path": str(image_folder(tmp / "images", n=1)), "stream": True}, "2 examples are too few"),
+], ids=["a-file", "missing", "one-class", "a-test-folder-of-other-classes", "one-image-a-class-streamed"])
+def test_an_image_folder_that_cannot_train_is_one_line(tmp_path, monkeypatch, data, message):
+    (tmp_path / "hunt.yaml").write_text("")
+    one_line(train(tmp_path, monkeypatch, {"name": "image_folder", "size": 8, **data(tmp_path)}), message, tmp_path)
