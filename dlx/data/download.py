@@ -110,6 +110,9 @@ def sources(name: str) -> tuple[Source, ...]:
 def url_of(name: str, source: Source) -> str:
     """The source's own URL, or its place on $DLX_DATA_MIRROR: MIRROR/<dataset>/<file name>."""
     mirror = os.environ.get("DLX_DATA_MIRROR", "").strip()
+    if mirror and "://" not in mirror:  # urllib's Request raises a bare ValueError for an address without a scheme
+        raise DlxError(f"$DLX_DATA_MIRROR={mirror!r} is not a URL; give one such as https://host/path or "
+                       f"file:///path")
     return f"{mirror.rstrip('/')}/{name}/{source.url.rsplit('/', 1)[1]}" if mirror else source.url
 
 
