@@ -19,7 +19,7 @@ from dlx.config import Config
 from dlx.data.augment import Augmenter
 from dlx.data.augment import augmenter as augmenter_for
 from dlx.data.base import REGRESSION, RECONSTRUCTION, ArrayData, DataSpec, Splits, Standardizer, make_splits
-from dlx.data.checks import check_arrays, check_splits
+from dlx.data.checks import check_arrays, check_class_count, check_splits
 from dlx.data.resize import resized
 from dlx.data.stream import StreamData, stream_splits
 from dlx.data.text import TextCorpus
@@ -60,7 +60,9 @@ def dataset(config: Config) -> ArrayData | TextCorpus | StreamData:
     if config.data.resize and isinstance(data, (TextCorpus, StreamData)):
         what = "text" if isinstance(data, TextCorpus) else "streamed from disk (image folders take data.size)"
         raise DlxError(f"data.resize: dataset '{config.data.name}' is {what}; resize scales images held in memory")
-    if isinstance(data, (TextCorpus, StreamData)):  # text is checked as it is split, streamed labels by their folders
+    if isinstance(data, StreamData):  # the examples are checked as they are read
+        check_class_count(data.class_names, data.source or f"data '{config.data.name}'")
+    if isinstance(data, (TextCorpus, StreamData)):  # text is checked as it is split
         return data
     data = resized(data, config.data.resize, config.data.name) if config.data.resize else data
     data = data.as_reconstruction() if config.data.reconstruct else data

@@ -111,11 +111,16 @@ def _labels(y: Tensor, name: str, classes: int, source: str) -> None:
                        f"{what} (indices 0..{limit - 1}); number the classes 0..K-1")
 
 
+def check_class_count(class_names: tuple[str, ...], source: str) -> None:
+    """At most MAX_CLASSES classes, for data in memory or streamed: more is a table's number column taken for words."""
+    if len(class_names) > MAX_CLASSES:
+        raise DlxError(f"{source}: {len(class_names)} classes, but dlx allows at most {MAX_CLASSES}; is the "
+                       f"target a number to predict (data.task: regression)?")
+
+
 def check_arrays(data: ArrayData, source: str) -> None:
     """Shapes that fit together, finite numbers, class indices in range, a test split like the training data."""
-    if len(data.class_names) > MAX_CLASSES:
-        raise DlxError(f"{source}: {len(data.class_names)} classes, but dlx allows at most {MAX_CLASSES}; is the "
-                       f"target a number to predict (data.task: regression)?")
+    check_class_count(data.class_names, source)
     pairs = {("x", "y"): (data.x, data.y)}
     if data.test is not None:
         pairs[("x_test", "y_test")] = data.test

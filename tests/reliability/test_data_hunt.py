@@ -265,3 +265,34 @@ def test_an_odd_but_readable_image_folder_trains(tmp_path, monkeypatch, change, 
 def test_an_image_folder_that_cannot_train_is_one_line(tmp_path, monkeypatch, data, message):
     (tmp_path / "hunt.yaml").write_text("")
     one_line(train(tmp_path, monkeypatch, {"name": "image_folder", "size": 8, **data(tmp_path)}), message, tmp_path)
+
+
+def test_a_streamed_table_of_more_classes_than_dlx_allows_is_refused(tmp_path, monkeypatch):
+    """The in-memory table's limit holds for a streamed one: its classes were never counted."""
+    from dlx.data import checks
+
+    monkeypatch.setattr(checks, "MAX_CLASSES", 10)
+    text = "a,y\n" + "".join(f"{i},word{i}\n" for i in range(40))
+    one_line(train(tmp_path, monkeypatch, table(tmp_path, text)), "40 classes, but dlx allows at most 10", tmp_path)
+
+
+# --- dlx data fetch ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("args", "environment", "message"), [
+    (["mnistt"], {}, "'mnistt' is not a dataset dlx downloads (did you mean 'mnist'"),
+    ([""], {}, "'' is not a dataset dlx downloads (choose from:"),
+    (["mnist", "nope"], {"DLX_DATA_MIRROR": "http://127.0.0.1:9"}, "'nope' is not a dataset"),
+    (["mnist"], {"DLX_OFFLINE": "1"}, "DLX_OFFLINE is set"),
+    (["tinyshakespeare", "--root", "{tmp}/hunt.yaml"], {"DLX_DATA_MIRROR": "http://127.0.0.1:9"},
+     "cannot create the data dir"),
+    (["tinyshakespeare", "--root", "{tmp}/data"], {"DLX_DATA_MIRROR": "notaurl"},
+     "$DLX_DATA_MIRROR='notaurl' is not a URL"),
+    (["tinyshakespeare", "--root", "{tmp}/data"], {"DLX_DATA_MIRROR": "http://"}, "(no host given)"),
+], ids=["misspelled", "empty-name", "a-bad-name-after-a-good-one", "offline", "root-is-a-file", "mirror-not-a-url",
+        "mirror-without-a-host"])
+def test_dlx_data_fetch_refuses_in_one_line(tmp_path, monkeypatch, args, environment, message):
+    """A mirror given without a scheme failed with urllib's ValueError traceback."""
+    (tmp_path / "hunt.yaml").write_text("")
+    monkeypatch.delenv("DLX_OFFLINE", raising=False)  # the suite's; nothing here reaches the network
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    one_line(dlx(tmp_path, monkeypatch, "data", "fetch", *[a.format(tmp=tmp_path) for a in args]), message)
