@@ -53,13 +53,18 @@ def pixels(array: Any) -> torch.Tensor:
 
 
 def _check_idx(path: Path) -> None:
-    """An IDX file of bytes as MNIST ships them, whose size is what its header says: torchvision's reader would
-    stop a damaged one with a bare assertion or a reshape error."""
+    """An IDX file of bytes as MNIST ships them, with as many dimensions as its name says (idx3: images, idx1:
+    labels), at least one example, and the size its header says: torchvision's reader would stop a damaged one
+    with a bare assertion, a reshape error, or a ValueError for a labels file in the place of images."""
     data = path.read_bytes()
+    expected = int(path.name.partition("-idx")[2][:1] or 0)
     dims = data[3] if len(data) >= 4 and data[:3] == b"\x00\x00\x08" else 0
-    if not 1 <= dims <= 3 or len(data) < 4 + 4 * dims:
-        raise DlxError(f"{path}: not an IDX file of bytes as MNIST's (its header is {data[:4].hex() or 'empty'})")
+    if dims != expected or len(data) < 4 + 4 * dims:
+        raise DlxError(f"{path}: not an IDX file of {expected}-dimensional bytes as MNIST's (its header is "
+                       f"{data[:4].hex() or 'empty'})")
     shape = struct.unpack(f">{dims}I", data[4 : 4 + 4 * dims])
+    if shape[0] == 0:
+        raise DlxError(f"{path}: the header says the file holds no examples; fetch it again")
     if len(data) != 4 + 4 * dims + math.prod(shape):
         raise DlxError(f"{path}: the header says {'x'.join(map(str, shape))} bytes of data, the file holds "
                        f"{len(data) - 4 - 4 * dims}: a truncated or damaged file; fetch it again")
@@ -188,6 +193,10 @@ def svhn(*, root: Root = None, download: bool = True) -> ArrayData:
             images, labels = mat["X"], mat["y"].astype(np.int64).reshape(-1)
             if images.ndim != 4 or images.shape[:3] != (32, 32, 3) or images.shape[3] != len(labels):
                 raise ValueError(f"X has shape {images.shape} for {len(labels)} labels, not (32, 32, 3, N)")
+            if images.dtype != np.uint8:  # pixels are bytes: floats would be read unscaled, beside a uint8 split
+                raise ValueError(f"X holds {images.dtype} values, not uint8 pixels")
+            if labels.size and not (labels.min() >= 1 and labels.max() <= 10):  # 10 is the digit 0: nothing else wraps
+                raise ValueError(f"y holds {labels.min() if labels.min() < 1 else labels.max()}; its labels are 1..10")
         except (ValueError, TypeError, KeyError, OSError, NotImplementedError, scipy.io.matlab.MatReadError) as e:
             raise DlxError(f"{base / files[split]}: not an SVHN .mat file ({str(e).splitlines()[0]})") from None
         y = torch.as_tensor(labels) % 10  # the digit 0 is stored as label 10

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
+import struct
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.io
 import yaml
 from PIL import Image
 from typer.testing import CliRunner
@@ -296,3 +299,58 @@ def test_dlx_data_fetch_refuses_in_one_line(tmp_path, monkeypatch, args, environ
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     one_line(dlx(tmp_path, monkeypatch, "data", "fetch", *[a.format(tmp=tmp_path) for a in args]), message)
+
+
+# --- the downloaded sets' readers ----------------------------------------------------------------------------
+def idx(path: Path, dims: tuple[int, ...], data: bytes = b"") -> None:
+    path.write_bytes(struct.pack(f">I{len(dims)}I", 0x800 + len(dims), *dims) + data)
+
+
+def svhn_train(root: Path, pixels: np.ndarray, labels: np.ndarray) -> None:
+    scipy.io.savemat(root / "train_32x32.mat", {"X": pixels, "y": labels.reshape(-1, 1)})
+
+
+SVHN_LABELS = (np.arange(30) % 10 + 1)
+READERS = {  # a set, what is done to its files, and what the one line says
+    "mnist-labels-in-the-place-of-images": (
+        "mnist", lambda root: (root / "MNIST/raw/train-images-idx3-ubyte").write_bytes(
+            (root / "MNIST/raw/train-labels-idx1-ubyte").read_bytes()), "not an IDX file of 3-dimensional bytes"),
+    "mnist-images-in-the-place-of-labels": (
+        "mnist", lambda root: (root / "MNIST/raw/t10k-labels-idx1-ubyte").write_bytes(
+            (root / "MNIST/raw/t10k-images-idx3-ubyte").read_bytes()), "not an IDX file of 1-dimensional bytes"),
+    "mnist-no-images": ("mnist", lambda root: idx(root / "MNIST/raw/train-images-idx3-ubyte", (0, 28, 28)),
+                        "the header says the file holds no examples"),
+    "mnist-no-labels": ("mnist", lambda root: idx(root / "MNIST/raw/t10k-labels-idx1-ubyte", (0,)),
+                        "the header says the file holds no examples"),
+    "mnist-a-label-of-200": ("mnist", lambda root: idx(root / "MNIST/raw/train-labels-idx1-ubyte", (12,), bytes([200] * 12)),
+                             "holds the class index 200"),
+    "cifar-a-pickle-that-runs-code": (
+        "cifar10", lambda root: (root / "cifar-10-batches-py/data_batch_1").write_bytes(
+            b"cposix\nsystem\n(S'touch PWNED'\ntR."), "not a CIFAR batch (it refers to posix.system)"),
+    "cifar-three-class-names": (
+        "cifar10", lambda root: (root / "cifar-10-batches-py/batches.meta").write_bytes(
+            pickle.dumps({"label_names": ["a", "b", "c"]})), "this data names 3 classes"),
+    "svhn-a-label-of-11": ("svhn", lambda root: svhn_train(root, np.zeros((32, 32, 3, 30), np.uint8),
+                                                           np.r_[SVHN_LABELS[:-1], 11]), "y holds 11; its labels are 1..10"),
+    "svhn-a-label-of-0": ("svhn", lambda root: svhn_train(root, np.zeros((32, 32, 3, 30), np.uint8),
+                                                          np.r_[SVHN_LABELS[:-1], 0]), "y holds 0; its labels are 1..10"),
+    "svhn-float-pixels": ("svhn", lambda root: svhn_train(root, np.full((32, 32, 3, 30), 0.5), SVHN_LABELS),
+                          "X holds float64 values, not uint8 pixels"),
+}
+
+
+@pytest.mark.parametrize("case", READERS)
+def test_a_damaged_file_of_a_downloaded_set_is_one_line(tmp_path, monkeypatch, case):
+    """A labels file in the place of images, or a file of no examples, stopped MNIST's reader with numpy's
+    ValueError; SVHN wrapped a label of 11 to the digit 1 and read float pixels unscaled, without a word."""
+    from torchvision import datasets as tv
+
+    from tests.test_datasets import write_cifar, write_mnist_like, write_svhn
+
+    name, damage, message = READERS[case]
+    root = {"mnist": lambda: write_mnist_like(tmp_path / "data", tv.MNIST),
+            "cifar10": lambda: write_cifar(tmp_path / "data", tv.CIFAR10),
+            "svhn": lambda: write_svhn(tmp_path / "data", 30)}[name]()
+    damage(root)
+    one_line(train(tmp_path, monkeypatch, {"name": name, "root": str(root), "download": False}), message, tmp_path)
+    assert not (tmp_path / "PWNED").exists()
