@@ -34,6 +34,7 @@ CLASSES = "classes.txt"
 RANGE = re.compile(r"\{(\d+)\.\.(\d+)\}")  # {0..9}
 MAX_SHARDS = 1_000_000  # shards one pattern may name
 MAX_NESTING = 10  # braces within braces
+CLS_BYTES = 32  # a .cls file holds a class index: more is not one (and is not read)
 
 
 @dataclass(frozen=True)
@@ -141,8 +142,9 @@ def index(shard: Path) -> list[tuple[str, int, int, int]]:
                     kind = ".cls files" if suffix == "cls" else "images"
                     raise DlxError(f"data.path: {shard}: the sample {key!r} has two {kind}; a sample is one of each")
                 if suffix == "cls":
-                    text = tar.extractfile(member).read().decode().strip()
-                    if not (text.isascii() and text.isdigit()) or int(text) >= MAX_CLASSES:
+                    text = tar.extractfile(member).read(CLS_BYTES).decode(errors="replace").strip()
+                    whole = member.size <= CLS_BYTES and text.isascii() and text.isdigit()
+                    if not whole or int(text) >= MAX_CLASSES:
                         raise DlxError(f"data.path: {shard}: {member.name} holds {text[:20]!r}, not a class index "
                                        f"(0..{MAX_CLASSES - 1})")
                     labels[key] = int(text)
