@@ -11,6 +11,7 @@ from pydantic import Field
 
 from dlx.data.text import TextCorpus, Windows
 from dlx.errors import DlxError
+from dlx.paths import expanded
 from dlx.registry import datasets
 from dlx.data.download import data_root, ensure, sources
 
@@ -26,7 +27,7 @@ def read_text(path: Path) -> str:
 
 def text_files(pattern: str) -> list[Path]:
     """A file, every file under a directory, or the files a glob matches; in name order."""
-    path = Path(pattern).expanduser()
+    path = expanded(pattern, "data.path")
     if path.is_file():
         return [path]
     if path.is_dir():

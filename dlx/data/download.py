@@ -29,6 +29,7 @@ from pathlib import Path
 
 from dlx.atomic import FILE_MODE, replacing
 from dlx.errors import DlxError, did_you_mean
+from dlx.paths import expanded
 
 TIMEOUT = 30  # seconds without a byte before a download counts as stopped (it resumes on the next attempt)
 CHUNK = 1 << 20
@@ -37,7 +38,7 @@ MB = 1e6
 
 def data_root(root: str | None) -> Path:
     """data.root, else $DLX_DATA, else ~/.cache/dlx: where downloaded datasets are kept."""
-    return Path(root or os.environ.get("DLX_DATA") or "~/.cache/dlx").expanduser()
+    return expanded(root or os.environ.get("DLX_DATA") or "~/.cache/dlx", "the data dir")
 
 
 def offline() -> bool:

@@ -23,13 +23,14 @@ from dlx.data import decode
 from dlx.data.checks import fits_in_memory, require_memory
 from dlx.data.stream import StreamData, announce
 from dlx.errors import DlxError, did_you_mean
+from dlx.paths import expanded
 from dlx.registry import datasets
 
 Task = Literal["auto", "classification", "regression"]
 
 
 def existing(path: str, what: str) -> Path:
-    p = Path(path).expanduser()
+    p = expanded(path, "data.path")
     if not p.exists():
         raise DlxError(f"data.path: {p} does not exist (give the {what}, relative to where dlx runs)")
     return p

@@ -11,6 +11,7 @@ from dlx.data.base import ArrayData
 from dlx.data.corpora import read_text
 from dlx.data.sequence_pairs import pair_data
 from dlx.errors import DlxError
+from dlx.paths import expanded
 from dlx.registry import datasets
 
 
@@ -45,7 +46,7 @@ def parallel_text(*, path: str, swap: bool = False, lowercase: bool = False,
                   max_pairs: Annotated[int, Field(ge=1)] | None = None) -> ArrayData:
     """swap: translate the second column into the first; max_length: keep the pairs whose sides both have at most this
     many characters; max_pairs: the first this many pairs (after max_length)."""
-    pairs = read_pairs(Path(path).expanduser())
+    pairs = read_pairs(expanded(path, "data.path"))
     if swap:
         pairs = [(t, s) for s, t in pairs]
     if lowercase:

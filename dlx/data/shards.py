@@ -28,6 +28,7 @@ from dlx.data.checks import MAX_CLASSES
 from dlx.data.images import IMAGE_SUFFIXES, open_image
 from dlx.data.stream import StreamData
 from dlx.errors import DlxError
+from dlx.paths import expanded
 from dlx.registry import datasets
 
 CLASSES = "classes.txt"
@@ -168,7 +169,7 @@ def index(shard: Path) -> list[tuple[str, int, int, int]]:
 @datasets.register("shards", "WebDataset-style tar shards (path: 'shards/train-{000000..000009}.tar'; key.jpg + "
                              "key.cls), streamed from disk; `dlx data shard` writes them from an image folder")
 def shards(*, path: str, size: Annotated[int, Field(ge=4, le=1024)] = 64, channels: Literal[1, 3] = 3) -> StreamData:
-    files = [Path(p).expanduser() for p in expand(path)]
+    files = [expanded(p, "data.path") for p in expand(path)]
     if len(set(files)) < len(files):
         twice = next(f for f, n in Counter(files).items() if n > 1)
         raise DlxError(f"data.path: {path!r} names {twice} twice; each shard would be read as often as it is named")

@@ -18,6 +18,7 @@ from dlx.data.base import CLASSIFICATION, Column, DataSpec
 from dlx.data.files import load_arrays
 from dlx.data.images import IMAGE_SUFFIXES, read_pixels
 from dlx.errors import DlxError
+from dlx.paths import expanded
 
 TABLE_SUFFIXES = {".csv"}
 ARRAY_SUFFIXES = {".npz", ".pt"}
@@ -113,7 +114,7 @@ class Inputs:
             return None
 
     def _expand(self, text: str) -> list[Path]:
-        path = Path(text).expanduser()
+        path = expanded(text, "input")
         if path.is_dir():
             found = [Path(p) for p in sorted(os.path.join(parent, name) for parent, _, names in os.walk(path)
                                              for name in names if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES)]

@@ -358,3 +358,16 @@ def test_a_damaged_file_of_a_downloaded_set_is_one_line(tmp_path, monkeypatch, c
     damage(root)
     one_line(train(tmp_path, monkeypatch, {"name": name, "root": str(root), "download": False}), message, tmp_path)
     assert not (tmp_path / "PWNED").exists()
+
+
+# --- paths as typed ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("data", [
+    {"name": "image_folder", "path": "~nobody-here/images", "size": 8},
+    {"name": "csv", "path": "~nobody-here/t.csv", "target": "y"},
+    {"name": "shards", "path": "~nobody-here/s-{0..3}.tar"},
+    {"name": "text", "path": "~nobody-here/t.txt"},
+    {"name": "mnist", "root": "~nobody-here/data", "download": False},
+], ids=["image_folder", "csv", "shards", "text", "a-data-root"])
+def test_a_path_under_the_home_of_no_user_is_one_line(tmp_path, monkeypatch, data):
+    """pathlib raises a bare RuntimeError for ~user when there is no such user."""
+    one_line(train(tmp_path, monkeypatch, data), "~nobody-here names no home directory on this machine", tmp_path)
