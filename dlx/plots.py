@@ -294,16 +294,27 @@ def word_map_figure(points: np.ndarray, words: list[str], title: str) -> Figure:
     return figure
 
 
+LABELLED_TOKENS = 80  # a heat map side names each token up to this many
+TOKEN_AXIS_INCHES = 30.0  # and grows with them up to this: a 5,000-letter input drew a 180,000-pixel-wide PNG
+
+
+def _token_inches(least: float, margin: float, tokens: int) -> float:
+    """A heat map side: 0.3 inch a token, within its least size and TOKEN_AXIS_INCHES."""
+    return min(TOKEN_AXIS_INCHES, max(least, margin + 0.3 * tokens))
+
+
 def attention_figure(weights, source: list[str], output: list[str], title: str) -> Figure:
     """An encoder-decoder's attention: one row per output token, one column per source token, each row's weights
     summing to 1 (a reversal draws the anti-diagonal). Spaces are shown as '␣'."""
     def shown(tokens: list[str]) -> list[str]:
         return [t.replace(" ", "␣") for t in tokens]
 
-    figure, ax = plt.subplots(figsize=(max(3.5, 1.5 + 0.3 * len(source)), max(3.0, 1.2 + 0.3 * len(output))))
+    figure, ax = plt.subplots(figsize=(_token_inches(3.5, 1.5, len(source)), _token_inches(3.0, 1.2, len(output))))
     image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-    ax.set_xticks(range(len(source)), shown(source))
-    ax.set_yticks(range(len(output)), shown(output))
+    if len(source) <= LABELLED_TOKENS:  # longer sequences keep matplotlib's position ticks: labels would overlap
+        ax.set_xticks(range(len(source)), shown(source))
+    if len(output) <= LABELLED_TOKENS:
+        ax.set_yticks(range(len(output)), shown(output))
     ax.set_xlabel("source")
     ax.set_ylabel("output")
     ax.set_title(title, fontsize=9)
