@@ -529,6 +529,10 @@ def generate(
             raise DlxError(f"--prompt-file {prompt_file}: cannot read it as UTF-8 text ({e})") from None
     if top_p == 0.0:
         fail("--top-p: give a probability above 0 (1 keeps every character)")
+    if out_file is not None:  # before the samples, which take a while and stream
+        from dlx.run.records import check_output_file
+
+        check_output_file(out_file)
 
     def write(text: str) -> None:
         sys.stdout.write(text)

@@ -1,0 +1,125 @@
+"""An outside tester's hunt on the commands after training (predict, export, generate, evaluate, explain, runs, list):
+every mistake a user can make ends in one line and exit code 2, a typed value is never silently dropped, and no
+command's output replaces what a run already holds."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from dlx.cli import app
+from tests.conftest import EXPERIMENTS, TINY_MLP
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def dlx(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def one_error_line(result, message: str = "") -> str:
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr, result.stderr
+    return result.stderr
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, one_thread) -> dict[str, Path]:
+    """One short run of each kind the commands after training take: a classifier, a VAE, an encoder-decoder with
+    attention and a character language model."""
+    from dlx.config import load, validate
+    from dlx.train import loop
+
+    root = tmp_path_factory.mktemp("command-hunt")
+    (root / "t.txt").write_text("the cat sat on the mat.\n" * 40)
+    quiet = {"quiet": True, "console": Console(file=io.StringIO())}
+    configs = {
+        "classifier": load(EXPERIMENTS / "digits_mlp.yaml", [*TINY_MLP, "train.epochs=1", "name=classifier"]),
+        "vae": load(EXPERIMENTS / "digits_vae.yaml", ["train.epochs=1", "model.sizes=16", "train.device=cpu",
+                                                      "name=vae"]),
+        "seq2seq": load(EXPERIMENTS / "reverse_seq2seq_attention.yaml", [
+            "train.epochs=1", "data.n=200", "model.hidden=8", "model.embedding=4", "train.device=cpu",
+            "name=seq2seq"]),
+        "lm": validate({"name": "lm", "data": {"name": "text", "path": str(root / "t.txt"), "block_size": 8,
+                                               "steps_per_epoch": 2, "eval_windows": 4, "split": [0.8, 0.1, 0.1]},
+                        "model": {"name": "char_lstm", "hidden": 8, "layers": 1},
+                        "train": {"epochs": 1, "batch_size": 4, "device": "cpu"}}),
+    }
+    return {kind: loop.start(config, root / "runs", **quiet)[0].path for kind, config in configs.items()}
+
+
+@pytest.fixture(scope="module")
+def digit(tmp_path_factory) -> Path:
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("inputs") / "digit.png"
+    Image.new("L", (8, 8), 128).save(path)
+    return path
+
+
+# --- no command's --out replaces a run's record --------------------------------------------------------------------
+
+RECORD_TARGETS = {
+    "predict onto metrics.jsonl": ("classifier", "metrics.jsonl", ["predict", "{run}", "{digit}"]),
+    "export onto the best checkpoint": ("classifier", "checkpoints/best.pt", ["export", "{run}"]),
+    "export onto another run's last checkpoint": ("vae", "checkpoints/last.pt", ["export", "{classifier}"]),
+    "generated text onto config.yaml": ("lm", "config.yaml", ["generate", "{run}", "--max-new-tokens", "3",
+                                                              "--seed", "0"]),
+    "generated text onto summary.json": ("lm", "summary.json", ["generate", "{run}", "--max-new-tokens", "3",
+                                                                "--seed", "0"]),
+    "a translation onto vocab.json": ("seq2seq", "vocab.json", ["generate", "{run}", "--input", "abc"]),
+    "a VAE's grid onto its learning curves": ("vae", "learning_curves.png", ["generate", "{run}", "--seed", "0"]),
+}
+
+
+@pytest.mark.parametrize("kind, record, command", RECORD_TARGETS.values(), ids=RECORD_TARGETS)
+def test_an_out_onto_a_runs_record_is_refused_and_the_run_is_unchanged(runs, digit, tmp_path, monkeypatch, kind,
+                                                                       record, command):
+    monkeypatch.chdir(tmp_path)  # a translation's heat map goes to the current folder
+    before = snapshot(runs[kind])
+    args = [a.format(run=runs[kind], classifier=runs["classifier"], digit=digit) for a in command]
+    one_error_line(dlx(*args, "--out", runs[kind] / record), "own record")
+    assert snapshot(runs[kind]) == before
+
+
+@pytest.mark.parametrize("command", [["export", "{classifier}"], ["generate", "{lm}", "--max-new-tokens", "3"],
+                                     ["generate", "{seq2seq}", "--input", "abc"], ["generate", "{vae}"]])
+def test_an_out_that_is_a_folder_is_refused_before_any_work(runs, tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    one_error_line(dlx(*[a.format(**runs) for a in command], "--out", tmp_path), "a folder; give a file name")
+    assert list(tmp_path.iterdir()) == []  # no heat map, no samples were made first
+
+
+def test_a_new_file_in_a_run_folder_and_a_rerun_export_still_work(runs, digit):
+    assert dlx("predict", runs["classifier"], digit, "--out", runs["classifier"] / "mine.csv").exit_code == 0
+    for _ in range(2):  # the default export file is the command's own, replaced by a second export
+        assert dlx("export", runs["classifier"]).exit_code == 0
+
+
+# --- an export's file name says its format -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("format, name, message", [("torchscript", "model.onnx", "name it .pt or give --format onnx"),
+                                                   ("onnx", "model.pt", "name it .onnx or give --format torchscript")])
+def test_an_export_named_for_the_other_format_is_refused(runs, tmp_path, format, name, message):
+    one_error_line(dlx("export", runs["classifier"], "--format", format, "--out", tmp_path / name), message)
+    assert not (tmp_path / name).exists()
+
+
+# --- a long translation's heat map stays a picture a machine can draw ----------------------------------------------
+
+def test_a_long_input_draws_a_bounded_heat_map(runs, tmp_path, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.chdir(tmp_path)
+    result = dlx("generate", runs["seq2seq"], "--input", "a" * 2000, "--max-new-tokens", "200", "--no-stream")
+    assert result.exit_code == 0, result.output
+    width, height = Image.open(tmp_path / "seq2seq-attention.png").size
+    assert width <= 4000 and height <= 4000  # 2,000 letters at 0.3 inch each drew 72,000 pixels wide
