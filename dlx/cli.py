@@ -507,8 +507,8 @@ def generate(
     from dlx.generate import images
     from dlx.generate import run as generation
 
+    given = {name for name in context.params if _from_command_line(context, name)}
     if images.draws_images(run):
-        given = {name for name in context.params if _from_command_line(context, name)}
         if text_only := sorted(given - {"run", "num_samples", "seed", "out_file", "checkpoint", "interpolate"}):
             fail(f"--{text_only[0].replace('_', '-')} applies to text generation; {run} draws images")
         options = images.Options(num_samples if "num_samples" in given else images.GRID, seed, interpolate, out_file,
@@ -522,6 +522,9 @@ def generate(
 
     if prompt is not None and prompt_file is not None:
         fail("give --prompt or --prompt-file, not both")
+    from dlx.generate import translate
+
+    generation.refuse_unread(given, translate.translates(run), strategy)
     if prompt_file is not None:
         try:
             prompt = prompt_file.read_text(encoding="utf-8")

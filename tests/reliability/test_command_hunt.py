@@ -123,3 +123,37 @@ def test_a_long_input_draws_a_bounded_heat_map(runs, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     width, height = Image.open(tmp_path / "seq2seq-attention.png").size
     assert width <= 4000 and height <= 4000  # 2,000 letters at 0.3 inch each drew 72,000 pixels wide
+
+
+# --- generate reads every option typed, or refuses it ---------------------------------------------------------------
+
+UNREAD = {
+    "a translation's temperature": ("seq2seq", ["--input", "abc", "--temperature", "0.5"], "--temperature"),
+    "a translation's top-k": ("seq2seq", ["--input", "abc", "--top-k", "2"], "--top-k"),
+    "a translation's top-p": ("seq2seq", ["--input", "abc", "--top-p", "0.5"], "--top-p"),
+    "a translation's samples": ("seq2seq", ["--input", "abc", "--num-samples", "3"], "--num-samples"),
+    "a greedy translation's beam width": ("seq2seq", ["--input", "abc", "--beam-width", "2"], "--beam-width"),
+    "a greedy continuation's temperature": ("lm", ["--strategy", "greedy", "--temperature", "0.5"], "--temperature"),
+    "a beam search's top-k": ("lm", ["--strategy", "beam", "--top-k", "3"], "--top-k"),
+    "a beam search's top-p": ("lm", ["--strategy", "beam", "--top-p", "0.9"], "--top-p"),
+    "a sample's beam width": ("lm", ["--beam-width", "3"], "--beam-width"),
+}
+
+
+@pytest.mark.parametrize("kind, args, option", UNREAD.values(), ids=UNREAD)
+def test_an_option_generate_would_not_read_is_refused_before_any_work(runs, tmp_path, monkeypatch, kind, args, option):
+    monkeypatch.chdir(tmp_path)
+    one_error_line(dlx("generate", runs[kind], "--max-new-tokens", "3", *args), f"{option} is not read when")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind, args", [
+    ("seq2seq", ["--input", "abc", "--strategy", "beam", "--beam-width", "2"]),
+    ("lm", ["--strategy", "beam", "--beam-width", "2"]),
+    ("lm", ["--temperature", "0.8", "--top-k", "3", "--top-p", "0.9", "--num-samples", "2"]),
+    ("lm", ["--strategy", "greedy", "--num-samples", "2"]),
+])
+def test_options_the_strategy_reads_still_work(runs, tmp_path, monkeypatch, kind, args):
+    monkeypatch.chdir(tmp_path)
+    result = dlx("generate", runs[kind], "--max-new-tokens", "3", "--seed", "0", *args)
+    assert result.exit_code == 0, result.output
