@@ -174,8 +174,8 @@ def evaluate(
         help="Word vectors (skipgram/cbow runs): the nearest neighbours of this word by cosine (repeatable).")] = None,
     analogies: Annotated[Optional[Path], typer.Option(
         help="Word vectors: accuracy on a file of 'a b c d' lines (d nearest to b - a + c).")] = None,
-    word_map: Annotated[str, typer.Option(
-        "--map", help="Word vectors: the 2-D map of the most frequent words by pca or tsne.")] = "pca",
+    word_map: Annotated[Optional[str], typer.Option(
+        "--map", help="Word vectors: the 2-D map of the most frequent words by pca or tsne (default: pca).")] = None,
     judge: Annotated[Optional[Path], typer.Option(
         help="A generative run (GAN, VAE): the classifier run that judges its samples (default: its eval.judge).")] = None,
 ) -> None:

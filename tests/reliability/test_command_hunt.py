@@ -157,3 +157,23 @@ def test_options_the_strategy_reads_still_work(runs, tmp_path, monkeypatch, kind
     monkeypatch.chdir(tmp_path)
     result = dlx("generate", runs[kind], "--max-new-tokens", "3", "--seed", "0", *args)
     assert result.exit_code == 0, result.output
+
+
+# --- evaluate reads every option typed, or refuses it ---------------------------------------------------------------
+
+EVALUATE_UNREAD = {
+    "a classifier's word map": ("classifier", ["--map", "tsne"], "--map take a run of word vectors"),
+    "a classifier's word map by an unknown method": ("classifier", ["--map", "umap"], "--map take a run of word"),
+    "a translation's word map": ("seq2seq", ["--map", "pca"], "--map take a run of word vectors"),
+    "a language model's probe": ("lm", ["--probe", "cat"], "--probe, --analogies and --map take"),
+    "a translation's judge": ("seq2seq", ["--judge", "{classifier}"], "--judge applies to a GAN's or a VAE's run"),
+    "a VAE's largest losses": ("vae", ["--top-losses", "3"], "--top-losses applies to runs of the supervised"),
+    "a translation's threshold": ("seq2seq", ["--threshold", "0.3"], "--threshold applies to runs of the supervised"),
+}
+
+
+@pytest.mark.parametrize("kind, args, message", EVALUATE_UNREAD.values(), ids=EVALUATE_UNREAD)
+def test_an_option_evaluate_would_not_read_is_refused(runs, tmp_path, kind, args, message):
+    args = [a.format(**runs) for a in args]
+    one_error_line(dlx("evaluate", runs[kind], *args, "--out", tmp_path / "out"), message)
+    assert not (tmp_path / "out").exists()
