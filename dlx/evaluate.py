@@ -23,6 +23,7 @@ from dlx.atomic import write_json
 from dlx.config import load as load_config
 from dlx.config import plain_name
 from dlx.errors import DlxError
+from dlx.run.records import check_output_folder
 from dlx.run.trained import Trained, open_trained
 
 SPLITS = ("train", "val", "test")
@@ -126,6 +127,8 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     runs = [Path(runs)] if isinstance(runs, (str, Path)) else list(runs)
     if request.split not in SPLITS:
         raise DlxError(f"--split '{request.split}': choose train, val or test")
+    if request.out is not None:
+        check_output_folder(request.out)
     # one run's config, read once, says which report it gets; a committee, or a folder without one (said when the
     # run is opened), gets the supervised report
     config = load_config(runs[0] / "config.yaml") if len(runs) == 1 and (runs[0] / "config.yaml").is_file() else None

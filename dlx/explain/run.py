@@ -25,6 +25,7 @@ from dlx.explain.base import (Explanation, default_sigma, in_course_order, refus
                               unsuited)
 from dlx.explain.steps import answering
 from dlx.registry import explainers
+from dlx.run.records import check_output_folder
 from dlx.run.trained import Trained, open_trained
 from dlx.atomic import write_atomic, write_json
 
@@ -115,6 +116,8 @@ def explain(run_path: str | Path, methods: list[str], *, files: list[Path] = (),
     'all' skips."""
     if bool(files) == bool(indices):
         raise DlxError("give the samples to explain: image files with --input, or rows of a split with --index")
+    if out is not None:
+        check_output_folder(Path(out))
     trained = explainable(run_path, which, device)
     spec = trained.spec
     chosen, skipped = choose_methods(methods, trained.model, torch.zeros(1, *spec.in_shape, device=trained.device))

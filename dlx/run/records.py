@@ -1,6 +1,6 @@
-"""A run's record, what `dlx train` wrote into its folder: no other command's output file replaces it (a --out of
-`dlx predict`, `dlx export` or `dlx generate` named runs/x/metrics.jsonl or runs/x/checkpoints/best.pt would lose
-the run's history or its weights for good)."""
+"""Where a command's --out may write, checked before any work. A run's record, what `dlx train` wrote into its folder,
+is never replaced by another command's output file (a --out of `dlx predict`, `dlx export` or `dlx generate` named
+runs/x/metrics.jsonl or runs/x/checkpoints/best.pt would lose the run's history or its weights for good)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,3 +29,9 @@ def check_output_file(path: Path, option: str = "--out") -> None:
     if (path.exists() or path.is_symlink()) and (run := _run_recorded_in(path.absolute())) is not None:
         raise DlxError(f"{option} {path}: part of the run {run}'s own record, which this would replace; "
                        f"write to another file")
+
+
+def check_output_folder(path: Path, option: str = "--out") -> None:
+    """Refuse, before any work, an output folder that is a file (found only when the first figure is written)."""
+    if path.exists() and not path.is_dir():
+        raise DlxError(f"{option} {path}: a file; give a folder (made if missing)")

@@ -177,3 +177,52 @@ def test_an_option_evaluate_would_not_read_is_refused(runs, tmp_path, kind, args
     args = [a.format(**runs) for a in args]
     one_error_line(dlx("evaluate", runs[kind], *args, "--out", tmp_path / "out"), message)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", [["evaluate", "{classifier}"], ["explain", "{classifier}", "-m", "saliency",
+                                                                     "--index", "0"]])
+def test_an_output_folder_that_is_a_file_is_refused_before_any_work(runs, tmp_path, command):
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    one_error_line(dlx(*[a.format(**runs) for a in command], "--out", taken), "a file; give a folder")
+    assert taken.read_text() == "mine"
+
+
+# --- what held: the strongest cases tried, kept so that they keep holding -------------------------------------------
+
+HELD = {
+    "predict: an empty image": (["predict", "{classifier}", "{empty}"], "cannot read it as an image"),
+    "predict: a folder without images": (["predict", "{classifier}", "{folder}"], "a folder without image files"),
+    "predict: a GAN-like run of another objective": (["predict", "{vae}", "{digit}"], "needs a run trained with"),
+    "predict: a language model": (["predict", "{lm}", "{digit}"], "is a language model"),
+    "predict: a committee of different data": (["predict", "{classifier}", "{seq2seq}", "{digit}", "--ensemble",
+                                                "vote"], ""),
+    "predict: predictions to a text file": (["predict", "{classifier}", "{digit}", "--out", "{folder}/p.txt"],
+                                            "write predictions to a .csv or a .jsonl file"),
+    "export: a VAE": (["export", "{vae}"], "needs a run trained with objective 'supervised'"),
+    "generate: a classifier": (["generate", "{classifier}"], "is not a language-model run"),
+    "generate: a VAE's interpolation past the split": (["generate", "{vae}", "--interpolate", "0", "100000"],
+                                                       "the test split has"),
+    "generate: a VAE's temperature": (["generate", "{vae}", "--temperature", "0.5"], "applies to text generation"),
+    "generate: a translation of unknown letters": (["generate", "{seq2seq}", "--input", "ABC"],
+                                                   "not in the model's vocabulary"),
+    "evaluate: a split by another name": (["evaluate", "{classifier}", "--split", "TEST"], "--split 'TEST'"),
+    "evaluate: a model setting": (["evaluate", "{classifier}", "--set", "model.sizes=8"], "only data.* settings"),
+    "evaluate: a classifier as judged": (["evaluate", "{classifier}", "--judge", "{classifier}"], "draws no samples"),
+    "evaluate: a judge of other data": (["evaluate", "{vae}", "--judge", "{lm}"], "eval.judge"),
+    "explain: a row past the split": (["explain", "{classifier}", "-m", "saliency", "--index", "100000"],
+                                      "the test split has"),
+    "explain: a setting of a method not run": (["explain", "{classifier}", "-m", "saliency", "--index", "0", "--set",
+                                                "lime.samples=5"], "which is not among the methods run"),
+    "explain: a VAE": (["explain", "{vae}", "-m", "saliency", "--index", "0"], "needs a run trained with"),
+}
+
+
+@pytest.mark.parametrize("command, message", HELD.values(), ids=HELD)
+def test_a_mistake_with_a_trained_run_is_one_line(runs, digit, tmp_path, monkeypatch, command, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.png").touch()
+    (tmp_path / "folder").mkdir()
+    args = [a.format(**runs, digit=digit, empty=tmp_path / "empty.png", folder=tmp_path / "folder") for a in command]
+    one_error_line(dlx(*args), message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.png", "folder"]
