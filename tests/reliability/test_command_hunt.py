@@ -226,3 +226,32 @@ def test_a_mistake_with_a_trained_run_is_one_line(runs, digit, tmp_path, monkeyp
     args = [a.format(**runs, digit=digit, empty=tmp_path / "empty.png", folder=tmp_path / "folder") for a in command]
     one_error_line(dlx(*args), message)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.png", "folder"]
+
+
+# --- figures named by --out: checked before the work, never over a run's record, no warning for a long title -------
+
+FIGURE_COMMANDS = {
+    "schedule": ["schedule", "{classifier}/config.yaml"],
+    "lr-find": ["lr-find", "{classifier}/config.yaml", "--steps", "10"],
+    "runs compare": ["runs", "compare", "{classifier}", "{vae}"],
+    "a VAE's grid": ["generate", "{vae}"],
+}
+
+
+@pytest.mark.parametrize("command", FIGURE_COMMANDS.values(), ids=FIGURE_COMMANDS)
+@pytest.mark.parametrize("out, message", [("{classifier}/learning_curves.png", "own record"),
+                                          ("{tmp}/figure.csv", "matplotlib cannot write .csv files"),
+                                          ("{tmp}", "a folder; give a file name")], ids=["record", "csv", "folder"])
+def test_a_figure_out_that_cannot_be_written_is_refused_before_any_work(runs, tmp_path, monkeypatch, command, out,
+                                                                        message):
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(runs["classifier"])
+    one_error_line(dlx(*[a.format(**runs) for a in command], "--out", out.format(**runs, tmp=tmp_path)), message)
+    assert snapshot(runs["classifier"]) == before and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_runs_compare_of_different_kinds_prints_no_layout_warning(runs, tmp_path):
+    result = dlx("runs", "compare", runs["classifier"], runs["vae"], runs["seq2seq"], "--out", tmp_path / "c.png")
+    assert result.exit_code == 0, result.output
+    assert "Warning" not in result.stderr and (tmp_path / "c.png").is_file()
