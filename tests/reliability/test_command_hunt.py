@@ -255,3 +255,19 @@ def test_runs_compare_of_different_kinds_prints_no_layout_warning(runs, tmp_path
     result = dlx("runs", "compare", runs["classifier"], runs["vae"], runs["seq2seq"], "--out", tmp_path / "c.png")
     assert result.exit_code == 0, result.output
     assert "Warning" not in result.stderr and (tmp_path / "c.png").is_file()
+
+
+# --- the runs table --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, message", [
+    (["--filter", "foo"], "--filter 'foo': expected KEY=VALUE"),  # it said --set, an option runs does not take
+    (["--filter", "model.name=["], "--filter 'model.name=[': '[' is not a valid value"),
+    (["--sort", "test/nope"], "--sort 'test/nope': not a column or a logged metric"),
+])
+def test_a_bad_runs_table_option_names_itself_in_one_line(runs, args, message):
+    one_error_line(dlx("runs", "--runs-dir", runs["classifier"].parent, *args), message)
+
+
+def test_runs_dir_given_a_run_folder_says_so_rather_than_listing_nothing(runs):
+    one_error_line(dlx("runs", "--runs-dir", runs["classifier"]),
+                   f"a run folder; give the folder that holds the runs, e.g. --runs-dir {runs['classifier'].parent}")
