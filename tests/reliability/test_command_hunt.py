@@ -271,3 +271,47 @@ def test_a_bad_runs_table_option_names_itself_in_one_line(runs, args, message):
 def test_runs_dir_given_a_run_folder_says_so_rather_than_listing_nothing(runs):
     one_error_line(dlx("runs", "--runs-dir", runs["classifier"]),
                    f"a run folder; give the folder that holds the runs, e.g. --runs-dir {runs['classifier'].parent}")
+
+
+# --- the Python API: a wrong argument is a DlxError naming it, never a TypeError from inside ------------------------
+
+API_MISTAKES = {
+    "train from None": (lambda r: __import__("dlx").train(None), "dlx.train: expected a path"),
+    "train with a list of sets": (lambda r: __import__("dlx").train(EXPERIMENTS / "iris_mlp.yaml",
+                                                                    set=["train.epochs=1"]), "set: expected a mapping"),
+    "open_run of a number": (lambda r: __import__("dlx").open_run(3), "dlx.open_run: expected a path"),
+    "predict None": (lambda r: r["classifier"].predict(None), "run.predict: expected a path or a list"),
+    "predict with a misspelt option": (lambda r: r["classifier"].predict("x.png", topk=3), "did you mean 'top_k'"),
+    "predict top_k 2.5": (lambda r: r["classifier"].predict("x.png", top_k=2.5), "top_k: input should be a valid"),
+    "evaluate with an unknown option": (lambda r: r["classifier"].evaluate(foo=1), "unknown option 'foo'"),
+    "evaluate top_losses 'x'": (lambda r: r["classifier"].evaluate(top_losses="x"), "top_losses: input should be"),
+    "explain a list of methods": (lambda r: r["classifier"].explain([0], method=["saliency"]), "method: expected"),
+    "explain rows and files mixed": (lambda r: r["classifier"].explain([0, "x.png"]), "expected a path"),
+    "explain with an unknown option": (lambda r: r["classifier"].explain([0], foo=1), "unknown option 'foo'"),
+    "generate 2.5 tokens": (lambda r: r["lm"].generate("t", max_new_tokens=2.5), "max_new_tokens: input should be"),
+    "generate -1 tokens": (lambda r: r["lm"].generate("t", max_new_tokens=-1), "max_new_tokens=-1: give 1 or more"),
+    "generate True tokens": (lambda r: r["lm"].generate("t", max_new_tokens=True), "where a number belongs"),
+    "generate at temperature -1": (lambda r: r["lm"].generate("t", temperature=-1), "temperature=-1"),
+    "generate top_k 0": (lambda r: r["lm"].generate("t", top_k=0), "top_k=0: give 1 or more"),
+    "generate by an unknown strategy": (lambda r: r["lm"].generate("t", strategy="x"), "strategy: input should be"),
+    "generate from a number": (lambda r: r["lm"].generate(5), "prompt: input should be a valid string"),
+    "sweep with an unknown option": (lambda r: __import__("dlx").sweep(EXPERIMENTS / "digits_mlp_sweep.yaml", foo=1),
+                                     "dlx.sweep: unknown option 'foo'"),
+}
+
+
+@pytest.mark.parametrize("call, message", API_MISTAKES.values(), ids=API_MISTAKES)
+def test_a_wrong_argument_to_the_python_api_is_one_dlx_error(runs, tmp_path, monkeypatch, call, message):
+    import dlx
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(dlx.DlxError) as error:
+        call({kind: dlx.open_run(path) for kind, path in runs.items()})
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_explain_given_one_file_name_explains_that_file_not_its_letters(runs, digit):
+    import dlx
+
+    assert len(dlx.open_run(runs["classifier"]).explain(str(digit))) == 1
