@@ -520,7 +520,8 @@ def generate(
     given = {name for name in context.params if _from_command_line(context, name)}
     if images.draws_images(run):
         if text_only := sorted(given - {"run", "num_samples", "seed", "out_file", "checkpoint", "interpolate"}):
-            fail(f"--{text_only[0].replace('_', '-')} applies to text generation; {run} draws images")
+            option = next(p.opts[0] for p in context.command.params if p.name == text_only[0])  # --input, not --inputs
+            fail(f"{option} applies to text generation; {run} draws images")
         options = images.Options(num_samples if "num_samples" in given else images.GRID, seed, interpolate, out_file,
                                  checkpoint)
         written = images.generate(run, options,

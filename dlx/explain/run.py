@@ -114,7 +114,9 @@ def explain(run_path: str | Path, methods: list[str], *, files: list[Path] = (),
     is computed before the first file is written, so a method that refuses leaves nothing behind. A model with a
     prediction per step is explained at `step` (default: the last); `note` hears a line for each method that
     'all' skips."""
-    if bool(files) == bool(indices):
+    if files and indices:
+        raise DlxError("give image files with --input or rows of a split with --index, not both")
+    if not files and not indices:
         raise DlxError("give the samples to explain: image files with --input, or rows of a split with --index")
     if out is not None:
         check_output_folder(Path(out))

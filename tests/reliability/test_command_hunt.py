@@ -315,3 +315,12 @@ def test_explain_given_one_file_name_explains_that_file_not_its_letters(runs, di
     import dlx
 
     assert len(dlx.open_run(runs["classifier"]).explain(str(digit))) == 1
+
+
+@pytest.mark.parametrize("command, message", [
+    (["generate", "{vae}", "--input", "abc"], "--input applies to text generation"),  # it said --inputs
+    (["explain", "{classifier}", "-m", "saliency", "--index", "0", "--input", "{digit}"], "not both"),
+])
+def test_a_mistake_is_named_as_the_user_typed_it(runs, digit, tmp_path, monkeypatch, command, message):
+    monkeypatch.chdir(tmp_path)
+    one_error_line(dlx(*[a.format(**runs, digit=digit) for a in command]), message)
