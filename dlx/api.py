@@ -97,7 +97,8 @@ class Run:
 
 # what the command line's options allow (typer's min and max), for the same values given from Python
 GENERATE_BOUNDS = {"max_new_tokens": {"ge": 1}, "temperature": {"ge": 0.0}, "top_k": {"ge": 1},
-                   "top_p": {"ge": 0.0, "le": 1.0}, "beam_width": {"ge": 1}, "num_samples": {"ge": 1}, "seed": {"ge": 0}}
+                   "top_p": {"ge": 0.0, "le": 1.0}, "beam_width": {"ge": 1}, "num_samples": {"ge": 1},
+                   "seed": {"ge": 0}}
 
 
 def _override(key: str, value: Any) -> str:

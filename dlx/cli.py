@@ -533,16 +533,11 @@ def generate(
 
     if prompt is not None and prompt_file is not None:
         fail("give --prompt or --prompt-file, not both")
-    from dlx.generate import translate
-
-    generation.refuse_unread(given, translate.translates(run), strategy)
     if prompt_file is not None:
         try:
             prompt = prompt_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise DlxError(f"--prompt-file {prompt_file}: cannot read it as UTF-8 text ({e})") from None
-    if top_p == 0.0:
-        fail("--top-p: give a probability above 0 (1 keeps every character)")
     if out_file is not None:  # before the samples, which take a while and stream
         from dlx.run.records import check_output_file
 
@@ -556,6 +551,10 @@ def generate(
                                  top_p=top_p, strategy=strategy, beam_width=beam_width, num_samples=num_samples,
                                  seed=seed, checkpoint=checkpoint, inputs=inputs or [],
                                  threads=None if threads is None else cpu_threads.parse(threads))
+    generation.check(options)  # the counts before the run is read: a billion characters is refused wherever asked
+    from dlx.generate import translate
+
+    generation.refuse_unread(given, translate.translates(run), strategy)
     samples = generation.generate(run, options, write if stream else (lambda text: None),
                                   lambda note: err.print(note, style="dim", highlight=False, soft_wrap=True))
     if not stream:

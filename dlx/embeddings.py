@@ -28,7 +28,7 @@ class Probes:
 
     words: list[str]  # --probe: each one's nearest neighbours
     analogies: Path | None = None  # a file of `a b c d` lines: is d the word nearest to b - a + c?
-    map_method: str | None = None  # pca (None: not asked for) | tsne: how the map of the most frequent words is flattened
+    map_method: str | None = None  # pca | tsne (None: not asked for, pca): how the word map is flattened to 2-D
     map_words: int = 300  # the map shows this many of the most frequent words
 
 

@@ -80,6 +80,8 @@ def refuse_unread(given: set[str], translating: bool, strategy: str | None) -> N
 
 def check(options: Options) -> None:
     """Refuse a request that cannot be served, before any model is read."""
+    if options.top_p == 0.0:  # no character at all would be kept
+        raise DlxError("--top-p: give a probability above 0 (1 keeps every character)")
     if options.strategy == "beam" and options.num_samples > 1:
         raise DlxError("--num-samples: beam search returns its one best beam; use --strategy sample for several")
     limits.check("--max-new-tokens", options.max_new_tokens, limits.NEW_TOKENS, "characters per sample")

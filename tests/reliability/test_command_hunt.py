@@ -293,6 +293,7 @@ API_MISTAKES = {
     "generate True tokens": (lambda r: r["lm"].generate("t", max_new_tokens=True), "where a number belongs"),
     "generate at temperature -1": (lambda r: r["lm"].generate("t", temperature=-1), "temperature=-1"),
     "generate top_k 0": (lambda r: r["lm"].generate("t", top_k=0), "top_k=0: give 1 or more"),
+    "generate top_p 0": (lambda r: r["lm"].generate("t", top_p=0.0), "--top-p: give a probability above 0"),
     "generate by an unknown strategy": (lambda r: r["lm"].generate("t", strategy="x"), "strategy: input should be"),
     "generate from a number": (lambda r: r["lm"].generate(5), "prompt: input should be a valid string"),
     "sweep with an unknown option": (lambda r: __import__("dlx").sweep(EXPERIMENTS / "digits_mlp_sweep.yaml", foo=1),
