@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from dlx import api_checks as checked
 from dlx.errors import DlxError
 from dlx.predict.core import Options as PredictOptions
 from dlx.predict.core import Predictions, predict
@@ -26,7 +27,7 @@ class Run:
     """A run folder: its config, final metrics and logged history, and what can be done with its trained model."""
 
     def __init__(self, path: str | Path):
-        self._folder = RunFolder.open(path)
+        self._folder = RunFolder.open(checked.path(path, "dlx.open_run"))
         self.path = self._folder.path
 
     def __repr__(self) -> str:
@@ -58,20 +59,29 @@ class Run:
     def predict(self, inputs: str | Path | list[str | Path], **options: Any) -> Predictions:
         """Answers on new inputs (image files, folders, globs, CSV tables, .npz/.pt arrays): .rows, one dict per input,
         and .array, the probabilities or values. Options as `dlx predict`'s: top_k, threshold, reject_margin, ..."""
-        return predict([self.path], inputs, PredictOptions(**options))
+        inputs = [str(checked.path(i, "run.predict")) for i in checked.paths(inputs, "run.predict")]
+        return predict([self.path], inputs, checked.options(PredictOptions, options, "run.predict"))
 
     def evaluate(self, split: str = "test", **request: Any) -> dict[str, Any]:
         """`dlx evaluate`'s report on a split as a dict: 'metrics', and per class, reject and binary where asked."""
         from dlx import evaluate as evaluation
 
-        return evaluation.evaluate([self.path], evaluation.Request(split=split, **request))
+        request = checked.options(evaluation.Request, {"split": split, **request}, "run.evaluate")
+        return evaluation.evaluate([self.path], request)
 
     def explain(self, inputs: list[str | Path] | list[int], method: str = "saliency", **settings: Any) -> list[np.ndarray]:
         """One method's explanation of each input (image files, or row numbers of the test split) as arrays; the
         figures and explanation.json are written under the run's explanations/ as `dlx explain` writes them."""
         from dlx.explain import run as explaining
 
-        by_index = all(isinstance(i, int) for i in inputs)
+        inputs = checked.paths(inputs, "run.explain")
+        by_index = all(isinstance(i, int) and not isinstance(i, bool) for i in inputs)
+        if not by_index:  # files, each a path: a row number among them is a mistake
+            inputs = [checked.path(i, "run.explain") for i in inputs]
+        checked.keywords(explaining.explain, settings, "run.explain",
+                         taken=("run_path", "methods", "files", "indices", "note"))
+        if not isinstance(method, str):
+            raise DlxError(f"run.explain: method: expected one method's name (a str), got {method!r:.40}")
         folders = explaining.explain(self.path, [method], files=[] if by_index else [Path(i) for i in inputs],
                                      indices=list(inputs) if by_index else [], **settings)
         return [np.load(folder / f"{method}.npy") for folder in folders]
@@ -81,7 +91,14 @@ class Run:
         top_k, top_p, strategy, seed, ...)."""
         from dlx.generate import run as generation
 
-        return generation.generate(self.path, generation.Options(prompt=prompt, **options))[0].text
+        request = checked.options(generation.Options, {"prompt": prompt, **options}, "run.generate", GENERATE_BOUNDS)
+        return generation.generate(self.path, request)[0].text
+
+
+# what the command line's options allow (typer's min and max), for the same values given from Python
+GENERATE_BOUNDS = {"max_new_tokens": {"ge": 1}, "temperature": {"ge": 0.0}, "top_k": {"ge": 1},
+                   "top_p": {"ge": 0.0, "le": 1.0}, "beam_width": {"ge": 1}, "num_samples": {"ge": 1},
+                   "seed": {"ge": 0}}
 
 
 def _override(key: str, value: Any) -> str:
@@ -96,8 +113,12 @@ def train(experiment: str | Path, set: Mapping[str, Any] | None = None, name: st
     from dlx.config import load
     from dlx.train import loop
 
+    if not isinstance(set, (Mapping, type(None))):
+        raise DlxError(f"dlx.train: set: expected a mapping of config keys to values, e.g. {{'optimizer.lr': 0.01}}, "
+                       f"got {type(set).__name__} {set!r:.40}")
     overrides = [_override(k, v) for k, v in (set or {}).items()] + ([f"name={name}"] if name else [])
-    folder, _ = loop.start(load(Path(experiment), overrides), Path(runs_dir), quiet=quiet)
+    folder, _ = loop.start(load(checked.path(experiment, "dlx.train"), overrides),
+                           checked.path(runs_dir, "dlx.train: runs_dir"), quiet=quiet)
     return Run(folder.path)
 
 
@@ -111,8 +132,10 @@ def sweep(sweep_file: str | Path, **options: Any) -> None:
     from dlx import sweep as sweeps
     from dlx.sweep.engine import sweep as run_sweep
 
+    sweep_file = checked.path(sweep_file, "dlx.sweep")
+    checked.keywords(run_sweep, options, "dlx.sweep", taken=("path", "console"))
     sweeps.warm_up()
-    run_sweep(Path(sweep_file), **options)
+    run_sweep(sweep_file, **options)
 
 
 def split_runs(arguments: list[str]) -> tuple[list[str], list[str]]:

@@ -174,8 +174,8 @@ def evaluate(
         help="Word vectors (skipgram/cbow runs): the nearest neighbours of this word by cosine (repeatable).")] = None,
     analogies: Annotated[Optional[Path], typer.Option(
         help="Word vectors: accuracy on a file of 'a b c d' lines (d nearest to b - a + c).")] = None,
-    word_map: Annotated[str, typer.Option(
-        "--map", help="Word vectors: the 2-D map of the most frequent words by pca or tsne.")] = "pca",
+    word_map: Annotated[Optional[str], typer.Option(
+        "--map", help="Word vectors: the 2-D map of the most frequent words by pca or tsne (default: pca).")] = None,
     judge: Annotated[Optional[Path], typer.Option(
         help="A generative run (GAN, VAE): the classifier run that judges its samples (default: its eval.judge).")] = None,
 ) -> None:
@@ -245,6 +245,10 @@ def schedule(
     from dlx.schedule_plot import plot_schedule
 
     config = _load(experiment, overrides)
+    if out is not None:
+        from dlx.plots import check_figure_file
+
+        check_figure_file(out)
     written = plot_schedule(config, out or Path(f"{config.name}-schedule.png"))
     err.print(f"wrote {written}", highlight=False, soft_wrap=True)
 
@@ -263,6 +267,10 @@ def lr_find(
     """Find a learning rate: train along an exponential ramp of rates, draw loss against rate and suggest one."""
     from dlx.lr_find import lr_find as find
 
+    if png is not None:  # before the ramp is trained
+        from dlx.plots import check_figure_file
+
+        check_figure_file(png)
     result, written = find(_load(experiment, overrides, device), steps, start, end, png)
     out.print(f"wrote {written}", highlight=False, soft_wrap=True)
     ending = "stopped early: the loss diverged" if result.stopped_early else "the whole ramp"
@@ -308,7 +316,9 @@ def runs_compare(
 ) -> None:
     """The config keys that differ, the final metrics side by side, and the learning curves in one PNG."""
     from dlx import compare
+    from dlx.plots import check_figure_file
 
+    check_figure_file(figure)
     report = compare.compare(paths, figure)
     if as_json:
         print(json.dumps(report, indent=2))
@@ -507,10 +517,11 @@ def generate(
     from dlx.generate import images
     from dlx.generate import run as generation
 
+    given = {name for name in context.params if _from_command_line(context, name)}
     if images.draws_images(run):
-        given = {name for name in context.params if _from_command_line(context, name)}
         if text_only := sorted(given - {"run", "num_samples", "seed", "out_file", "checkpoint", "interpolate"}):
-            fail(f"--{text_only[0].replace('_', '-')} applies to text generation; {run} draws images")
+            option = next(p.opts[0] for p in context.command.params if p.name == text_only[0])  # --input, not --inputs
+            fail(f"{option} applies to text generation; {run} draws images")
         options = images.Options(num_samples if "num_samples" in given else images.GRID, seed, interpolate, out_file,
                                  checkpoint)
         written = images.generate(run, options,
@@ -527,8 +538,10 @@ def generate(
             prompt = prompt_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise DlxError(f"--prompt-file {prompt_file}: cannot read it as UTF-8 text ({e})") from None
-    if top_p == 0.0:
-        fail("--top-p: give a probability above 0 (1 keeps every character)")
+    if out_file is not None:  # before the samples, which take a while and stream
+        from dlx.run.records import check_output_file
+
+        check_output_file(out_file)
 
     def write(text: str) -> None:
         sys.stdout.write(text)
@@ -538,6 +551,10 @@ def generate(
                                  top_p=top_p, strategy=strategy, beam_width=beam_width, num_samples=num_samples,
                                  seed=seed, checkpoint=checkpoint, inputs=inputs or [],
                                  threads=None if threads is None else cpu_threads.parse(threads))
+    generation.check(options)  # the counts before the run is read: a billion characters is refused wherever asked
+    from dlx.generate import translate
+
+    generation.refuse_unread(given, translate.translates(run), strategy)
     samples = generation.generate(run, options, write if stream else (lambda text: None),
                                   lambda note: err.print(note, style="dim", highlight=False, soft_wrap=True))
     if not stream:

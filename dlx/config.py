@@ -346,20 +346,22 @@ def _shown(text: str) -> str:
     return text if len(text) <= 80 else f"{text[:60]}...({len(text)} characters)"
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """'optimizer.lr=0.01' -> (['optimizer', 'lr'], 0.01); values are YAML scalars or flow lists."""
+def parse_override(text: str, option: str = "--set") -> tuple[list[str], Any]:
+    """'optimizer.lr=0.01' -> (['optimizer', 'lr'], 0.01); values are YAML scalars or flow lists. `option` is the
+    one the user typed it with, named in the error."""
     key, sep, raw = text.partition("=")
     keys = key.strip().split(".")
     if not sep or not all(k.strip() for k in keys):
-        raise DlxError(f"--set '{_shown(text)}': expected KEY=VALUE with a dotted key, e.g. --set optimizer.lr=0.01")
+        raise DlxError(f"{option} '{_shown(text)}': expected KEY=VALUE with a dotted key, "
+                       f"e.g. {option} optimizer.lr=0.01")
     if not key.isprintable():
-        raise DlxError(f"--set '{_shown(text)}': the key holds characters that are not printable text")
+        raise DlxError(f"{option} '{_shown(text)}': the key holds characters that are not printable text")
     try:
         value = yaml.load(raw, Loader=_ConfigLoader) if raw.strip() else None
     except _Refused as e:
-        raise DlxError(f"--set '{_shown(text)}': {e.problem}") from None
+        raise DlxError(f"{option} '{_shown(text)}': {e.problem}") from None
     except yaml.YAMLError:
-        raise DlxError(f"--set '{_shown(text)}': '{_shown(raw)}' is not a valid value (a number, word, true/false, "
+        raise DlxError(f"{option} '{_shown(text)}': '{_shown(raw)}' is not a valid value (a number, word, true/false, "
                        "null or [a, b])") from None
     return [k.strip() for k in keys], value
 

@@ -28,12 +28,12 @@ class Probes:
 
     words: list[str]  # --probe: each one's nearest neighbours
     analogies: Path | None = None  # a file of `a b c d` lines: is d the word nearest to b - a + c?
-    map_method: str = "pca"  # pca | tsne: how the map of the most frequent words is flattened to 2-D
+    map_method: str | None = None  # pca | tsne (None: not asked for, pca): how the word map is flattened to 2-D
     map_words: int = 300  # the map shows this many of the most frequent words
 
 
 def check(probes: Probes) -> None:
-    if probes.map_method not in MAP_METHODS:
+    if probes.map_method not in (None, *MAP_METHODS):
         raise DlxError(f"--map '{probes.map_method}': choose pca or tsne")
     if probes.analogies is not None and not probes.analogies.is_file():
         raise DlxError(f"--analogies {probes.analogies}: no such file")
@@ -115,10 +115,11 @@ def report(trained: Trained, probes: Probes, split: str, folder: Path, title: st
         if result["analogies"]["accuracy"] is not None:
             result["metrics"]["analogy_accuracy"] = result["analogies"]["accuracy"]
     shown = torch.arange(1, min(len(vocab), probes.map_words + 1))  # ids 1, 2, ...: the most frequent words
-    points = flatten(vectors[shown], probes.map_method, trained.config.seed)
+    method = probes.map_method or MAP_METHODS[0]
+    points = flatten(vectors[shown], method, trained.config.seed)
     figure = plots.word_map_figure(points.numpy(), [vocab.tokens[i] for i in shown],
-                                   f"{title}: the {len(shown)} most frequent words ({probes.map_method.upper()})")
-    result["figures"] = [plots.save(figure, folder / f"word-map-{probes.map_method}.png", dpi=120)]
+                                   f"{title}: the {len(shown)} most frequent words ({method.upper()})")
+    result["figures"] = [plots.save(figure, folder / f"word-map-{method}.png", dpi=120)]
     trained.run.writer.add_embedding(trained.model.token_embedding.weight.detach().cpu(), metadata=list(vocab.tokens),
                                      global_step=trained.checkpoint.step, tag="word_vectors")
     return result

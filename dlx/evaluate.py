@@ -23,6 +23,7 @@ from dlx.atomic import write_json
 from dlx.config import load as load_config
 from dlx.config import plain_name
 from dlx.errors import DlxError
+from dlx.run.records import check_output_folder
 from dlx.run.trained import Trained, open_trained
 
 SPLITS = ("train", "val", "test")
@@ -126,19 +127,22 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     runs = [Path(runs)] if isinstance(runs, (str, Path)) else list(runs)
     if request.split not in SPLITS:
         raise DlxError(f"--split '{request.split}': choose train, val or test")
+    if request.out is not None:
+        check_output_folder(request.out)
     # one run's config, read once, says which report it gets; a committee, or a folder without one (said when the
     # run is opened), gets the supervised report
     config = load_config(runs[0] / "config.yaml") if len(runs) == 1 and (runs[0] / "config.yaml").is_file() else None
     objective = config.objective.name if config else None
     alone = config is not None and request.ensemble is None
+    probed = request.probes.words or request.probes.analogies or request.probes.map_method is not None
+    if probed and not (alone and objective in embeddings.OBJECTIVES):
+        raise DlxError("--probe, --analogies and --map take a run of word vectors (objective skipgram or cbow)")
     if objective == "seq2seq":
         from dlx import translation_report  # an encoder-decoder's outputs are sequences, with a report of their own
 
         return translation_report.evaluate(runs[0], request)
     if alone and objective in embeddings.OBJECTIVES:
         return _word_vectors(runs[0], request)
-    if request.probes.words or request.probes.analogies:
-        raise DlxError("--probe and --analogies take a run of word vectors (objective skipgram or cbow)")
     if alone and config.model.embedding_head is not None and not crossval.is_parent(runs[0]):
         return _evaluate_embedding(runs[0], request)  # retrieval is measured instead of predictions
     if request.judge is not None or (alone and config.eval.judge is not None and objective != "supervised"):
@@ -182,15 +186,25 @@ def evaluate(runs: list[Path] | str | Path, request: Request | None = None) -> d
     return report
 
 
+def refuse_unread(request: Request, this: str) -> None:
+    """One line for the first option given to a report that does not read it (a translation's, word vectors', an
+    embedding's, a VAE's): the value would be dropped without a word. `this` says what the run is instead."""
+    supervised, generative = "applies to runs of the supervised objective", "applies to a GAN's or a VAE's run"
+    for option, given, applies in (("--ensemble", request.ensemble, supervised),
+                                   ("--reject-margin", request.margins, supervised),
+                                   ("--threshold", request.threshold is not None, supervised),
+                                   ("--top-losses", request.top_losses, supervised),
+                                   ("--judge", request.judge is not None, generative)):
+        if given:
+            raise DlxError(f"{option} {applies}; {this}")
+
+
 def _objective_report(path: Path, request: Request) -> dict[str, Any]:
     """A run of another objective than supervised (a VAE, a GAN): the terms its validation logs, measured on the
     split, and the pictures its objective draws (a VAE's reconstructions, samples, traversal and latent map)."""
     trained = open_trained(path, request.checkpoint, request.data_overrides)
     name = trained.config.objective.name
-    for option, given in (("--ensemble", request.ensemble), ("--reject-margin", request.margins),
-                          ("--threshold", request.threshold is not None), ("--top-losses", request.top_losses)):
-        if given:
-            raise DlxError(f"{option} applies to runs of the supervised objective; {path} was trained with '{name}'")
+    refuse_unread(request, f"{path} was trained with '{name}'")
     objective = build.objective(trained.config, trained.spec, trained.model, None)
     size = trained.config.train.eval_batch_size
     metrics = objective.measure(trained.model, trained.data.batches(request.split, size),
@@ -237,6 +251,7 @@ def _write(report: dict[str, Any], members: list[Trained], request: Request,
 def _word_vectors(run: Path, request: Request) -> dict[str, Any]:
     """A skipgram or cbow run: its loss, the probes' neighbours, analogies, the word map and the projector."""
     embeddings.check(request.probes)
+    refuse_unread(request, f"{run} learned word vectors (their loss and probes are measured)")
     trained = open_trained(run, request.checkpoint, request.data_overrides)
     report: dict[str, Any] = {
         "run": str(trained.run.path), "ensemble": None, "split": request.split, "checkpoint": request.checkpoint,
@@ -259,10 +274,7 @@ def _evaluate_embedding(path: Path, request: Request) -> dict[str, Any]:
     nearest neighbours, and the embeddings in TensorBoard's projector."""
     from dlx import retrieval
 
-    for given, option in ((request.margins, "--reject-margin"), (request.threshold is not None, "--threshold"),
-                          (request.top_losses, "--top-losses")):
-        if given:
-            raise DlxError(f"{option} applies to classifiers; {path} trained an embedding (retrieval is measured)")
+    refuse_unread(request, f"{path} trained an embedding (retrieval is measured)")
     trained = open_trained(path, request.checkpoint, request.data_overrides)
     vectors, y = outputs_on(trained, request.split), trained.data.targets(request.split)
     metrics = MetricCollection({e.name: e.build(trained.spec) for e in registry.metrics.list()

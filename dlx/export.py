@@ -23,6 +23,7 @@ import dlx
 from dlx.atomic import replacing
 from dlx.data.base import CLASSIFICATION, LANGUAGE, DataSpec, Standardizer
 from dlx.errors import DlxError
+from dlx.run.records import check_output_file
 from dlx.run.trained import Trained, open_trained
 
 Format = Literal["torchscript", "onnx"]
@@ -87,8 +88,10 @@ def export(run: str | Path, format: str, out: Path | None = None, checkpoint: st
         raise DlxError(f"{trained.run.path} is a language model: dlx export writes models that map one input to one "
                        f"answer; sample it with `dlx generate`")
     out = Path(out) if out is not None else trained.run.path / "export" / f"model{FORMATS[format]}"
-    if out.is_dir():
-        raise DlxError(f"--out {out}: a folder; give a file name")
+    check_output_file(out)
+    if (named := {suffix: name for name, suffix in FORMATS.items()}.get(out.suffix)) not in (None, format):
+        raise DlxError(f"--out {out}: a {out.suffix} name for --format {format}; name it {FORMATS[format]} "
+                       f"or give --format {named}")
     out.parent.mkdir(parents=True, exist_ok=True)
     packaged = Packaged(trained.model, trained.spec, trained.standardizer).eval()
     example = torch.zeros(2, *trained.spec.in_shape)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -9,12 +10,22 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from dlx.atomic import write_atomic  # noqa: E402
 from dlx.errors import DlxError  # noqa: E402
+from dlx.run.records import check_output_file  # noqa: E402
+
+
+def lay_out(figure: Figure) -> None:
+    """matplotlib's tight layout, without its warning where a title or labels are too long for their panel: the
+    figure is still drawn as laid out, and two lines of matplotlib's source on stderr told of a fault there was not."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Tight layout not applied", UserWarning)
+        figure.tight_layout()
 
 
 def confusion_matrix_figure(matrix: list[list[int]], class_names: tuple[str, ...], title: str) -> Figure:
@@ -32,7 +43,7 @@ def confusion_matrix_figure(matrix: list[list[int]], class_names: tuple[str, ...
             if count:
                 ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
                         color="white" if count > peak / 2 else "black")
-    figure.tight_layout()
+    lay_out(figure)
     return figure
 
 
@@ -40,17 +51,33 @@ def close(figure: Figure) -> None:
     plt.close(figure)
 
 
+def _kind(path: Path) -> str:
+    """The file type a figure's name asks for ('' for none: PNG), one matplotlib writes."""
+    kind = path.suffix.lstrip(".").lower()
+    if kind and kind not in FigureCanvasAgg.get_supported_filetypes():
+        raise DlxError(f"{path}: matplotlib cannot write .{kind} files; give a name ending in .png, .pdf or .svg")
+    return kind
+
+
+def check_figure_file(path: Path, option: str = "--out") -> None:
+    """Refuse, before anything is computed, a --out that save() would refuse only once the figure is drawn, or that
+    is a folder or a run's record."""
+    check_output_file(path, option)
+    _kind(path)
+
+
 def save(figure: Figure, path: Path, dpi: int = 100, crop: bool = False) -> Path:
     """Lay the figure out, write it (creating the folder) and free it. crop: keep the figure's own layout and cut
     the image to what is drawn, for figures laid out elsewhere (optuna's). Every figure file dlx writes goes through
     here or through save_pixels: atomically, so a kill leaves no half image, and a symbolic link planted at `path`
     (a run folder from elsewhere) is replaced, never written through."""
-    kind = path.suffix.lstrip(".").lower()
-    if kind and kind not in figure.canvas.get_supported_filetypes():
+    try:
+        kind = _kind(path)
+    except DlxError:
         close(figure)
-        raise DlxError(f"{path}: matplotlib cannot write .{kind} files; give a name ending in .png, .pdf or .svg")
+        raise
     if not crop:
-        figure.tight_layout()
+        lay_out(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, dpi=dpi, format=kind or None, bbox_inches="tight" if crop else None)
     close(figure)
@@ -89,7 +116,7 @@ def roc_figure(binary: dict, class_names: tuple[str, ...], title: str) -> Figure
     ax.set_ylabel(f"true positive rate ('{class_names[1]}' found)")
     ax.set_title(title, fontsize=9)
     ax.legend(loc="lower right")
-    figure.tight_layout()
+    lay_out(figure)
     return figure
 
 
@@ -104,7 +131,7 @@ def reject_figure(rows: list[dict], title: str) -> Figure:
     ax.set_xlabel("rejection rate")
     ax.set_ylabel("error rate among answered")
     ax.set_title(f"{title}\n(labels: margins)", fontsize=9)
-    figure.tight_layout()
+    lay_out(figure)
     return figure
 
 
@@ -124,7 +151,7 @@ def predicted_vs_true_figure(outputs, y, title: str) -> Figure:
         ax.set_ylabel(f"predicted {name}")
         ax.legend(loc="upper left", fontsize=8)
     figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
+    lay_out(figure)
     return figure
 
 
@@ -137,7 +164,7 @@ def residuals_figure(outputs, y, title: str) -> Figure:
         ax.set_xlabel(f"predicted {name}")
         ax.set_ylabel("residual (predicted - true)")
     figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
+    lay_out(figure)
     return figure
 
 
@@ -163,7 +190,7 @@ def gallery_figure(cards: list, title: str, per_row: int = 4, heading: str = "la
             overlay.imshow(card.heat, cmap="jet", alpha=0.45)
             overlay.set_title("GradCAM (predicted)", fontsize=7)
     figure.suptitle(f"{title}: {heading}", fontsize=9)
-    figure.tight_layout()
+    lay_out(figure)
     return figure
 
 
@@ -184,7 +211,7 @@ def learning_curves_figure(histories: dict[str, list[dict]], keys: list[str]) ->
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no tick at 1.5
         ax.set_title(key, fontsize=10)
         ax.legend(fontsize=8)
-    figure.tight_layout()
+    lay_out(figure)
     return figure
 
 
@@ -294,16 +321,27 @@ def word_map_figure(points: np.ndarray, words: list[str], title: str) -> Figure:
     return figure
 
 
+LABELLED_TOKENS = 80  # a heat map side names each token up to this many
+TOKEN_AXIS_INCHES = 30.0  # and grows with them up to this: a 5,000-letter input drew a 180,000-pixel-wide PNG
+
+
+def _token_inches(least: float, margin: float, tokens: int) -> float:
+    """A heat map side: 0.3 inch a token, within its least size and TOKEN_AXIS_INCHES."""
+    return min(TOKEN_AXIS_INCHES, max(least, margin + 0.3 * tokens))
+
+
 def attention_figure(weights, source: list[str], output: list[str], title: str) -> Figure:
     """An encoder-decoder's attention: one row per output token, one column per source token, each row's weights
     summing to 1 (a reversal draws the anti-diagonal). Spaces are shown as '␣'."""
     def shown(tokens: list[str]) -> list[str]:
         return [t.replace(" ", "␣") for t in tokens]
 
-    figure, ax = plt.subplots(figsize=(max(3.5, 1.5 + 0.3 * len(source)), max(3.0, 1.2 + 0.3 * len(output))))
+    figure, ax = plt.subplots(figsize=(_token_inches(3.5, 1.5, len(source)), _token_inches(3.0, 1.2, len(output))))
     image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-    ax.set_xticks(range(len(source)), shown(source))
-    ax.set_yticks(range(len(output)), shown(output))
+    if len(source) <= LABELLED_TOKENS:  # longer sequences keep matplotlib's position ticks: labels would overlap
+        ax.set_xticks(range(len(source)), shown(source))
+    if len(output) <= LABELLED_TOKENS:
+        ax.set_yticks(range(len(output)), shown(output))
     ax.set_xlabel("source")
     ax.set_ylabel("output")
     ax.set_title(title, fontsize=9)

@@ -81,6 +81,9 @@ def find(runs_dir: Path) -> list[Row]:
     be read is one damaged row, not an error."""
     if not runs_dir.is_dir():
         raise DlxError(f"{runs_dir}: no such runs folder; train a run first or give --runs-dir")
+    if is_run(runs_dir) or crossval.is_parent(runs_dir):  # its table would be empty, as if nothing had been trained
+        raise DlxError(f"--runs-dir {runs_dir}: a run folder; give the folder that holds the runs, "
+                       f"e.g. --runs-dir {runs_dir.parent}")
     rows = []
     for path in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
         if crossval.is_parent(path):
@@ -213,7 +216,7 @@ def _sweep_row(path: Path, name: str) -> Row:
 def select(rows: list[Row], filters: list[str]) -> list[Row]:
     """Rows whose config (or status) has every KEY=VALUE, e.g. model.name=cnn, optimizer.lr=0.01, status=finished."""
     for text in filters:
-        keys, value = parse_override(text)
+        keys, value = parse_override(text, "--filter")
         key = ".".join(keys)
         rows = [_completed(row, key) for row in rows]
         known = {"status"} | {k for row in rows for k in row.config}

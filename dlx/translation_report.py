@@ -23,10 +23,7 @@ MISTAKES = 10  # shown in the report
 
 
 def _check(request: evaluation.Request) -> None:
-    for given, option in ((request.ensemble, "--ensemble"), (request.margins, "--reject-margin"),
-                          (request.threshold is not None, "--threshold"), (request.top_losses, "--top-losses")):
-        if given:
-            raise DlxError(f"{option} applies to classifiers; this run translates (its report measures its outputs)")
+    evaluation.refuse_unread(request, "this run translates (its report measures its outputs)")
     if request.split not in evaluation.SPLITS:
         raise DlxError(f"--split '{request.split}': choose train, val or test")
 

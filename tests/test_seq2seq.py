@@ -328,7 +328,7 @@ def test_evaluate_reports_accuracy_by_source_length(reversal_run):
     table = CliRunner().invoke(app, ["evaluate", str(reversal_run[0])])
     assert "by source length" in table.output
     refused = CliRunner().invoke(app, ["evaluate", str(reversal_run[0]), "--top-losses", "3"])
-    assert refused.exit_code == 2 and "--top-losses applies to classifiers" in refused.output
+    assert refused.exit_code == 2 and "--top-losses applies to runs of the supervised objective" in refused.output
 
 
 @pytest.mark.parametrize("more, message", [

@@ -203,7 +203,7 @@ def test_evaluate_refuses_bad_word_vector_options_in_one_line(planted, args, pro
 def test_probe_on_a_run_that_is_not_word_vectors_is_one_line(tmp_path):
     run, _ = loop.start(language_model(tmp_path, None), tmp_path / "runs", **QUIET)
     result = CliRunner().invoke(app, ["evaluate", str(run.path), "--probe", "king"])
-    assert result.exit_code == 2 and "--probe and --analogies take a run of word vectors" in result.output
+    assert result.exit_code == 2 and "--probe, --analogies and --map take a run of word vectors" in result.output
 
 
 # --- pretrained vectors in a later model ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from skimage.segmentation import mark_boundaries
 
-from dlx.plots import plt
+from dlx.plots import lay_out, plt
 
 
 def _show_image(ax: Axes, image: np.ndarray, title: str) -> None:
@@ -158,7 +158,7 @@ def _steps(rows: list[tuple[str, np.ndarray]], title: str) -> Figure:
     axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[-1, 0].set_xlabel("time step (rows: features)", fontsize=9)
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
+    lay_out(figure)
     return figure
 
 

@@ -25,6 +25,7 @@ from dlx.explain.base import (Explanation, default_sigma, in_course_order, refus
                               unsuited)
 from dlx.explain.steps import answering
 from dlx.registry import explainers
+from dlx.run.records import check_output_folder
 from dlx.run.trained import Trained, open_trained
 from dlx.atomic import write_atomic, write_json
 
@@ -113,8 +114,12 @@ def explain(run_path: str | Path, methods: list[str], *, files: list[Path] = (),
     is computed before the first file is written, so a method that refuses leaves nothing behind. A model with a
     prediction per step is explained at `step` (default: the last); `note` hears a line for each method that
     'all' skips."""
-    if bool(files) == bool(indices):
+    if files and indices:
+        raise DlxError("give image files with --input or rows of a split with --index, not both")
+    if not files and not indices:
         raise DlxError("give the samples to explain: image files with --input, or rows of a split with --index")
+    if out is not None:
+        check_output_folder(Path(out))
     trained = explainable(run_path, which, device)
     spec = trained.spec
     chosen, skipped = choose_methods(methods, trained.model, torch.zeros(1, *spec.in_shape, device=trained.device))

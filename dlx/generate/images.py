@@ -57,6 +57,8 @@ def generate(run_path: str | Path, options: Options, note: Callable[[str], None]
     from dlx import plots  # matplotlib only once a figure is drawn
 
     limits.check("--num-samples", options.num_samples, limits.SAMPLES, "samples")
+    if options.out is not None:
+        plots.check_figure_file(options.out)
     trained = open_trained(run_path, options.checkpoint)
     if not trained.spec.is_image:
         raise DlxError(f"dlx generate draws images; {trained.run.path}'s samples have shape {trained.spec.in_shape}")

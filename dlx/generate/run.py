@@ -52,8 +52,36 @@ def load_language_model(run_path: str | Path, which: str) -> tuple[nn.Module, Vo
     return trained.model, vocab_of(trained.spec)
 
 
+# the options each way of generating reads (the CLI's parameter names); any other one typed would be dropped unread.
+# What is generated from (--prompt, --prompt-file, --input) the task's own check refuses, saying what to give instead.
+ALWAYS = frozenset({"run", "checkpoint", "threads", "out_file", "stream", "max_new_tokens", "strategy", "seed",
+                    "prompt", "prompt_file", "inputs"})
+READS = {
+    ("continue", "sample"): {"temperature", "top_k", "top_p", "num_samples"},
+    ("continue", "greedy"): {"num_samples"},
+    ("continue", "beam"): {"beam_width", "num_samples"},  # more than one: check() says a search has one best beam
+    ("translate", "greedy"): set(),
+    ("translate", "beam"): {"beam_width"},
+}
+
+
+def refuse_unread(given: set[str], translating: bool, strategy: str | None) -> None:
+    """Refuse an option this run and strategy would not read (a --temperature of a greedy or beam search, a --top-k
+    of a translation): the user's value would be dropped without a word."""
+    task = "translate" if translating else "continue"
+    strategy = strategy or ("greedy" if translating else "sample")
+    if (task, strategy) not in READS:  # a translation's --strategy sample: translate.check says why
+        return
+    if unread := sorted(given - ALWAYS - READS[task, strategy]):
+        doing = "this run translates" if translating else "this run continues text"
+        raise DlxError(f"--{unread[0].replace('_', '-')} is not read when {doing} with --strategy {strategy}; "
+                       f"leave it out")
+
+
 def check(options: Options) -> None:
     """Refuse a request that cannot be served, before any model is read."""
+    if options.top_p == 0.0:  # no character at all would be kept
+        raise DlxError("--top-p: give a probability above 0 (1 keeps every character)")
     if options.strategy == "beam" and options.num_samples > 1:
         raise DlxError("--num-samples: beam search returns its one best beam; use --strategy sample for several")
     limits.check("--max-new-tokens", options.max_new_tokens, limits.NEW_TOKENS, "characters per sample")

@@ -14,6 +14,7 @@ from rich.table import Table
 from dlx import tables
 from dlx.atomic import replacing
 from dlx.errors import DlxError
+from dlx.run.records import check_output_file
 
 Row = dict[str, Any]
 FORMATS = (".csv", ".jsonl")
@@ -40,8 +41,7 @@ def file_sink(path: Path) -> Iterator[Callable[[list[Row]], None]]:
     without an error, and an earlier file of that name stays until then."""
     if path.suffix not in FORMATS:
         raise DlxError(f"--out {path}: write predictions to a .csv or a .jsonl file")
-    if path.is_dir():
-        raise DlxError(f"--out {path}: a folder; give a file name ending in .csv or .jsonl")
+    check_output_file(path)
     with replacing(path, "w") as f:
         writer: list[csv.DictWriter] = []
 
