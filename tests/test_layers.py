@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dlx"
 
 # lowest first; a module belongs to the first prefix that matches its dotted name (without "dlx.")
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "atomic", "schema", "limits", "registry", "allocator", ""),  # "": the package itself (dlx.__version__)
+    ("errors", "atomic", "schema", "limits", "registry", "allocator", "paths", ""),  # "": the package itself (dlx.__version__)
     ("data",),
     ("config",),
     ("models", "losses", "mining", "metrics", "sequence_metrics", "bits", "retrieval", "objectives", "optim", "schedules", "plots", "tables",
@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("generate", "explain", "lr_find", "schedule_plot"),
     ("analysis", "committee", "gallery", "crossval", "evaluate", "embeddings", "translation_report", "predict", "export"),
     ("runs_table", "compare", "sweep"),
-    ("api",),
+    ("api_checks", "api"),
     ("cli", "__main__"),
 ]
 

@@ -19,6 +19,7 @@ from dlx.errors import DlxError
 from dlx.models.generative import pixels, sample
 from dlx.models.modes import evaluating
 from dlx.run.trained import Trained, open_trained
+from dlx.run.records import check_figure_file
 
 GRID = 64  # samples of a grid unless --num-samples says
 STEPS = 10  # codes along an interpolation, both ends included
@@ -58,7 +59,7 @@ def generate(run_path: str | Path, options: Options, note: Callable[[str], None]
 
     limits.check("--num-samples", options.num_samples, limits.SAMPLES, "samples")
     if options.out is not None:
-        plots.check_figure_file(options.out)
+        check_figure_file(options.out)
     trained = open_trained(run_path, options.checkpoint)
     if not trained.spec.is_image:
         raise DlxError(f"dlx generate draws images; {trained.run.path}'s samples have shape {trained.spec.in_shape}")
