@@ -246,7 +246,7 @@ def schedule(
 
     config = _load(experiment, overrides)
     if out is not None:
-        from dlx.plots import check_figure_file
+        from dlx.run.records import check_figure_file
 
         check_figure_file(out)
     written = plot_schedule(config, out or Path(f"{config.name}-schedule.png"))
@@ -268,7 +268,7 @@ def lr_find(
     from dlx.lr_find import lr_find as find
 
     if png is not None:  # before the ramp is trained
-        from dlx.plots import check_figure_file
+        from dlx.run.records import check_figure_file
 
         check_figure_file(png)
     result, written = find(_load(experiment, overrides, device), steps, start, end, png)
@@ -316,7 +316,7 @@ def runs_compare(
 ) -> None:
     """The config keys that differ, the final metrics side by side, and the learning curves in one PNG."""
     from dlx import compare
-    from dlx.plots import check_figure_file
+    from dlx.run.records import check_figure_file
 
     check_figure_file(figure)
     report = compare.compare(paths, figure)

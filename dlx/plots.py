@@ -17,7 +17,6 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from dlx.atomic import write_atomic  # noqa: E402
 from dlx.errors import DlxError  # noqa: E402
-from dlx.run.records import check_output_file  # noqa: E402
 
 
 def lay_out(figure: Figure) -> None:
@@ -51,19 +50,12 @@ def close(figure: Figure) -> None:
     plt.close(figure)
 
 
-def _kind(path: Path) -> str:
+def figure_kind(path: Path) -> str:
     """The file type a figure's name asks for ('' for none: PNG), one matplotlib writes."""
     kind = path.suffix.lstrip(".").lower()
     if kind and kind not in FigureCanvasAgg.get_supported_filetypes():
         raise DlxError(f"{path}: matplotlib cannot write .{kind} files; give a name ending in .png, .pdf or .svg")
     return kind
-
-
-def check_figure_file(path: Path, option: str = "--out") -> None:
-    """Refuse, before anything is computed, a --out that save() would refuse only once the figure is drawn, or that
-    is a folder or a run's record."""
-    check_output_file(path, option)
-    _kind(path)
 
 
 def save(figure: Figure, path: Path, dpi: int = 100, crop: bool = False) -> Path:
@@ -72,7 +64,7 @@ def save(figure: Figure, path: Path, dpi: int = 100, crop: bool = False) -> Path
     here or through save_pixels: atomically, so a kill leaves no half image, and a symbolic link planted at `path`
     (a run folder from elsewhere) is replaced, never written through."""
     try:
-        kind = _kind(path)
+        kind = figure_kind(path)
     except DlxError:
         close(figure)
         raise

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("generate", "explain", "lr_find", "schedule_plot"),
     ("analysis", "committee", "gallery", "crossval", "evaluate", "embeddings", "translation_report", "predict", "export"),
     ("runs_table", "compare", "sweep"),
-    ("api",),
+    ("api", "api_checks"),
     ("cli", "__main__"),
 ]
 

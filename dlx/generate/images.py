@@ -18,6 +18,7 @@ from dlx.config import load as load_config
 from dlx.errors import DlxError
 from dlx.models.generative import pixels, sample
 from dlx.models.modes import evaluating
+from dlx.run.records import check_figure_file
 from dlx.run.trained import Trained, open_trained
 
 GRID = 64  # samples of a grid unless --num-samples says
@@ -58,7 +59,7 @@ def generate(run_path: str | Path, options: Options, note: Callable[[str], None]
 
     limits.check("--num-samples", options.num_samples, limits.SAMPLES, "samples")
     if options.out is not None:
-        plots.check_figure_file(options.out)
+        check_figure_file(options.out)
     trained = open_trained(run_path, options.checkpoint)
     if not trained.spec.is_image:
         raise DlxError(f"dlx generate draws images; {trained.run.path}'s samples have shape {trained.spec.in_shape}")

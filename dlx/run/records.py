@@ -35,3 +35,11 @@ def check_output_folder(path: Path, option: str = "--out") -> None:
     """Refuse, before any work, an output folder that is a file (found only when the first figure is written)."""
     if path.exists() and not path.is_dir():
         raise DlxError(f"{option} {path}: a file; give a folder (made if missing)")
+
+
+def check_figure_file(path: Path, option: str = "--out") -> None:
+    """check_output_file, and a name matplotlib writes: what plots.save would refuse only once the figure is drawn."""
+    from dlx.plots import figure_kind  # matplotlib only for the commands that draw
+
+    check_output_file(path, option)
+    figure_kind(path)
