@@ -18,8 +18,8 @@ from dlx.config import load as load_config
 from dlx.errors import DlxError
 from dlx.models.generative import pixels, sample
 from dlx.models.modes import evaluating
-from dlx.run.trained import Trained, open_trained
 from dlx.run.records import check_figure_file
+from dlx.run.trained import Trained, open_trained
 
 GRID = 64  # samples of a grid unless --num-samples says
 STEPS = 10  # codes along an interpolation, both ends included
