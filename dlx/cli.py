@@ -245,10 +245,6 @@ def schedule(
     from dlx.schedule_plot import plot_schedule
 
     config = _load(experiment, overrides)
-    if out is not None:
-        from dlx.run.records import check_figure_file
-
-        check_figure_file(out)
     written = plot_schedule(config, out or Path(f"{config.name}-schedule.png"))
     err.print(f"wrote {written}", highlight=False, soft_wrap=True)
 
@@ -267,10 +263,6 @@ def lr_find(
     """Find a learning rate: train along an exponential ramp of rates, draw loss against rate and suggest one."""
     from dlx.lr_find import lr_find as find
 
-    if png is not None:  # before the ramp is trained
-        from dlx.run.records import check_figure_file
-
-        check_figure_file(png)
     result, written = find(_load(experiment, overrides, device), steps, start, end, png)
     out.print(f"wrote {written}", highlight=False, soft_wrap=True)
     ending = "stopped early: the loss diverged" if result.stopped_early else "the whole ramp"
@@ -316,9 +308,7 @@ def runs_compare(
 ) -> None:
     """The config keys that differ, the final metrics side by side, and the learning curves in one PNG."""
     from dlx import compare
-    from dlx.run.records import check_figure_file
 
-    check_figure_file(figure)
     report = compare.compare(paths, figure)
     if as_json:
         print(json.dumps(report, indent=2))

@@ -12,6 +12,7 @@ from dlx import tables
 from dlx.config import COMPONENTS
 from dlx.errors import DlxError
 from dlx.run.folder import Run
+from dlx.run.records import check_figure_file
 from dlx.config import flatten
 from dlx.runs_table import resolved, saved
 
@@ -28,6 +29,7 @@ def differing_keys(configs: list[dict[str, Any]]) -> list[str]:
 
 def compare(paths: list[Path], out: Path) -> dict[str, Any]:
     """The differing keys with each run's value, each run's final metrics, and the learning-curve PNG at `out`."""
+    check_figure_file(out)
     if len(paths) < 2:
         raise DlxError("runs compare: give two or more run folders")
     runs = [Run.open(p) for p in paths]

@@ -30,6 +30,7 @@ from dlx import limits
 from dlx.config import Config
 from dlx.errors import DlxError
 from dlx.plots import plt, save
+from dlx.run.records import check_figure_file
 from dlx.train.loop import Trainer
 
 DIVERGED = 4.0  # stop once the smoothed loss exceeds this multiple of its minimum
@@ -156,7 +157,9 @@ def plot(result: Ramp, title: str, out: Path) -> Path:
 
 def lr_find(config: Config, steps: int, start: float, end: float, out: Path | None) -> tuple[Ramp, Path]:
     """The ramp and its PNG (default: ./<name>-lr-find.png); returns both."""
-    if out is not None and out.suffix.lower() != ".png":
-        raise DlxError(f"--out {out}: give a .png file name")
+    if out is not None:  # before the ramp is trained
+        check_figure_file(out)
+        if out.suffix.lower() != ".png":
+            raise DlxError(f"--out {out}: give a .png file name")
     result = ramp(config, steps, start, end)
     return result, plot(result, config.name, out or Path(f"{config.name}-lr-find.png"))

@@ -15,6 +15,7 @@ from torch import nn
 from dlx import build
 from dlx.config import Config
 from dlx.plots import plt, save
+from dlx.run.records import check_figure_file
 from dlx.schedules import RunLength
 
 
@@ -44,6 +45,7 @@ def schedule_rates(config: Config) -> Rates:
 
 def plot_schedule(config: Config, out: Path) -> Path:
     """Write a PNG of lr (and a cycled momentum) at every step of the run `config` describes."""
+    check_figure_file(out)
     rates = schedule_rates(config)
     steps = range(rates.length.total)
     figure, axes = plt.subplots(2 if rates.cycled else 1, 1, figsize=(7, 5.5 if rates.cycled else 3.5), sharex=True,
