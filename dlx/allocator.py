@@ -11,7 +11,6 @@ or GLIBC_TUNABLES), nothing changes.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -26,9 +25,8 @@ def keep_freed_blocks() -> bool:
     if not sys.platform.startswith("linux") or any(name in os.environ for name in USERS_SETTINGS):  # theirs stand
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # a C library without mallopt
+        mallopt = ctypes.CDLL("libc.so.6").mallopt  # glibc's name: looking it up costs every command 1 ms
+    except (OSError, AttributeError):  # another C library
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(M_TRIM_THRESHOLD, TRIM_FROM)) and bool(mallopt(M_MMAP_THRESHOLD, MAPPED_FROM))
